@@ -1,0 +1,183 @@
+"""The per-step math of LLaDA's reverse process, as small pure functions of (logits, state).
+
+Notation follows the LLaDA paper: x_t is the partially masked sequence at time t (t goes from 1 to 0
+over the reverse process), p_theta(x_0 | x_t) the mask predictor. One reverse step from t to s < t:
+
+  1. predict:  x0_hat = argmax of the logits (Gumbel-max sampling when temperature > 0);
+  2. score:    a confidence for every predicted token (the remasking strategy);
+  3. select:   keep the n_k best-scoring masked positions (n_k from the linear schedule, see
+               `transfer_counts`); every other masked position stays masked, i.e. is re-masked;
+  4. update:   write x0_hat at the kept positions.
+
+`plan_schedule` turns the user's (gen_length, block_length, steps) into what really runs
+(semi-autoregressive blocks and steps per block). The loop that calls the model is in sampler.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+REMASKING_STRATEGIES = ("low_confidence", "random", "margin", "entropy")
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """What will really run: block spans (relative to the answer start) and steps per block."""
+
+    gen_length: int
+    block_length: int
+    block_spans: tuple[tuple[int, int], ...]
+    steps_per_block: tuple[int, ...]
+    requested_steps: int
+    notes: tuple[str, ...] = ()  # each setting that was adjusted, and how
+
+    @property
+    def steps(self) -> int:
+        return sum(self.steps_per_block)
+
+    @property
+    def num_blocks(self) -> int:
+        return len(self.block_spans)
+
+    def describe(self) -> str:
+        """One line a person can read next to the sliders."""
+        per_block = sorted(set(self.steps_per_block))
+        steps_txt = "/".join(map(str, per_block))
+        tokens = [(e - s) / n for (s, e), n in zip(self.block_spans, self.steps_per_block)]
+        lo, hi = min(tokens), max(tokens)
+        tok_txt = f"{lo:.3g}" if lo == hi else f"{lo:.3g}-{hi:.3g}"
+        return (f"{self.num_blocks} block{'s' * (self.num_blocks != 1)} of {self.block_length} tokens, "
+                f"{steps_txt} steps per block, {tok_txt} tokens per step, {self.steps} steps in all")
+
+
+def plan_schedule(gen_length: int, block_length: int, steps: int) -> Schedule:
+    """Split the answer into blocks and the steps among them.
+
+    Where LLaDA's generate.py accepts the settings (gen_length a multiple of block_length, steps a
+    multiple of the number of blocks) this is exactly its plan. Elsewhere, instead of an assertion:
+    - gen_length not a multiple of block_length: the last block is shorter;
+    - steps not a multiple of the number of blocks: steps are shared in proportion to block length
+      (largest remainders first, earlier blocks win ties), so the total is exactly `steps`;
+    - fewer steps than blocks: every block needs one step, so steps are raised to the number of blocks.
+    Each adjustment is listed in `notes`.
+    """
+    for name, value in (("gen_length", gen_length), ("block_length", block_length), ("steps", steps)):
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ValueError(f"{name} must be a whole number, got {value!r}")
+    if gen_length < 1:
+        raise ValueError(f"gen_length must be at least 1, got {gen_length}")
+    if steps < 1:
+        raise ValueError(f"steps must be at least 1, got {steps}")
+    if block_length < 1:
+        raise ValueError(f"block_length must be at least 1, got {block_length}")
+    if block_length > gen_length:
+        raise ValueError(f"block_length ({block_length}) is longer than gen_length ({gen_length}); "
+                         f"set block_length to at most {gen_length}")
+    if steps > gen_length:
+        raise ValueError(f"steps ({steps}) exceeds gen_length ({gen_length}): each step must unmask at least "
+                         f"one token; use at most {gen_length} steps")
+    notes = []
+    spans = tuple((s, min(s + block_length, gen_length)) for s in range(0, gen_length, block_length))
+    if gen_length % block_length:
+        notes.append(f"gen_length {gen_length} is not a multiple of block_length {block_length}: "
+                     f"the last block has {spans[-1][1] - spans[-1][0]} tokens")
+    n = len(spans)
+    total = steps
+    if steps < n:
+        total = n
+        notes.append(f"{steps} steps cannot cover {n} blocks (each needs a step): running {n} steps")
+    lengths = [e - s for s, e in spans]
+    if total % n == 0 and gen_length % block_length == 0:
+        per_block = [total // n] * n
+    else:
+        exact = [total * length / gen_length for length in lengths]
+        per_block = [max(1, int(x)) for x in exact]
+        order = sorted(range(n), key=lambda i: (-(exact[i] - int(exact[i])), i))
+        i = 0
+        while sum(per_block) < total:  # hand out the rest by largest remainder
+            b = order[i % n]
+            if per_block[b] < lengths[b]:
+                per_block[b] += 1
+            i += 1
+        while sum(per_block) > total:  # only when max(1, .) rounded up; take from the longest plans
+            b = max(range(n), key=lambda j: (per_block[j], -j))
+            per_block[b] -= 1
+        if len(set(per_block)) > 1:
+            notes.append(f"{total} steps do not divide into {n} blocks: steps per block are "
+                         f"{', '.join(map(str, per_block))}")
+    return Schedule(gen_length, block_length, spans, tuple(per_block), steps, tuple(notes))
+
+
+def transfer_counts(num_masked: torch.Tensor, steps: int) -> torch.Tensor:
+    """How many tokens each step of a block unmasks, (B,) -> (B, steps).
+
+    LLaDA's schedule is linear in t, so the expected number unmasked per step is constant: every step
+    gets num_masked // steps and the first num_masked % steps steps one more.
+    """
+    base = num_masked // steps
+    extra = num_masked % steps
+    step_index = torch.arange(steps, device=num_masked.device)
+    return base[:, None] + (step_index[None, :] < extra[:, None]).to(base.dtype)
+
+
+# Step 1: predict
+def predict_tokens(logits: torch.Tensor, temperature: float, generator: torch.Generator | None = None):
+    """x0_hat (B, T): argmax, or a Gumbel-max sample at `temperature`.
+
+    As in LLaDA's generate.py: exp(logits) / (-log u)^temperature in float64 (low-precision Gumbel
+    noise hurts generation quality), u ~ U(0, 1) drawn with `generator` (the global RNG if None).
+    """
+    if temperature == 0:
+        return logits.argmax(dim=-1)
+    logits64 = logits.to(torch.float64)
+    u = torch.rand(logits64.shape, dtype=torch.float64, device=logits.device, generator=generator)
+    return (logits64.exp() / (-torch.log(u)) ** temperature).argmax(dim=-1)
+
+
+def token_probability(logits: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
+    """p_theta(x0_hat_i | x_t) for every position, (B, T), in the logits' dtype (as generate.py)."""
+    return F.softmax(logits, dim=-1).gather(-1, x0[..., None]).squeeze(-1)
+
+
+# Step 2: score
+def remasking_score(strategy: str, logits: torch.Tensor, probability: torch.Tensor,
+                    generator: torch.Generator | None = None) -> torch.Tensor:
+    """Confidence used to choose which predictions to keep, (B, T); higher is kept first.
+
+    low_confidence: p(x0_hat) (LLaDA); random: U(0, 1) (LLaDA); margin: top-1 minus top-2
+    probability; entropy: minus the entropy of the predicted distribution.
+    """
+    if strategy == "low_confidence":
+        return probability
+    if strategy == "random":
+        return torch.rand(probability.shape, device=probability.device, generator=generator)
+    if strategy == "margin":
+        top2 = F.softmax(logits.float(), dim=-1).topk(2, dim=-1).values
+        return top2[..., 0] - top2[..., 1]
+    if strategy == "entropy":
+        logp = F.log_softmax(logits.float(), dim=-1)
+        return (logp.exp() * logp).sum(-1)
+    raise ValueError(f"unknown remasking strategy {strategy!r}; choose one of {', '.join(REMASKING_STRATEGIES)}")
+
+
+# Step 3: select
+def select_transfer(score: torch.Tensor, candidates: torch.Tensor, counts: torch.Tensor,
+                    demote: torch.Tensor | None = None) -> torch.Tensor:
+    """Bool (B, T): in each row the `counts[b]` candidates with the highest score.
+
+    `demote` marks candidates to be chosen only after all others (EOS/EoT with
+    confidence_eos_eot_inf): they rank below every other candidate but above non-candidates.
+    """
+    if demote is not None and bool((demote & candidates).any()):
+        # scores lie within [-log V, 1]; an offset of -1e4 puts demoted ones below all others
+        score = torch.where(demote, score.double() - 1e4, score.double())
+    confidence = torch.where(candidates, score, torch.tensor(float("-inf"), dtype=score.dtype, device=score.device))
+    transfer = torch.zeros_like(candidates)
+    for b in range(score.shape[0]):
+        k = int(counts[b])
+        if k > 0:
+            transfer[b, torch.topk(confidence[b], k=k).indices] = True
+    return transfer

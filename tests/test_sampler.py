@@ -1,0 +1,174 @@
+"""The reverse process: generate() against an independent oracle, denoise() frames, invariants, options."""
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import TINY_IDS, tiny_model
+from llada_demo import denoise, generate, plan_schedule
+from reference_loop import naive_generate
+
+MASK, EOS, EOT = TINY_IDS["mask_id"], TINY_IDS["eos_id"], TINY_IDS["eot_id"]
+
+
+@pytest.mark.parametrize("gen_length,block_length,steps,cfg_scale", [
+    (16, 16, 16, 0.0), (16, 16, 5, 0.0), (16, 8, 8, 0.0), (16, 4, 8, 0.0), (24, 8, 6, 0.0), (16, 8, 4, 1.5),
+])
+def test_generate_matches_oracle(tiny, prompt, gen_length, block_length, steps, cfg_scale):
+    ours = generate(tiny.model, prompt, steps=steps, gen_length=gen_length, block_length=block_length,
+                    cfg_scale=cfg_scale, mask_id=MASK)
+    expected = naive_generate(tiny.model, prompt, steps, gen_length, block_length, MASK, cfg_scale)
+    assert torch.equal(ours, expected)
+    assert not (ours == MASK).any()
+
+
+def test_generate_batch_with_left_padding_matches_oracle(tiny):
+    prompts = torch.tensor([[5, 17, 33, 8, 99], [EOS, EOS, 40, 41, 42], [EOS, 60, 61, 62, 63]])
+    attention = torch.tensor([[1, 1, 1, 1, 1], [0, 0, 1, 1, 1], [0, 1, 1, 1, 1]])
+    ours = generate(tiny.model, prompts, attention, steps=8, gen_length=16, block_length=8, mask_id=MASK)
+    expected = naive_generate(tiny.model, prompts, 8, 16, 8, MASK, attention_mask=attention)
+    assert torch.equal(ours, expected)
+    # and a padded row decodes as it would alone
+    alone = generate(tiny.model, prompts[1:2, 2:], steps=8, gen_length=16, block_length=8, mask_id=MASK)
+    assert torch.equal(ours[1, 5:], alone[0, 3:])
+
+
+def test_last_frame_equals_generate_and_one_frame_per_step(tiny, prompt):
+    kwargs = dict(steps=12, gen_length=24, block_length=8, temperature=0.9, seed=3)
+    frames = list(denoise(tiny, prompt, **kwargs))
+    assert len(frames) == 12 and [f.step for f in frames] == list(range(1, 13))
+    assert all(f.steps == 12 and f.blocks == 3 for f in frames)
+    assert np.array_equal(frames[-1].tokens, generate(tiny, prompt, **kwargs).numpy())
+    assert [f.block for f in frames] == [0] * 4 + [1] * 4 + [2] * 4
+    assert frames[0].block_span == (7, 15) and frames[-1].block_span == (23, 31)
+    assert [f.forward_passes for f in frames] == list(range(1, 13))
+    assert all(b.elapsed >= a.elapsed for a, b in zip(frames, frames[1:]))
+
+
+def test_committed_tokens_never_change_and_masks_follow_schedule(tiny, prompt):
+    frames = list(denoise(tiny, prompt, steps=10, gen_length=20, block_length=10, temperature=1.0, seed=1))
+    previous = np.concatenate([prompt.numpy(), np.full((1, 20), MASK)], axis=1)
+    masks_left = 20
+    for f in frames:
+        was_set = previous != MASK
+        assert np.array_equal(f.tokens[was_set], previous[was_set])  # never re-masked, never changed
+        assert np.array_equal(f.committed, was_set ^ (f.tokens != MASK))
+        assert f.committed.sum() == 2  # 10 tokens per block over 5 steps: 2 per step
+        masks_left -= 2
+        assert f.masked.sum() == masks_left and np.array_equal(f.masked, f.tokens == MASK)
+        assert np.array_equal(f.tokens[f.committed], f.prediction[f.committed])
+        assert (f.commit_step[f.committed] == f.step).all()
+        # confidences: probabilities under the masks, nan over the prompt
+        answer = f.confidence[0, 7:]
+        assert np.isnan(f.confidence[0, :7]).all() and ((answer > 0) & (answer <= 1)).all()
+        previous = f.tokens
+    assert masks_left == 0 and (frames[-1].commit_step[0, 7:] > 0).all()
+
+
+def test_uneven_settings_follow_the_documented_rule(tiny, prompt):
+    # generate.py asserts on these; we run exactly the asked number of steps, last block shorter
+    frames = list(denoise(tiny, prompt, steps=9, gen_length=10, block_length=4, mask_id=MASK))
+    assert len(frames) == 9 and frames[-1].steps == 9
+    assert [f.block_span for f in frames][-1] == (7 + 8, 7 + 10)
+    assert any("last block" in n for n in frames[0].notes)
+    assert not (frames[-1].tokens == MASK).any()
+    sched = plan_schedule(10, 4, 9)
+    assert sched.steps_per_block == (4, 3, 2) and sched.steps == 9
+    # fewer steps than blocks: raised to one per block, and said so
+    sched = plan_schedule(32, 8, 2)
+    assert sched.steps == 4 and "running 4 steps" in " ".join(sched.notes)
+    # accepted by generate.py: its plan exactly, no notes
+    sched = plan_schedule(128, 32, 64)
+    assert sched.steps_per_block == (16,) * 4 and sched.notes == ()
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(steps=0), "steps must be at least 1"),
+    (dict(block_length=40, gen_length=32), "block_length (40) is longer than gen_length (32)"),
+    (dict(steps=40, gen_length=32, block_length=32), "use at most 32 steps"),
+    (dict(gen_length=128, steps=8, block_length=8), "more than the model's maximum of 128"),
+    (dict(remasking="sideways"), "unknown remasking strategy 'sideways'"),
+    (dict(gen_length=0), "gen_length must be at least 1"),
+])
+def test_invalid_settings_say_what_to_change(tiny, prompt, kwargs, message):
+    args = dict(steps=8, gen_length=16, block_length=16) | kwargs
+    with pytest.raises(ValueError) as err:
+        denoise(tiny, prompt, **args)  # raised at the call, not at the first frame
+    assert message in str(err.value)
+
+
+@pytest.mark.parametrize("remasking", ["low_confidence", "random", "margin", "entropy"])
+def test_seed_makes_runs_reproducible(tiny, prompt, remasking):
+    run = lambda seed: generate(tiny, prompt, steps=8, gen_length=16, block_length=8, temperature=1.0,
+                                remasking=remasking, seed=seed)
+    assert torch.equal(run(7), run(7))
+    assert any(not torch.equal(run(7), run(s)) for s in (8, 9, 10))
+
+
+def test_remasking_strategies_choose_differently(tiny, prompt):
+    outs = {r: generate(tiny, prompt, steps=16, gen_length=16, block_length=16, remasking=r, seed=0)
+            for r in ["low_confidence", "random", "margin", "entropy"]}
+    assert len({tuple(o[0].tolist()) for o in outs.values()}) >= 3
+
+
+def test_constraints_are_kept(tiny, prompt):
+    constraints = {0: 42, 5: 43, 15: 44}
+    frames = list(denoise(tiny, prompt, steps=13, gen_length=16, block_length=16, constraints=constraints))
+    for f in frames:
+        assert [f.tokens[0, 7 + p] for p in constraints] == [42, 43, 44]
+    # three positions were given, so 13 masks in 13 steps, and they were never masked
+    assert sum(f.committed.sum() for f in frames) == 13
+    assert (frames[-1].commit_step[0, [7, 12, 22]] == 0).all()
+    with pytest.raises(ValueError, match="outside the answer"):
+        generate(tiny, prompt, steps=4, gen_length=16, block_length=16, constraints={16: 3})
+    with pytest.raises(ValueError, match="not a valid token"):
+        generate(tiny, prompt, steps=4, gen_length=16, block_length=16, constraints={1: MASK})
+
+
+def test_infill_fills_masks_in_place_and_leaves_the_rest(tiny):
+    text = torch.tensor([[5, 6, MASK, MASK, 9, 10, MASK, 12, MASK, MASK, MASK, 16]])
+    frames = list(denoise(tiny, text, steps=3, gen_length=0, block_length=8, infill=True))
+    out = frames[-1].tokens[0]
+    keep = (text[0] != MASK).numpy()
+    assert np.array_equal(out[keep], text[0].numpy()[keep])
+    assert not (out == MASK).any() and out.shape == (12,)
+    assert len(frames) == 3 and sum(f.committed.sum() for f in frames) == 6
+    assert np.array_equal(out, generate(tiny, text, steps=3, gen_length=0, block_length=8, infill=True)[0].numpy())
+    with pytest.raises(ValueError, match="at least one mask"):
+        generate(tiny, torch.tensor([[5, 6]]), steps=1, gen_length=0, infill=True)
+
+
+def _eos_heavy_model():
+    """A tiny model whose head often predicts EOS and EoT with high confidence."""
+    model = tiny_model(seed=4)
+    head = model.model.transformer.ff_out.weight
+    g = torch.Generator().manual_seed(0)
+    head[EOS] = torch.randn(head.shape[1], generator=g) * 3
+    head[EOT] = torch.randn(head.shape[1], generator=g) * 3
+    return model
+
+
+def test_logits_eos_inf_never_predicts_eos(prompt):
+    model = _eos_heavy_model()
+    plain = generate(model, prompt, steps=16, gen_length=32, block_length=32)
+    assert (plain[0, 7:] == EOS).sum() >= 3  # the model does like EOS
+    frames = list(denoise(model, prompt, steps=16, gen_length=32, block_length=32, logits_eos_inf=True))
+    assert not (frames[-1].tokens == EOS).any()
+    assert not any((f.prediction[0, 7:] == EOS).any() for f in frames)
+
+
+def test_confidence_eos_eot_inf_unmasks_eos_and_eot_last(prompt):
+    model = _eos_heavy_model()
+    kwargs = dict(steps=16, gen_length=32, block_length=16, eot_id=EOT)
+    first = list(denoise(model, prompt, **kwargs))
+    special = lambda t: (t == EOS) | (t == EOT)
+    # without the option, EOS/EoT are unmasked while other candidates still wait
+    early = [f for f in first if special(f.tokens[f.committed]).any() and not special(f.prediction[f.masked]).all()]
+    assert early, "the test model should commit EOS/EoT early without the option"
+    frames = list(denoise(model, prompt, confidence_eos_eot_inf=True, **kwargs))
+    for f in frames:
+        if special(f.tokens[f.committed]).any():
+            start, end = f.block_span
+            waiting = f.masked[0, :end]
+            assert special(f.prediction[0, :end][waiting]).all(), f"step {f.step}: EOS/EoT before other tokens"
+    assert special(frames[-1].tokens[0, 7:]).sum() >= 2
