@@ -158,11 +158,16 @@ def _load_tokenizer(path: Path):
     if not any(path.glob("tokenizer*")):
         return None
     from transformers import AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # it warns that config.json's model type is not one it knows
     try:
         return AutoTokenizer.from_pretrained(str(path))
     except Exception as e:
         raise ModelLoadError(f"{path}: the tokenizer files could not be loaded ({e})") from e
+    finally:
+        hf_logging.set_verbosity(verbosity)
 
 
 def load_model(name_or_path: str | os.PathLike | None = None, device=None, dtype=None) -> LoadedModel:

@@ -49,8 +49,10 @@ class Schedule:
         tokens = [(e - s) / n for (s, e), n in zip(self.block_spans, self.steps_per_block)]
         lo, hi = min(tokens), max(tokens)
         tok_txt = f"{lo:.3g}" if lo == hi else f"{lo:.3g}-{hi:.3g}"
-        return (f"{self.num_blocks} block{'s' * (self.num_blocks != 1)} of {self.block_length} tokens, "
-                f"{steps_txt} steps per block, {tok_txt} tokens per step, {self.steps} steps in all")
+        plural = lambda n, word: f"{word}{'s' * (n != 1)}"
+        return (f"{self.num_blocks} {plural(self.num_blocks, 'block')} of {self.block_length} tokens, "
+                f"{steps_txt} {plural(max(per_block), 'step')} per block, {tok_txt} "
+                f"{plural(hi, 'token')} per step, {self.steps} {plural(self.steps, 'step')} in all")
 
 
 def plan_schedule(gen_length: int, block_length: int, steps: int) -> Schedule:

@@ -1,0 +1,43 @@
+"""llada-demo: watch a LLaDA-style masked diffusion language model write.
+
+    python app.py                                   # the bundled small model, on any CPU
+    python app.py --model GSAI-ML/LLaDA-8B-Instruct # or a local directory in the official layout
+"""
+
+import argparse
+import os
+
+from llada_demo import ModelLoadError
+from llada_demo.catalog import ModelCache, available_choices, custom_choice
+from llada_demo.render import CSS
+from llada_demo.ui import DemoApp, build_demo
+
+
+def make_app(model: str | None = None) -> DemoApp:
+    app = DemoApp(available_choices(custom_choice(model) if model else None), ModelCache())
+    app.model(None)  # load the default model now: a broken one fails here, not in a user's first run
+    return app
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default=os.environ.get("LLADA_MODEL"),
+                        help="hub id or local checkpoint directory (default: the bundled model)")
+    parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
+    parser.add_argument("--share", action="store_true", help="also serve on a public gradio.live link")
+    args = parser.parse_args()
+    try:
+        app = make_app(args.model)
+    except ModelLoadError as e:
+        parser.exit(2, f"error: {e}\n")
+    import gradio as gr
+
+    demo = build_demo(app)
+    demo.queue(max_size=32, default_concurrency_limit=1)
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share, css=CSS,
+                theme=gr.themes.Soft(primary_hue="teal"))
+
+
+if __name__ == "__main__":
+    main()

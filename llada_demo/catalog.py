@@ -1,0 +1,83 @@
+"""The models the UI may load: an allow-list, never arbitrary remote code. Loaded models are cached."""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+
+import torch
+
+from .loading import BUNDLED_MODEL_DIR, LoadedModel, load_model
+
+BUNDLED = "Bundled: small LLaDA trained on the KJV Bible"
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    label: str
+    source: str | None  # hub id or directory; None: the bundled model
+    chat: bool  # instruct model: multi-turn chat through its chat template
+    gpu_gb: float = 0.0  # memory it needs on a GPU (0: runs anywhere)
+    defaults: dict = field(default_factory=dict)
+
+
+EIGHT_B_DEFAULTS = dict(gen_length=128, steps=128, block_length=32, temperature=0.0, cfg_scale=0.0,
+                        remasking="low_confidence")
+CATALOG = (
+    ModelChoice("LLaDA-8B-Instruct", "GSAI-ML/LLaDA-8B-Instruct", chat=True, gpu_gb=17, defaults=EIGHT_B_DEFAULTS),
+    ModelChoice("LLaDA-8B-Base", "GSAI-ML/LLaDA-8B-Base", chat=False, gpu_gb=17, defaults=EIGHT_B_DEFAULTS),
+    ModelChoice("LLaDA-1.5", "GSAI-ML/LLaDA-1.5", chat=True, gpu_gb=17, defaults=EIGHT_B_DEFAULTS),
+)
+FALLBACK_DEFAULTS = dict(gen_length=64, steps=64, block_length=32, temperature=0.8, cfg_scale=0.0,
+                         remasking="low_confidence")
+
+
+def bundled_choice() -> ModelChoice:
+    defaults = dict(FALLBACK_DEFAULTS)
+    config = BUNDLED_MODEL_DIR / "generation_config.json"
+    if config.is_file():  # the training script records the settings that read best for this model
+        defaults.update(json.loads(config.read_text()).get("demo_defaults", {}))
+    return ModelChoice(BUNDLED, None, chat=False, defaults=defaults)
+
+
+def custom_choice(source: str) -> ModelChoice:
+    """A model named on the command line (--model): chat if it looks like an instruct model."""
+    for choice in CATALOG:
+        if choice.source == source:
+            return choice
+    chat = any(word in source.lower() for word in ("instruct", "chat", "1.5"))
+    return ModelChoice(source, source, chat=chat, defaults=EIGHT_B_DEFAULTS)
+
+
+def gpu_memory_gb() -> float:
+    if not torch.cuda.is_available():
+        return 0.0
+    return torch.cuda.get_device_properties(0).total_memory / 2**30
+
+
+def available_choices(extra: ModelChoice | None = None) -> list[ModelChoice]:
+    """The bundled model, what the hardware can hold, and the model given on the command line."""
+    choices = [bundled_choice()]
+    if extra is not None and extra.source is not None:
+        choices.insert(0, extra)
+    memory = gpu_memory_gb()
+    choices += [c for c in CATALOG if c.gpu_gb <= memory and all(c.label != x.label for x in choices)]
+    return choices
+
+
+class ModelCache:
+    """Loads each choice once; one load at a time."""
+
+    def __init__(self):
+        self._models: dict[str, LoadedModel] = {}
+        self._lock = threading.Lock()
+
+    def get(self, choice: ModelChoice) -> LoadedModel:
+        with self._lock:
+            if choice.label not in self._models:
+                self._models[choice.label] = load_model(choice.source)
+            return self._models[choice.label]
+
+    def loaded(self, choice: ModelChoice) -> bool:
+        return choice.label in self._models
