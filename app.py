@@ -9,8 +9,7 @@ import os
 
 from llada_demo import ModelLoadError
 from llada_demo.catalog import ModelCache, available_choices, custom_choice
-from llada_demo.render import CSS
-from llada_demo.ui import DemoApp, build_demo
+from llada_demo.ui import DemoApp, build_demo, launch_options
 
 
 def make_app(model: str | None = None) -> DemoApp:
@@ -31,12 +30,8 @@ def main():
         app = make_app(args.model)
     except ModelLoadError as e:
         parser.exit(2, f"error: {e}\n")
-    import gradio as gr
-
     demo = build_demo(app)
-    demo.queue(max_size=32, default_concurrency_limit=1)
-    demo.launch(server_name=args.host, server_port=args.port, share=args.share, css=CSS,
-                theme=gr.themes.Soft(primary_hue="teal"))
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share, **launch_options())
 
 
 if __name__ == "__main__":

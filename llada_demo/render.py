@@ -195,11 +195,17 @@ def progress_figure(trajectory) -> go.Figure:
 
 
 def answer_length_to_eos(tokens, stop_ids) -> int:
-    """Answer tokens before the first EOS/EoT (what tokens/s counts)."""
+    """Answer tokens before the first EOS/EoT."""
     for i, tok in enumerate(tokens):
         if int(tok) in stop_ids:
             return i
     return len(tokens)
+
+
+def useful_tokens(tokens, stop_ids, mask_id) -> int:
+    """Committed tokens before the first EOS/EoT: what tokens/s counts."""
+    head = np.asarray(tokens[:answer_length_to_eos(tokens, stop_ids)])
+    return int((head != mask_id).sum())
 
 
 def status_text(trajectory, stop_ids=(), running: bool = True) -> str:
@@ -207,7 +213,7 @@ def status_text(trajectory, stop_ids=(), running: bool = True) -> str:
     if not trajectory.frames:
         return "waiting for the first step…"
     f = trajectory.frames[-1]
-    useful = answer_length_to_eos(trajectory.final_tokens(), set(stop_ids))
+    useful = useful_tokens(trajectory.final_tokens(), set(stop_ids), trajectory.mask_id)
     rate = useful / trajectory.elapsed if trajectory.elapsed > 0 else 0.0
     state = "running" if running else "done"
     return (f"{state} · step {trajectory.steps_done}/{trajectory.steps} · block {f['block'] + 1}/{f['blocks']} · "

@@ -95,8 +95,10 @@ class Trajectory:
         out[commit == 0] = 1.0  # given (constraints, text around infill masks)
         return out
 
-    def view(self, step: int) -> StepView:
-        """The grid at `step` (0 .. steps done), for live display and for replay."""
+    def view(self, step: int, since: int | None = None) -> StepView:
+        """The grid at `step` (0 .. steps done), for live display and for replay. Cells committed after
+        step `since` count as new (default: at `step` itself), so a live view that skips frames still
+        highlights everything committed since it last drew."""
         step = max(0, min(step, self.steps_done))
         if step == 0:
             n = self.length
@@ -109,8 +111,10 @@ class Trajectory:
         f = self.frames[step - 1]
         masked = f["tokens"] == self.mask_id
         confidence = np.where(masked, self.confidence_rows[step - 1], self.commit_confidence(step))
+        since = step - 1 if since is None else since
+        new = f["commit_step"] > since
         return StepView(step, self.steps, f["block"], f["blocks"], f["block_span"], self.block_starts, f["tokens"],
-                        masked, f["prediction"], confidence, f["committed"], f["commit_step"])
+                        masked, f["prediction"], confidence, new, f["commit_step"])
 
     def masks_left(self) -> np.ndarray:
         """(steps done + 1,) masked cells before the first step and after each step."""

@@ -6,6 +6,7 @@ Trajectory -> renderers -> components.
 from __future__ import annotations
 
 import html
+import threading
 import time
 from typing import Iterator
 
@@ -20,6 +21,7 @@ from .schedule import REMASKING_STRATEGIES, plan_schedule
 from .trajectory import Trajectory
 
 HEATMAP_INTERVAL = 0.25  # s between heatmap updates: gr.Plot re-sends the whole figure each time
+GRID_INTERVAL = 1 / 30  # s between grid updates: faster than a screen shows, and the browser keeps up
 MAX_LENGTH = 512
 
 
@@ -47,6 +49,21 @@ def plan_text(gen_length, steps, block_length, infill=False) -> str:
     return text
 
 
+class Session:
+    """One browser tab's current run: its trajectory, a stop flag the run checks before every step, and
+    whether the run is idle (finished, stopped or never started)."""
+
+    def __init__(self):
+        self.trajectory = None
+        self.stop, self.idle = threading.Event(), threading.Event()
+        self.idle.set()
+
+    def begin(self, trajectory):
+        self.trajectory = trajectory
+        self.stop.clear()
+        self.idle.clear()
+
+
 class DemoApp:
     """State shared by all sessions (the models) and the event handlers."""
 
@@ -55,6 +72,7 @@ class DemoApp:
         self.default = choices[0]
         self.cache = cache or ModelCache()
         self._texts: dict[str, TokenText] = {}
+        self.sessions: dict[str | None, Session] = {}  # per browser tab: its run, and a way to stop it
 
     # ---- models -------------------------------------------------------------------------------
     def model(self, label: str | None):
@@ -158,34 +176,67 @@ class DemoApp:
                 gr.update(value=render.order_figure(trajectory, text), visible=True),
                 gr.update(value=render.progress_figure(trajectory), visible=True))
 
+    def _session(self, request) -> "Session":
+        key = getattr(request, "session_hash", None)
+        if key not in self.sessions:
+            self.sessions[key] = Session()
+        return self.sessions[key]
+
+    def close_session(self, request: gr.Request = None):
+        """Forget a closed tab's run."""
+        session = self.sessions.pop(getattr(request, "session_hash", None), None)
+        if session is not None:
+            session.stop.set()
+
     def generate_run(self, prompt, history, label, gen_length, steps, block_length, temperature, cfg_scale,
-                     remasking, seed, fixed, infill, show_guesses):
-        """Stream a run: the grid and status at every step, the heatmap at most every 0.25 s, the final
-        answer and the after-run views at the end. Yields tuples for OUTPUTS of build_demo."""
+                     remasking, seed, fixed, infill, show_guesses, request: gr.Request = None):
+        """Stream a run: the grid and status after every step (at most 30 times a second; a skipped
+        step's commits are highlighted in the next grid), the heatmap at most every 0.25 s, the final
+        answer and the after-run views at the end. Yields tuples for the outputs wired in build_demo."""
         choice, loaded, frames, trajectory = self._prepare(label, prompt, history, gen_length, steps, block_length,
                                                            temperature, cfg_scale, remasking, seed, fixed, infill)
+        session = self._session(request)
+        session.begin(trajectory)
+        try:
+            yield from self._stream(choice, loaded, frames, trajectory, session, history, prompt, show_guesses)
+        finally:
+            session.idle.set()
+
+    def _stream(self, choice, loaded, frames, trajectory, session, history, prompt, show_guesses):
         text = self.text_of(choice.label, loaded)
         stop_ids = self._stop_ids(loaded)
         first = render.grid_html(trajectory.view(0), text, trajectory.prompt_tokens, bool(show_guesses))
         yield (first, gr.skip(), "starting…", "", gr.skip(), gr.update(visible=False), gr.update(visible=False),
                gr.update(value=0, maximum=1, interactive=False), trajectory)
-        last_heatmap = 0.0
+        last_heatmap = last_grid = 0.0
+        shown = 0  # the step the browser last drew
         for frame in frames:
+            if session.stop.is_set():
+                return  # Stop: stop_run draws what was computed; the step just computed is dropped
             trajectory.add(frame)
             now = time.perf_counter()
+            if now - last_grid < GRID_INTERVAL and frame.step < frame.steps:
+                continue  # the next drawn grid highlights this step's commits too
             heat = gr.skip()
             if now - last_heatmap >= HEATMAP_INTERVAL:
                 heat, last_heatmap = render.heatmap_figure(trajectory), now
-            grid = render.grid_html(trajectory.view(trajectory.steps_done), text, trajectory.prompt_tokens,
+            grid = render.grid_html(trajectory.view(frame.step, since=shown), text, trajectory.prompt_tokens,
                                     bool(show_guesses))
+            shown, last_grid = frame.step, now
+            # the trajectory State was set by the first yield and grows in place: no need to resend it
             yield (grid, heat, render.status_text(trajectory, stop_ids), gr.skip(), gr.skip(), gr.skip(),
-                   gr.skip(), gr.skip(), trajectory)
+                   gr.skip(), gr.skip(), gr.skip())
         done = self.finish(choice.label, trajectory, history, prompt, show_guesses)
         yield done + (gr.update(value=trajectory.steps_done, maximum=trajectory.steps_done, interactive=True),
                       trajectory)
 
-    def stop_run(self, label, trajectory, history, prompt, show_guesses):
-        """After Stop: what was computed so far stays on screen and can be replayed."""
+    def stop_run(self, label, history, prompt, show_guesses, request: gr.Request = None):
+        """Stop the session's run (or replay) before its next step; what was computed stays on screen and
+        can be replayed. Returns the views for the outputs of the run minus the trajectory State."""
+        session = self._session(request)
+        session.stop.set()
+        session.idle.wait(timeout=10)  # the run notices at its next step; wait so nothing overwrites our views
+        trajectory = session.trajectory
         if trajectory is None or not trajectory.frames:
             return (gr.skip(),) * 8
         done = self.finish(label, trajectory, history, prompt, show_guesses, stopped=True)
@@ -202,14 +253,21 @@ class DemoApp:
         return render.grid_html(view, self.text_of(label, loaded), trajectory.prompt_tokens, bool(show_guesses),
                                 caption)
 
-    def play(self, label, trajectory, step, speed, show_guesses):
+    def play(self, label, trajectory, step, speed, show_guesses, request: gr.Request = None):
         """Replay from the slider's step (from the start if at the end) at `speed` steps per second."""
         if trajectory is None or not trajectory.frames:
             raise gr.Error("Run the model first; then Play replays its steps.")
-        start = 0 if int(step) >= trajectory.steps_done else int(step)
-        for k in range(start, trajectory.steps_done + 1):
-            yield self.replay_view(label, trajectory, k, show_guesses), gr.update(value=k)
-            time.sleep(1.0 / max(float(speed), 0.1))
+        session = self._session(request)
+        session.begin(session.trajectory)
+        try:
+            start = 0 if int(step) >= trajectory.steps_done else int(step)
+            for k in range(start, trajectory.steps_done + 1):
+                if session.stop.is_set():
+                    return
+                yield self.replay_view(label, trajectory, k, show_guesses), gr.update(value=k)
+                time.sleep(1.0 / max(float(speed), 0.1))
+        finally:
+            session.idle.set()
 
     # ---- API ------------------------------------------------------------------------------------------
     def api_denoise(self, prompt: str, gen_length: int = 64, steps: int = 64, block_length: int = 32,
@@ -235,9 +293,16 @@ class DemoApp:
                    "text": self.answer_text(label, trajectory)}
 
 
+def launch_options() -> dict:
+    """What launch() takes besides the address (Gradio 6 takes css and theme there)."""
+    return dict(css=render.CSS, theme=gr.themes.Soft(primary_hue="teal"))
+
+
 def build_demo(app: DemoApp) -> gr.Blocks:
     default = app.default
     d = default.defaults
+    # answer lengths up to what the default model can hold after a short prompt
+    max_len = min(MAX_LENGTH, app.model(None)[1].model.config.max_sequence_length - 32)
     with gr.Blocks(title="llada-demo: watch a diffusion LM write") as demo:
         banner = gr.HTML(app.banner())
         gr.Markdown("LLaDA writes by **unmasking**: the answer starts as masks and, at every step, the model "
@@ -254,9 +319,9 @@ def build_demo(app: DemoApp) -> gr.Blocks:
                     stop = gr.Button("Stop", variant="stop")
                 answer = gr.Textbox(label="Answer", lines=3, interactive=False)
                 with gr.Accordion("Settings", open=True):
-                    gen_length = gr.Slider(8, MAX_LENGTH, value=d["gen_length"], step=1, label="Answer length (tokens)")
-                    steps = gr.Slider(1, MAX_LENGTH, value=d["steps"], step=1, label="Steps")
-                    block_length = gr.Slider(1, MAX_LENGTH, value=d["block_length"], step=1, label="Block length")
+                    gen_length = gr.Slider(8, max_len, value=d["gen_length"], step=1, label="Answer length (tokens)")
+                    steps = gr.Slider(1, max_len, value=d["steps"], step=1, label="Steps")
+                    block_length = gr.Slider(1, max_len, value=d["block_length"], step=1, label="Block length")
                     plan = gr.Markdown(plan_text(d["gen_length"], d["steps"], d["block_length"]))
                     temperature = gr.Slider(0, 2, value=d["temperature"], step=0.05, label="Temperature")
                     cfg_scale = gr.Slider(0, 5, value=d.get("cfg_scale", 0.0), step=0.1, label="CFG scale")
@@ -290,14 +355,19 @@ def build_demo(app: DemoApp) -> gr.Blocks:
         inputs = [prompt, chatbot, current, gen_length, steps, block_length, temperature, cfg_scale, remasking, seed,
                   fixed, infill, guesses]
         outputs = [grid, heatmap, status, answer, chatbot, order, per_step, replay, trajectory]
-        gen_event = run.click(gpu(app.generate_run), inputs, outputs, api_visibility="private")
-        submit_event = prompt.submit(gpu(app.generate_run), inputs, outputs, api_visibility="private")
+        run.click(gpu(app.generate_run), inputs, outputs, api_visibility="private")
+        prompt.submit(gpu(app.generate_run), inputs, outputs, api_visibility="private")
         replay.release(app.replay_view, [current, trajectory, replay, guesses], grid,
                                       show_progress="hidden", api_visibility="private")
-        play_event = play.click(app.play, [current, trajectory, replay, speed, guesses], [grid, replay],
+        play.click(app.play, [current, trajectory, replay, speed, guesses], [grid, replay],
                                 show_progress="hidden", api_visibility="private")
-        stop.click(app.stop_run, [current, trajectory, chatbot, prompt, guesses],
-                   [grid, heatmap, status, answer, chatbot, order, per_step, replay],
-                   cancels=[gen_event, submit_event, play_event], api_visibility="private")
+        # Stop sets the session's stop flag, which the run (or replay) checks before every step. Not
+        # `cancels=`: a cancelled task leaves its generator suspended, so the run never says it has
+        # stopped, and in our measurements some cancels only took effect at the end of the run.
+        stop.click(app.stop_run, [current, chatbot, prompt, guesses],
+                   [grid, heatmap, status, answer, chatbot, order, per_step, replay], api_visibility="private")
+        demo.unload(app.close_session)
         gr.api(gpu(app.api_denoise), api_name="denoise")
+    # One run at a time per model worker; max_size keeps a queue (ZeroGPU otherwise keeps only one waiting)
+    demo.queue(max_size=32, default_concurrency_limit=1)
     return demo

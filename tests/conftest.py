@@ -1,5 +1,7 @@
 """Shared fixtures: tiny random LLaDA checkpoints written in the official layout."""
 
+import socket
+
 import pytest
 import torch
 
@@ -48,3 +50,38 @@ def tiny(tiny_dir):
 @pytest.fixture
 def prompt():
     return torch.tensor([[5, 17, 33, 8, 99, 12, 7]])
+
+
+# ---- the bundled model and the app served on it ----------------------------------------------------
+@pytest.fixture(scope="session")
+def cache():
+    from llada_demo.catalog import ModelCache
+
+    return ModelCache()
+
+
+@pytest.fixture(scope="session")
+def loaded(cache):
+    from llada_demo.catalog import bundled_choice
+
+    return cache.get(bundled_choice())
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def app_server(cache):
+    """The real Gradio server on the bundled model, as app.py serves it, on a free local port."""
+    from llada_demo.catalog import available_choices
+    from llada_demo.ui import DemoApp, build_demo, launch_options
+
+    demo = build_demo(DemoApp(available_choices(), cache))
+    port = _free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                **launch_options())
+    yield f"http://127.0.0.1:{port}/"
+    demo.close()

@@ -1,0 +1,94 @@
+"""The app in a real headless Chromium (Debian's /usr/bin/chromium driven by Playwright)."""
+
+import os
+import re
+
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM) and not os.environ.get("CI"),
+                                reason="Debian's chromium is not installed (scripts/setup.sh dev installs it)")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run", "--disable-quic"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, app_server):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(app_server)
+    page.get_by_placeholder("Type a prompt, then Generate").wait_for()
+    yield page
+    page.close()
+
+
+def set_slider(page, label, value):
+    box = page.locator(f"input[type=number][aria-label='number input for {label}']")
+    box.fill(str(value))
+    box.press("Tab")
+
+
+def status(page):
+    return page.locator("#ld-status").inner_text()
+
+
+def test_generate_fills_the_grid_and_renders_the_heatmap(page):
+    set_slider(page, "Answer length (tokens)", 32)
+    set_slider(page, "Steps", 16)
+    set_slider(page, "Block length", 16)
+    page.get_by_placeholder("Type a prompt, then Generate").fill("In the beginning")
+    page.get_by_role("button", name="Generate").click()
+    page.wait_for_function("document.querySelector('#ld-status').innerText.includes('done')", timeout=60_000)
+    assert "step 16/16 · block 2/2" in status(page)
+    cells = page.locator("#ld-grid .ld-cells .ld-cell:not(.ld-prompt)")
+    assert cells.count() == 32
+    assert page.locator("#ld-grid .ld-cells .ld-mask").count() == 0  # every cell filled
+    assert page.locator("#ld-grid .ld-block-start").count() == 1  # one boundary between the two blocks
+    page.locator("#ld-heatmap .js-plotly-plot").wait_for(timeout=20_000)
+    assert page.locator("#ld-heatmap .heatmaplayer, #ld-heatmap .hm").count() >= 1 or \
+        page.locator("#ld-heatmap image").count() >= 1
+    assert page.get_by_label("Answer", exact=True).input_value() != ""
+
+
+def test_stop_cancels_a_long_run_and_replay_scrubs(page):
+    set_slider(page, "Answer length (tokens)", 384)
+    set_slider(page, "Steps", 384)
+    set_slider(page, "Block length", 384)
+    set_slider(page, "CFG scale", 1)  # two sequences per step: a run long enough to stop
+    page.get_by_placeholder("Type a prompt, then Generate").fill("And God said")
+    page.get_by_role("button", name="Generate").click()
+    page.wait_for_function("/step (\\d+)\\/384/.test(document.querySelector('#ld-status').innerText) && "
+                           "+document.querySelector('#ld-status').innerText.match(/step (\\d+)\\//)[1] >= 3",
+                           timeout=60_000)
+    page.get_by_role("button", name="Stop").click()
+    page.wait_for_function("document.querySelector('#ld-status').innerText.includes('stopped')", timeout=30_000)
+    stopped_at = int(re.search(r"step (\d+)/384", status(page)).group(1))
+    assert 3 <= stopped_at < 384
+    page.wait_for_timeout(1000)  # nothing more arrives after a stop
+    assert int(re.search(r"step (\d+)/384", status(page)).group(1)) == stopped_at
+    # scrub the replay to step 2: the grid is shown as it was then
+    set_slider(page, "Replay: step", 2)
+    page.wait_for_function("document.querySelector('#ld-grid').innerText.includes('replay · step 2/')",
+                           timeout=20_000)
+    assert page.locator("#ld-grid .ld-cells .ld-mask").count() == 384 - 2  # one token per step
+
+
+def test_html_in_the_prompt_renders_as_text(page):
+    set_slider(page, "Answer length (tokens)", 8)
+    set_slider(page, "Steps", 4)
+    set_slider(page, "Block length", 8)
+    page.get_by_placeholder("Type a prompt, then Generate").fill('<img src=x onerror="window.pwned=1"><b>bold</b>')
+    page.get_by_role("button", name="Generate").click()
+    page.wait_for_function("document.querySelector('#ld-status').innerText.includes('done')", timeout=60_000)
+    assert page.locator("#ld-grid img").count() == 0 and page.locator("#ld-grid b").count() == 0
+    assert "<" in page.locator("#ld-grid .ld-cells .ld-prompt").all_inner_texts().__str__()
+    assert page.evaluate("window.pwned === undefined")
