@@ -12,6 +12,13 @@ from llada_demo.catalog import ModelCache, available_choices, custom_choice
 from llada_demo.ui import DemoApp, build_demo, launch_options
 
 
+def default_model() -> str | None:
+    """On a Hugging Face Space with a GPU that holds it, LLaDA-8B-Instruct; elsewhere the bundled model."""
+    if os.environ.get("SPACE_ID") and any(c.source == "GSAI-ML/LLaDA-8B-Instruct" for c in available_choices()):
+        return "GSAI-ML/LLaDA-8B-Instruct"
+    return None
+
+
 def make_app(model: str | None = None) -> DemoApp:
     app = DemoApp(available_choices(custom_choice(model) if model else None), ModelCache())
     app.model(None)  # load the default model now: a broken one fails here, not in a user's first run
@@ -20,7 +27,7 @@ def make_app(model: str | None = None) -> DemoApp:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default=os.environ.get("LLADA_MODEL"),
+    parser.add_argument("--model", default=os.environ.get("LLADA_MODEL") or default_model(),
                         help="hub id or local checkpoint directory (default: the bundled model)")
     parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))

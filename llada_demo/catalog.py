@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
 import threading
 from dataclasses import dataclass, field
 
@@ -51,9 +53,13 @@ def custom_choice(source: str) -> ModelChoice:
 
 
 def gpu_memory_gb() -> float:
-    if not torch.cuda.is_available():
+    """Memory of the first GPU; on a ZeroGPU Space (no GPU until a request runs) the size it lends."""
+    if os.environ.get("SPACE_ID") and importlib.util.find_spec("spaces") is not None and not torch.cuda.is_available():
+        return 40.0  # ZeroGPU lends a GPU far larger than the 8B models need (17 GB in bfloat16)
+    try:
+        return torch.cuda.get_device_properties(0).total_memory / 2**30 if torch.cuda.is_available() else 0.0
+    except RuntimeError:
         return 0.0
-    return torch.cuda.get_device_properties(0).total_memory / 2**30
 
 
 def available_choices(extra: ModelChoice | None = None) -> list[ModelChoice]:
