@@ -41,31 +41,34 @@ def status(page):
     return page.locator("#ld-status").inner_text()
 
 
-def test_generate_fills_the_grid_and_renders_the_heatmap(page):
-    set_slider(page, "Answer length (tokens)", 32)
-    set_slider(page, "Steps", 16)
-    set_slider(page, "Block length", 16)
-    page.get_by_placeholder("Type a prompt, then Generate").fill("In the beginning")
+def start_run(page, prompt, length, steps, block_length, cfg_scale=None):
+    set_slider(page, "Answer length (tokens)", length)
+    set_slider(page, "Steps", steps)
+    set_slider(page, "Block length", block_length)
+    if cfg_scale is not None:
+        set_slider(page, "CFG scale", cfg_scale)
+    page.get_by_placeholder("Type a prompt, then Generate").fill(prompt)
     page.get_by_role("button", name="Generate").click()
+
+
+def wait_done(page):
     page.wait_for_function("document.querySelector('#ld-status').innerText.includes('done')", timeout=60_000)
+
+
+def test_generate_fills_the_grid_and_renders_the_heatmap(page):
+    start_run(page, "In the beginning", 32, 16, 16)
+    wait_done(page)
     assert "step 16/16 · block 2/2" in status(page)
     cells = page.locator("#ld-grid .ld-cells .ld-cell:not(.ld-prompt)")
     assert cells.count() == 32
     assert page.locator("#ld-grid .ld-cells .ld-mask").count() == 0  # every cell filled
     assert page.locator("#ld-grid .ld-block-start").count() == 1  # one boundary between the two blocks
-    page.locator("#ld-heatmap .js-plotly-plot").wait_for(timeout=20_000)
-    assert page.locator("#ld-heatmap .heatmaplayer, #ld-heatmap .hm").count() >= 1 or \
-        page.locator("#ld-heatmap image").count() >= 1
+    page.locator("#ld-heatmap .js-plotly-plot .hm image").wait_for(timeout=20_000)  # the heatmap's raster
     assert page.get_by_label("Answer", exact=True).input_value() != ""
 
 
 def test_stop_cancels_a_long_run_and_replay_scrubs(page):
-    set_slider(page, "Answer length (tokens)", 384)
-    set_slider(page, "Steps", 384)
-    set_slider(page, "Block length", 384)
-    set_slider(page, "CFG scale", 1)  # two sequences per step: a run long enough to stop
-    page.get_by_placeholder("Type a prompt, then Generate").fill("And God said")
-    page.get_by_role("button", name="Generate").click()
+    start_run(page, "And God said", 384, 384, 384, cfg_scale=1)  # CFG: two sequences a step, a run to stop
     page.wait_for_function("/step (\\d+)\\/384/.test(document.querySelector('#ld-status').innerText) && "
                            "+document.querySelector('#ld-status').innerText.match(/step (\\d+)\\//)[1] >= 3",
                            timeout=60_000)
@@ -83,12 +86,8 @@ def test_stop_cancels_a_long_run_and_replay_scrubs(page):
 
 
 def test_html_in_the_prompt_renders_as_text(page):
-    set_slider(page, "Answer length (tokens)", 8)
-    set_slider(page, "Steps", 4)
-    set_slider(page, "Block length", 8)
-    page.get_by_placeholder("Type a prompt, then Generate").fill('<img src=x onerror="window.pwned=1"><b>bold</b>')
-    page.get_by_role("button", name="Generate").click()
-    page.wait_for_function("document.querySelector('#ld-status').innerText.includes('done')", timeout=60_000)
+    start_run(page, '<img src=x onerror="window.pwned=1"><b>bold</b>', 8, 4, 8)
+    wait_done(page)
     assert page.locator("#ld-grid img").count() == 0 and page.locator("#ld-grid b").count() == 0
-    assert "<" in page.locator("#ld-grid .ld-cells .ld-prompt").all_inner_texts().__str__()
+    assert "<" in "".join(page.locator("#ld-grid .ld-cells .ld-prompt").all_inner_texts())
     assert page.evaluate("window.pwned === undefined")
