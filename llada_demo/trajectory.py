@@ -59,14 +59,25 @@ class Trajectory:
         return cls(prompt_tokens, len(prompt_tokens), initial, mask_id, tuple(block_starts))
 
     def add(self, frame: Frame) -> None:
+        """Keep one sampler frame (the first sequence, from the view's first position on)."""
         s = self.start
-        self.frames.append(dict(
+        record = dict(
             tokens=frame.tokens[0, s:].astype(np.int32), prediction=frame.prediction[0, s:].astype(np.int32),
             committed=frame.committed[0, s:].copy(), commit_step=frame.commit_step[0, s:].copy(),
-            block=frame.block, blocks=frame.blocks, block_span=(frame.block_span[0] - s, frame.block_span[1] - s)))
-        self.confidence_rows.append(np.nan_to_num(frame.confidence[0, s:], nan=1.0).astype(np.float32))
-        self.forward_passes, self.elapsed, self.notes = frame.forward_passes, frame.elapsed, frame.notes
-        self.steps = frame.steps
+            block=frame.block, blocks=frame.blocks, block_span=(frame.block_span[0] - s, frame.block_span[1] - s),
+            steps=frame.steps, forward_passes=frame.forward_passes, elapsed=frame.elapsed, notes=frame.notes)
+        self.append(record, np.nan_to_num(frame.confidence[0, s:], nan=1.0).astype(np.float32))
+
+    def append(self, record: dict, confidence_row: np.ndarray) -> None:
+        """Keep one step as stored by `add` (also how a stored run is rebuilt step by step)."""
+        self.frames.append(record)
+        self.confidence_rows.append(confidence_row)
+        self.steps, self.forward_passes = record["steps"], record["forward_passes"]
+        self.elapsed, self.notes = record["elapsed"], record["notes"]
+
+    def records(self):
+        """The stored steps, in order, as `append` takes them."""
+        return list(zip(self.frames, self.confidence_rows))
 
     @property
     def steps_done(self) -> int:

@@ -16,7 +16,7 @@ from . import render
 from .catalog import ModelCache, ModelChoice, available_choices
 from .prompts import MASK_PLACEHOLDER, infill_ids, parse_constraints, prompt_ids
 from .render import TokenText
-from .sampler import denoise
+from .sampler import Frame, denoise
 from .schedule import REMASKING_STRATEGIES, plan_schedule
 from .trajectory import Trajectory
 
@@ -49,6 +49,17 @@ def plan_text(gen_length, steps, block_length, infill=False) -> str:
     return text
 
 
+EXAMPLES = ("In the beginning", "And Jesus said unto them", "The LORD is my shepherd")
+
+
+def _paced(records):
+    """A stored run's steps, each released when it was first computed (relative to the start)."""
+    start = time.perf_counter()
+    for record, row in records:
+        time.sleep(max(0.0, record["elapsed"] - (time.perf_counter() - start)))
+        yield record, row
+
+
 class Session:
     """One browser tab's current run: its trajectory, a stop flag the run checks before every step, and
     whether the run is idle (finished, stopped or never started)."""
@@ -67,12 +78,14 @@ class Session:
 class DemoApp:
     """State shared by all sessions (the models) and the event handlers."""
 
-    def __init__(self, choices: list[ModelChoice], cache: ModelCache | None = None):
+    def __init__(self, choices: list[ModelChoice], cache: ModelCache | None = None, examples=EXAMPLES):
+        self.example_prompts = set(examples)
         self.choices = {c.label: c for c in choices}
         self.default = choices[0]
         self.cache = cache or ModelCache()
         self._texts: dict[str, TokenText] = {}
         self.sessions: dict[str | None, Session] = {}  # per browser tab: its run, and a way to stop it
+        self.example_runs: dict[tuple, Trajectory] = {}  # lazily cached runs of the example prompts
 
     # ---- models -------------------------------------------------------------------------------
     def model(self, label: str | None):
@@ -105,7 +118,8 @@ class DemoApp:
             gr.Warning(f"Could not load {label}: {e}. Staying on {previous}.")
             label, choice = previous, self.choices[previous]
         d = choice.defaults
-        return (label, label, self.banner(label), gr.update(visible=choice.chat), d["gen_length"], d["steps"],
+        return (label, label, self.banner(label), gr.update(visible=choice.chat), gr.update(visible=choice.chat),
+                d["gen_length"], d["steps"],
                 d["block_length"], d["temperature"], d.get("cfg_scale", 0.0), d.get("remasking", "low_confidence"))
 
     # ---- a run ----------------------------------------------------------------------------------
@@ -192,17 +206,28 @@ class DemoApp:
                      remasking, seed, fixed, infill, show_guesses, request: gr.Request = None):
         """Stream a run: the grid and status after every step (at most 30 times a second; a skipped
         step's commits are highlighted in the next grid), the heatmap at most every 0.25 s, the final
-        answer and the after-run views at the end. Yields tuples for the outputs wired in build_demo."""
+        answer and the after-run views at the end. Yields tuples for the outputs wired in build_demo.
+
+        Runs of the example prompts are cached lazily: the first one computes, later ones with the same
+        settings and seed are streamed again from memory at the pace they were computed."""
         choice, loaded, frames, trajectory = self._prepare(label, prompt, history, gen_length, steps, block_length,
                                                            temperature, cfg_scale, remasking, seed, fixed, infill)
+        key = None
+        if prompt in self.example_prompts and not history and seed not in (None, ""):
+            key = (choice.label, prompt, gen_length, steps, block_length, temperature, cfg_scale, remasking, seed,
+                   fixed, bool(infill))
+        cached = self.example_runs.get(key)
         session = self._session(request)
         session.begin(trajectory)
         try:
-            yield from self._stream(choice, loaded, frames, trajectory, session, history, prompt, show_guesses)
+            steps_source = _paced(cached.records()) if cached is not None else frames
+            yield from self._stream(choice, loaded, steps_source, trajectory, session, history, prompt, show_guesses)
+            if key is not None and cached is None and trajectory.steps_done == trajectory.steps:
+                self.example_runs[key] = trajectory
         finally:
             session.idle.set()
 
-    def _stream(self, choice, loaded, frames, trajectory, session, history, prompt, show_guesses):
+    def _stream(self, choice, loaded, steps_source, trajectory, session, history, prompt, show_guesses):
         text = self.text_of(choice.label, loaded)
         stop_ids = self._stop_ids(loaded)
         first = render.grid_html(trajectory.view(0), text, trajectory.prompt_tokens, bool(show_guesses))
@@ -210,19 +235,22 @@ class DemoApp:
                gr.update(value=0, maximum=1, interactive=False), trajectory)
         last_heatmap = last_grid = 0.0
         shown = 0  # the step the browser last drew
-        for frame in frames:
+        for item in steps_source:
             if session.stop.is_set():
                 return  # Stop: stop_run draws what was computed; the step just computed is dropped
-            trajectory.add(frame)
-            now = time.perf_counter()
-            if now - last_grid < GRID_INTERVAL and frame.step < frame.steps:
+            if isinstance(item, Frame):
+                trajectory.add(item)
+            else:
+                trajectory.append(*item)
+            now, step = time.perf_counter(), trajectory.steps_done
+            if now - last_grid < GRID_INTERVAL and step < trajectory.steps:
                 continue  # the next drawn grid highlights this step's commits too
             heat = gr.skip()
             if now - last_heatmap >= HEATMAP_INTERVAL:
                 heat, last_heatmap = render.heatmap_figure(trajectory), now
-            grid = render.grid_html(trajectory.view(frame.step, since=shown), text, trajectory.prompt_tokens,
+            grid = render.grid_html(trajectory.view(step, since=shown), text, trajectory.prompt_tokens,
                                     bool(show_guesses))
-            shown, last_grid = frame.step, now
+            shown, last_grid = step, now
             # the trajectory State was set by the first yield and grows in place: no need to resend it
             yield (grid, heat, render.status_text(trajectory, stop_ids), gr.skip(), gr.skip(), gr.skip(),
                    gr.skip(), gr.skip(), gr.skip())
@@ -313,6 +341,7 @@ def build_demo(app: DemoApp) -> gr.Blocks:
             with gr.Column(scale=2, min_width=320):
                 model = gr.Dropdown(list(app.choices), value=default.label, label="Model")
                 chatbot = gr.Chatbot(label="Conversation", visible=default.chat, height=260)
+                new_chat = gr.Button("New chat", size="sm", visible=default.chat)
                 prompt = gr.Textbox(label="Prompt", lines=3, placeholder="Type a prompt, then Generate")
                 with gr.Row():
                     run = gr.Button("Generate", variant="primary")
@@ -343,15 +372,15 @@ def build_demo(app: DemoApp) -> gr.Blocks:
                     play = gr.Button("Play", elem_id="ld-play")
                 order = gr.Plot(label="Unmask order", visible=False)
                 per_step = gr.Plot(label="Per step", visible=False)
-        gr.Examples([["In the beginning"], ["And Jesus said unto them"], ["The LORD is my shepherd"]],
-                    inputs=[prompt])
+        gr.Examples([[e] for e in sorted(app.example_prompts)], inputs=[prompt],
+                    label="Examples (their runs are cached after the first one)")
 
         settings = [gen_length, steps, block_length, infill]
         for comp in settings:
             comp.change(plan_text, settings, plan, show_progress="hidden", api_visibility="private")
         model.change(app.select_model, [model, current],
-                     [model, current, banner, chatbot, gen_length, steps, block_length, temperature, cfg_scale,
-                      remasking], api_visibility="private")
+                     [model, current, banner, chatbot, new_chat, gen_length, steps, block_length, temperature,
+                      cfg_scale, remasking], api_visibility="private")
         inputs = [prompt, chatbot, current, gen_length, steps, block_length, temperature, cfg_scale, remasking, seed,
                   fixed, infill, guesses]
         outputs = [grid, heatmap, status, answer, chatbot, order, per_step, replay, trajectory]
@@ -366,6 +395,7 @@ def build_demo(app: DemoApp) -> gr.Blocks:
         # stopped, and in our measurements some cancels only took effect at the end of the run.
         stop.click(app.stop_run, [current, chatbot, prompt, guesses],
                    [grid, heatmap, status, answer, chatbot, order, per_step, replay], api_visibility="private")
+        new_chat.click(lambda: [], None, chatbot, api_visibility="private")
         demo.unload(app.close_session)
         gr.api(gpu(app.api_denoise), api_name="denoise")
     # One run at a time per model worker; max_size keeps a queue (ZeroGPU otherwise keeps only one waiting)

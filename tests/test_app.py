@@ -181,7 +181,7 @@ def test_a_model_that_cannot_load_leaves_the_app_usable(cache, monkeypatch):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = app.select_model("LLaDA-8B-Instruct", bundled.label)
-    assert result[0] == bundled.label and result[1] == bundled.label
+    assert result[0] == bundled.label and result[1] == bundled.label and result[3]["visible"] is False
     assert any("Could not load LLaDA-8B-Instruct" in str(w.message) and "needs network access" in str(w.message)
                for w in caught)
     assert len(run(app, gen_length=8, steps=2, block_length=8)) == 4
@@ -216,3 +216,20 @@ def test_api_rejects_bad_settings_with_a_message(app_server):
     client = Client(app_server, verbose=False)
     with pytest.raises(Exception, match=r"steps \(99\) exceeds gen_length \(16\)"):
         client.predict(prompt="In the beginning", gen_length=16, steps=99, block_length=16, api_name="/denoise")
+
+
+def test_example_runs_are_cached_lazily(cache, loaded, monkeypatch):
+    app = DemoApp(available_choices(), cache, examples=("In the beginning",))
+    first = run(app, prompt="In the beginning", gen_length=16, steps=8, block_length=8, seed=3)
+    assert len(app.example_runs) == 1
+    calls = []
+    forward = type(loaded.model).forward
+    monkeypatch.setattr(type(loaded.model), "forward", lambda *a, **k: calls.append(1) or forward(*a, **k))
+    again = run(app, prompt="In the beginning", gen_length=16, steps=8, block_length=8, seed=3)
+    assert calls == []  # streamed from memory
+    assert np.array_equal(again[-1][OUT["trajectory"]].final_tokens(), first[-1][OUT["trajectory"]].final_tokens())
+    assert again[-1][OUT["answer"]] == first[-1][OUT["answer"]]
+    run(app, prompt="In the beginning", gen_length=16, steps=8, block_length=8, seed=4)  # other settings: computed
+    assert calls and len(app.example_runs) == 2
+    run(app, prompt="Not an example", gen_length=16, steps=8, block_length=8, seed=3)
+    assert len(app.example_runs) == 2
