@@ -117,6 +117,15 @@ def empty_grid_html(message: str) -> str:
     return f'<div class="ld-grid"><div class="ld-empty">{html.escape(message)}</div></div>'
 
 
+def _style(fig: go.Figure, title: str, height: int, **layout) -> None:
+    """Transparent backgrounds and mid-grey text and grid: legible in light and dark themes alike."""
+    grey, grid = "#8a8f98", "rgba(138,143,152,0.25)"
+    fig.update_layout(template="none", height=height, title=dict(text=title, x=0.01, font=dict(size=13)),
+                      paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)", font=dict(color=grey), **layout)
+    fig.update_xaxes(gridcolor=grid, zeroline=False)
+    fig.update_yaxes(gridcolor=grid, zeroline=False)
+
+
 def _percent(matrix: np.ndarray) -> np.ndarray:
     # uint8 percent: gr.Plot re-sends the whole figure, and plotly ships numpy uint8 as packed bytes
     return np.rint(np.nan_to_num(matrix, nan=0.0) * 100).astype(np.uint8)
@@ -147,33 +156,31 @@ def heatmap_figure(trajectory, text: TokenText | None = None, final: bool = Fals
                                  name="committed", showlegend=False))
     for start in trajectory.block_starts[1:]:
         fig.add_vline(x=start - 0.5, line=dict(color="#e45756", width=1, dash="dot"))
-    fig.update_layout(
-        margin=dict(l=48, r=8, t=28, b=36), height=320, template="plotly_white",
-        title=dict(text="Confidence at every step", x=0.01, font=dict(size=13)),
-        xaxis=dict(title="answer position", range=[-0.5, n - 0.5]),
-        yaxis=dict(title="step", range=[steps + 0.5, 0.5]),
-        paper_bgcolor="rgba(0,0,0,0)")
+    _style(fig, "Confidence at every step", 320, margin=dict(l=48, r=8, t=28, b=36),
+           xaxis=dict(title="answer position", range=[-0.5, n - 0.5]),
+           yaxis=dict(title="step", range=[steps + 0.5, 0.5]))
     return fig
 
 
 def order_figure(trajectory, text: TokenText, width: int = 32) -> go.Figure:
     """Unmask-order map: the step at which each position was committed, wrapped in rows of `width`."""
-    commit = trajectory.frames[-1]["commit_step"].astype(np.float32) if trajectory.frames else np.zeros(0)
+    commit = trajectory.frames[-1]["commit_step"] if trajectory.frames else np.zeros(0, np.int16)
     tokens = trajectory.final_tokens()
     n = len(commit)
     rows = max(1, math.ceil(n / width))
-    z = np.full((rows, width), np.nan, np.float32)
+    # plain lists with None for empty cells: small, and plotly.js failed to scale axes on a float32
+    # array holding NaN
+    z = [[None] * width for _ in range(rows)]
     labels = [["" for _ in range(width)] for _ in range(rows)]
     for i in range(n):
         r, c = divmod(i, width)
-        z[r, c] = commit[i] if commit[i] > 0 else np.nan
+        z[r][c] = int(commit[i]) if commit[i] > 0 else None
         labels[r][c] = f"position {i} · {text(tokens[i])!r} · step {int(commit[i])}"
-    fig = go.Figure(go.Heatmap(z=z, text=labels, hovertemplate="%{text}<extra></extra>", colorscale="Plasma",
+    fig = go.Figure(go.Heatmap(z=z, x=list(range(width)), y=list(range(rows)), text=labels, hovertemplate="%{text}<extra></extra>", colorscale="Plasma",
                                colorbar=dict(title=dict(text="step", side="right"), thickness=12), xgap=1, ygap=1))
-    fig.update_layout(margin=dict(l=48, r=8, t=28, b=30), height=max(140, 26 * rows + 70), template="plotly_white",
-                      title=dict(text="Unmask order: the step each position was committed", x=0.01, font=dict(size=13)),
-                      xaxis=dict(title=f"position mod {width}"), yaxis=dict(title="row", autorange="reversed"),
-                      paper_bgcolor="rgba(0,0,0,0)")
+    _style(fig, "Unmask order: the step each position was committed", max(220, 26 * rows + 120),
+           margin=dict(l=48, r=8, t=28, b=30), xaxis=dict(title=f"position mod {width}"),
+           yaxis=dict(title="row", autorange="reversed"))
     return fig
 
 
@@ -185,12 +192,11 @@ def progress_figure(trajectory) -> go.Figure:
     fig.add_trace(go.Bar(x=np.arange(1, len(per_step) + 1), y=per_step, name="committed this step",
                          marker_color="rgb(33,145,140)", opacity=0.7))
     fig.add_trace(go.Scatter(x=np.arange(len(left)), y=left, name="masks left", mode="lines",
-                             line=dict(color="rgb(68,1,84)", width=2), yaxis="y2"))
-    fig.update_layout(margin=dict(l=48, r=48, t=28, b=36), height=260, template="plotly_white",
-                      title=dict(text="Masks left and tokens committed per step", x=0.01, font=dict(size=13)),
-                      xaxis=dict(title="step"), yaxis=dict(title="committed"),
-                      yaxis2=dict(title="masks left", overlaying="y", side="right", rangemode="tozero"),
-                      legend=dict(orientation="h", y=-0.3), paper_bgcolor="rgba(0,0,0,0)")
+                             line=dict(color="#f58518", width=2), yaxis="y2"))
+    _style(fig, "Masks left and tokens committed per step", 260, margin=dict(l=48, r=48, t=28, b=36),
+           xaxis=dict(title="step"), yaxis=dict(title="committed"),
+           yaxis2=dict(title="masks left", overlaying="y", side="right", rangemode="tozero"),
+           legend=dict(orientation="h", y=-0.3))
     return fig
 
 

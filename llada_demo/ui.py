@@ -187,8 +187,7 @@ class DemoApp:
                                 bool(show_guesses))
         return (grid, render.heatmap_figure(trajectory, text, final=True), status,
                 answer if not stopped else f"(stopped) {answer}", history,
-                gr.update(value=render.order_figure(trajectory, text), visible=True),
-                gr.update(value=render.progress_figure(trajectory), visible=True))
+                render.order_figure(trajectory, text), render.progress_figure(trajectory))
 
     def _session(self, request) -> "Session":
         key = getattr(request, "session_hash", None)
@@ -231,7 +230,7 @@ class DemoApp:
         text = self.text_of(choice.label, loaded)
         stop_ids = self._stop_ids(loaded)
         first = render.grid_html(trajectory.view(0), text, trajectory.prompt_tokens, bool(show_guesses))
-        yield (first, gr.skip(), "starting…", "", gr.skip(), gr.update(visible=False), gr.update(visible=False),
+        yield (first, gr.skip(), "starting…", "", gr.skip(), None, None,
                gr.update(value=0, maximum=1, interactive=False), trajectory)
         last_heatmap = last_grid = 0.0
         shown = 0  # the step the browser last drew
@@ -370,8 +369,9 @@ def build_demo(app: DemoApp) -> gr.Blocks:
                                        elem_id="ld-replay")
                     speed = gr.Slider(1, 60, value=12, step=1, label="Play speed (steps/s)")
                     play = gr.Button("Play", elem_id="ld-play")
-                order = gr.Plot(label="Unmask order", visible=False)
-                per_step = gr.Plot(label="Per step", visible=False)
+                # always visible: plotly.js cannot scale axes in a container that is being un-hidden
+                order = gr.Plot(label="Unmask order (after the run)")
+                per_step = gr.Plot(label="Masks left and commits per step (after the run)")
         gr.Examples([[e] for e in sorted(app.example_prompts)], inputs=[prompt],
                     label="Examples (their runs are cached after the first one)")
 
