@@ -1,0 +1,86 @@
+"""Training text: the King James Bible (Debian's `bible-kjv`) or the user's own UTF-8 files.
+
+Both sources come out as two dicts {name: text}, one for training and one held out. The Bible
+holds out whole books (one of each kind of writing), so held-out numbers measure generalisation to
+unseen text in the same style; a user's file holds out its last ~5%.
+The corpus itself is never stored in the repository: it is read from the installed package.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+# The `bible` program's short reference prefixes (as printed with -f), in canonical order.
+BOOKS = [
+    ("Ge", "Genesis"), ("Exo", "Exodus"), ("Lev", "Leviticus"), ("Num", "Numbers"), ("Deu", "Deuteronomy"),
+    ("Josh", "Joshua"), ("Jdgs", "Judges"), ("Ruth", "Ruth"), ("1Sm", "1 Samuel"), ("2Sm", "2 Samuel"),
+    ("1Ki", "1 Kings"), ("2Ki", "2 Kings"), ("1Chr", "1 Chronicles"), ("2Chr", "2 Chronicles"), ("Ezra", "Ezra"),
+    ("Neh", "Nehemiah"), ("Est", "Esther"), ("Job", "Job"), ("Psa", "Psalms"), ("Prv", "Proverbs"),
+    ("Eccl", "Ecclesiastes"), ("SSol", "Song of Solomon"), ("Isa", "Isaiah"), ("Jer", "Jeremiah"),
+    ("Lam", "Lamentations"), ("Eze", "Ezekiel"), ("Dan", "Daniel"), ("Hos", "Hosea"), ("Joel", "Joel"),
+    ("Amos", "Amos"), ("Obad", "Obadiah"), ("Jonah", "Jonah"), ("Mic", "Micah"), ("Nahum", "Nahum"),
+    ("Hab", "Habakkuk"), ("Zep", "Zephaniah"), ("Hag", "Haggai"), ("Zec", "Zechariah"), ("Mal", "Malachi"),
+    ("Mat", "Matthew"), ("Mark", "Mark"), ("Luke", "Luke"), ("John", "John"), ("Acts", "Acts"),
+    ("Rom", "Romans"), ("1Cor", "1 Corinthians"), ("2Cor", "2 Corinthians"), ("Gal", "Galatians"),
+    ("Eph", "Ephesians"), ("Phi", "Philippians"), ("Col", "Colossians"), ("1Th", "1 Thessalonians"),
+    ("2Th", "2 Thessalonians"), ("1Tim", "1 Timothy"), ("2Tim", "2 Timothy"), ("Titus", "Titus"),
+    ("Phmn", "Philemon"), ("Heb", "Hebrews"), ("Jas", "James"), ("1Pet", "1 Peter"), ("2Pet", "2 Peter"),
+    ("1Jn", "1 John"), ("2Jn", "2 John"), ("3Jn", "3 John"), ("Jude", "Jude"), ("Rev", "Revelation"),
+]
+# Never trained on: one book of the Law, one poetic, one prophet, one gospel, one epistle.
+HELDOUT_BOOKS = ("Deuteronomy", "Ecclesiastes", "Micah", "Mark", "James")
+HOLDOUT_FRACTION = 0.05  # of each user text file
+
+_VERSE = re.compile(r"^(\d?[A-Za-z]+)(\d+):(\d+) (.*)$")
+
+
+def bible_books() -> dict[str, str]:
+    """All 66 books of the KJV as {book name: text}, one verse per line, references stripped."""
+    if shutil.which("bible") is None:
+        raise RuntimeError("the King James Bible comes from Debian's `bible` program: "
+                           "run `apt-get install bible-kjv` (it pulls in bible-kjv-text)")
+    # -f turns pretty-printing off, so each verse is one line: "Ge1:1 In the beginning ..."
+    out = subprocess.run(["bible", "-f", "gen1:1-rev22:21"], capture_output=True, text=True, check=True).stdout
+    names = dict(BOOKS)
+    books: dict[str, list[str]] = {}
+    for line in out.splitlines():
+        m = _VERSE.match(line.strip())
+        if m is None:
+            continue
+        abbrev, _, _, verse = m.groups()
+        books.setdefault(names[abbrev], []).append(verse.strip())
+    if len(books) != len(BOOKS):
+        raise RuntimeError(f"`bible` printed {len(books)} books, expected {len(BOOKS)}; is bible-kjv-text intact?")
+    return {name: "\n".join(verses) for name, verses in books.items()}
+
+
+def bible_split() -> tuple[dict[str, str], dict[str, str]]:
+    """(train, held_out) books of the KJV."""
+    books = bible_books()
+    train = {k: v for k, v in books.items() if k not in HELDOUT_BOOKS}
+    held = {k: books[k] for k in HELDOUT_BOOKS}
+    return train, held
+
+
+def text_files_split(paths, holdout: float = HOLDOUT_FRACTION) -> tuple[dict[str, str], dict[str, str]]:
+    """(train, held_out) from UTF-8 text files: each file's last `holdout` share is held out.
+
+    The cut moves forward to the next line break so no line is split between the two parts.
+    """
+    train, held = {}, {}
+    for p in map(Path, paths):
+        text = p.read_text(encoding="utf-8")
+        cut = int(len(text) * (1 - holdout))
+        newline = text.find("\n", cut)
+        if newline != -1 and newline < len(text) - 1:
+            cut = newline + 1
+        train[str(p)], held[str(p)] = text[:cut], text[cut:]
+    return train, held
+
+
+def load_corpus(text_files=None) -> tuple[dict[str, str], dict[str, str]]:
+    """The user's files if given, else the Bible."""
+    return text_files_split(text_files) if text_files else bible_split()

@@ -1,0 +1,478 @@
+"""Pre-train a small LLaDA mask predictor on the King James Bible (or your own text) on a CPU.
+
+    python -m llada_demo.train --out assets/llada-kjv --minutes 100
+    python -m llada_demo.train --out my-model --text notes.txt --minutes 20
+    python -m llada_demo.train --out my-model --resume --minutes 20     # continue where it stopped
+
+The objective is LLaDA's: draw t ~ U(eps, 1) per sequence, replace each token by the mask token
+with probability t, and score the model by cross-entropy on the masked positions, weighted by 1/t
+and divided by the number of tokens in the batch. That is an upper bound on the negative
+log-likelihood, so held-out numbers are comparable to an autoregressive model's (as a bound).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shlex
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from .corpus import HELDOUT_BOOKS, load_corpus
+from .loading import save_checkpoint
+from .model import LLaDAConfig, LLaDAModelLM
+from .tokenizer import train_tokenizer, wrap
+
+STATE_FILE = "training_state.pt"
+INFO_FILE = "training_info.json"
+
+
+@dataclass
+class TrainConfig:
+    out: str = "assets/llada-kjv"
+    text: tuple = ()  # user text files; empty means the Bible
+    state: str | None = None  # training-state file; default out/training_state.pt
+    resume: bool = False
+    seed: int = 1337
+    minutes: float | None = None  # wall-clock budget of this run, evaluation and saving included
+    steps: int | None = None  # length of the LR schedule; None: fitted to --minutes
+    stop_after: int | None = None  # end this session after so many steps (state saved; --resume goes on)
+    # tokenizer
+    vocab_size: int = 4096
+    # model
+    d_model: int = 256
+    n_layers: int = 4
+    n_heads: int = 4
+    n_kv_heads: int | None = None
+    mlp_hidden_size: int = 512
+    weight_tying: bool = True
+    # data and objective
+    seq_len: int = 256
+    batch_size: int = 16
+    eps: float = 1e-3  # t ~ U(eps, 1): never exactly zero, so the 1/t weight stays bounded
+    random_length_prob: float = 0.02  # share of batches cut to a random shorter length, as LLaDA does
+    # optimiser
+    lr: float = 2e-3
+    min_lr_ratio: float = 0.1  # cosine decays to this share of lr
+    warmup_steps: int = 300
+    weight_decay: float = 0.1
+    grad_clip: float = 1.0
+    # evaluation and checkpoints
+    eval_every: int = 500
+    eval_windows: int = 64
+    save_dtype: str = "float16"
+    threads: int = 2
+    final_eval: bool = True  # run llada_demo.evaluate on the final model (fills the model card)
+
+
+# ----------------------------------------------------------------------------------------------
+# the objective
+
+
+def mask_tokens(x: torch.Tensor, mask_id: int, eps: float, generator=None, t: torch.Tensor | None = None):
+    """Forward process: returns (noisy ids, masked bool, per-token mask probability)."""
+    B, T = x.shape
+    if t is None:
+        t = torch.rand(B, generator=generator)
+        t = (1 - eps) * t + eps
+    p_mask = t[:, None].expand(B, T)
+    masked = torch.rand(B, T, generator=generator) < p_mask
+    return torch.where(masked, mask_id, x), masked, p_mask
+
+
+def hidden_states(model: LLaDAModelLM, ids: torch.Tensor) -> torch.Tensor:
+    """model.forward without the output head, so the head runs on masked positions only (saves time)."""
+    tr = model.model.transformer
+    cos, sin = model._rotary(ids.shape[1], ids.device)
+    x = tr.wte(ids)
+    for block in tr.blocks:
+        x = block(x, cos, sin)
+    return tr.ln_f(x)
+
+
+def output_head(model: LLaDAModelLM, h: torch.Tensor) -> torch.Tensor:
+    tr = model.model.transformer
+    if model.config.weight_tying:
+        return F.linear(h, tr.wte.weight)
+    return tr.ff_out(h)
+
+
+def diffusion_loss(model, x, mask_id, eps=1e-3, generator=None, t=None):
+    """LLaDA's loss: sum over masked tokens of CE / t, divided by B*T. Returns (loss, n_masked)."""
+    noisy, masked, p_mask = mask_tokens(x, mask_id, eps, generator, t)
+    h = hidden_states(model, noisy)[masked]  # (N, C)
+    logits = output_head(model, h)[:, : model.config.vocab_size].float()  # padded rows are never targets
+    ce = F.cross_entropy(logits, x[masked], reduction="none") / p_mask[masked]
+    return ce.sum() / x.numel(), int(masked.sum())
+
+
+@torch.no_grad()
+def masked_accuracy(model, windows: torch.Tensor, mask_id: int, t: float, seed: int = 0, batch_size: int = 16):
+    """Share of masked tokens predicted exactly (argmax) when each token is masked with prob t."""
+    g = torch.Generator().manual_seed(seed)
+    correct = total = 0
+    for i in range(0, len(windows), batch_size):
+        x = windows[i : i + batch_size]
+        noisy, masked, _ = mask_tokens(x, mask_id, 0.0, g, t=torch.full((len(x),), t))
+        logits = output_head(model, hidden_states(model, noisy)[masked])[:, : model.config.vocab_size]
+        correct += int((logits.argmax(-1) == x[masked]).sum())
+        total += int(masked.sum())
+    return correct / max(total, 1)
+
+
+# ----------------------------------------------------------------------------------------------
+# data
+
+
+def encode_docs(tok, docs: dict[str, str]) -> torch.Tensor:
+    """One token stream: each document followed by EOS, so the model learns where texts end."""
+    eos = tok.eos_token_id
+    ids = []
+    for enc in tok.backend_tokenizer.encode_batch(list(docs.values()), add_special_tokens=False):
+        ids.extend(enc.ids)
+        ids.append(eos)
+    return torch.tensor(ids, dtype=torch.long)
+
+
+def heldout_windows(stream: torch.Tensor, seq_len: int, n: int | None = None) -> torch.Tensor:
+    """Non-overlapping windows spread evenly over the held-out stream (fixed, so numbers compare)."""
+    count = len(stream) // seq_len
+    all_windows = stream[: count * seq_len].view(count, seq_len)
+    if n is None or n >= count:
+        return all_windows
+    pick = torch.linspace(0, count - 1, n).round().long()
+    return all_windows[pick]
+
+
+def sample_batch(stream: torch.Tensor, batch_size: int, seq_len: int, generator) -> torch.Tensor:
+    starts = torch.randint(0, len(stream) - seq_len, (batch_size,), generator=generator)
+    return torch.stack([stream[s : s + seq_len] for s in starts.tolist()])
+
+
+# ----------------------------------------------------------------------------------------------
+# optimiser
+
+
+def make_optimizer(model, cfg: TrainConfig):
+    # decay matrices only; norms (and biases) keep their scale
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.95), eps=1e-8)
+
+
+def lr_at(step: int, total: int, cfg: TrainConfig) -> float:
+    """Linear warmup, then cosine decay to min_lr_ratio * lr at `total`, flat after."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    progress = min(1.0, (step - cfg.warmup_steps) / max(1, total - cfg.warmup_steps))
+    floor = cfg.lr * cfg.min_lr_ratio
+    return floor + 0.5 * (cfg.lr - floor) * (1 + math.cos(math.pi * progress))
+
+
+# ----------------------------------------------------------------------------------------------
+# checkpoints
+
+
+def model_config(cfg: TrainConfig, tok) -> LLaDAConfig:
+    vocab = len(tok)
+    return LLaDAConfig(
+        d_model=cfg.d_model, n_layers=cfg.n_layers, n_heads=cfg.n_heads, n_kv_heads=cfg.n_kv_heads or cfg.n_heads,
+        mlp_hidden_size=cfg.mlp_hidden_size, vocab_size=vocab,
+        embedding_size=(vocab + 127) // 128 * 128,  # rows padded for tidy matmul shapes
+        rope_theta=10000.0, max_sequence_length=cfg.seq_len, weight_tying=cfg.weight_tying,
+        mask_token_id=tok.mask_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
+    )
+
+
+DEMO_DEFAULTS = dict(temperature=0.8, steps=64, gen_length=128, block_length=32)
+
+
+def write_model_dir(model, tok, cfg: TrainConfig, info: dict):
+    """The model directory in the official layout, plus generation defaults and training info."""
+    out = Path(cfg.out)
+    dtype = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[cfg.save_dtype]
+    save_checkpoint(model, out, tokenizer=tok, dtype=dtype)
+    gen = dict(bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
+               mask_token_id=tok.mask_token_id, eot_token_id=tok.convert_tokens_to_ids("<|eot_id|>"),
+               demo_defaults=DEMO_DEFAULTS)
+    (out / "generation_config.json").write_text(json.dumps(gen, indent=2) + "\n")
+    (out / INFO_FILE).write_text(json.dumps(info, indent=2) + "\n")
+    write_model_card(out)
+
+
+def save_state(path: Path, model, opt, step, total_steps, gen, cfg, tok, info):
+    tmp = path.with_suffix(".tmp")
+    torch.save(dict(model=model.state_dict(), optimizer=opt.state_dict(), step=step, total_steps=total_steps,
+                    data_rng=gen.get_state(), torch_rng=torch.get_rng_state(), config=asdict(cfg),
+                    tokenizer=tok.backend_tokenizer.to_str(), info=info), tmp)
+    tmp.replace(path)  # atomic: a run killed while saving keeps the previous state
+
+
+def write_model_card(out: Path):
+    """README.md from training_info.json and (if evaluate has run) eval_results.json."""
+    out = Path(out)
+    info = json.loads((out / INFO_FILE).read_text()) if (out / INFO_FILE).is_file() else {}
+    ev = json.loads((out / "eval_results.json").read_text()) if (out / "eval_results.json").is_file() else None
+    config = json.loads((out / "config.json").read_text())
+    data = info.get("data", "")
+    lines = [
+        "# llada-kjv: a tiny LLaDA-style masked diffusion language model",
+        "",
+        "A small mask predictor in the layout of the official LLaDA checkpoints (GSAI-ML/LLaDA-8B-*), "
+        "trained from scratch on a CPU with LLaDA's pre-training objective. It exists so the llada-demo "
+        "app can show diffusion decoding without downloading 16 GB; it is not a useful language model.",
+        "",
+        "## Data",
+        "",
+        data,
+        "",
+        "## Model",
+        "",
+        f"- parameters: {info.get('parameters', '?'):,}" if isinstance(info.get("parameters"), int) else "- parameters: ?",
+        f"- d_model {config['d_model']}, {config['n_layers']} layers, {config['n_heads']} heads "
+        f"({config['n_kv_heads']} key/value heads), SwiGLU hidden {config['mlp_hidden_size']}, "
+        f"vocab {config['vocab_size']} (embedding rows {config['embedding_size']}), "
+        f"tied embeddings: {config['weight_tying']}, trained context {config['max_sequence_length']} tokens",
+        f"- weights stored as {config.get('torch_dtype')}; tokenizer: byte-level BPE trained on the training "
+        "text only, with LLaDA's special tokens (`<|mdm_mask|>`, `<|endoftext|>`, `<|startoftext|>`, "
+        "`<|start_header_id|>`, `<|end_header_id|>`, `<|eot_id|>`) and LLaDA-Instruct's chat template",
+        "",
+        "## Training",
+        "",
+        "```",
+        info.get("command", "?"),
+        "```",
+        "",
+        f"- {info.get('steps', '?')} steps of {info.get('batch_tokens', '?')} tokens "
+        f"({info.get('tokens_seen', 0) / 1e6:.1f}M tokens, {info.get('epochs', 0):.1f} epochs), "
+        f"{info.get('train_minutes', 0):.0f} minutes on {info.get('hardware', '?')} "
+        f"({info.get('tokens_seen', 0) / max(info.get('train_seconds', 0), 1):.0f} tokens/s on average, "
+        "evaluations and other work on the machine included)",
+        f"- held-out masked-token accuracy at t = 0.15 during training (step: accuracy): "
+        + ", ".join(f"{e['step']}: {e['acc']:.3f}" for e in info.get("evals", [])),
+        f"- objective: LLaDA pre-training (t ~ U(1e-3, 1), mask with probability t, CE on masked tokens "
+        f"weighted by 1/t); {info.get('random_length_prob', 0):.0%} of batches cut to a random length; "
+        "AdamW, warmup + cosine decay, gradient clipping 1.0",
+        "",
+        "## Held-out results",
+        "",
+    ]
+    if ev:
+        lines += [
+            f"On {ev['windows']} windows of {ev['seq_len']} tokens from the held-out books "
+            f"({', '.join(ev.get('heldout', []))}):",
+            "",
+            "| metric | value |",
+            "|---|---|",
+        ]
+        for t, acc in ev["masked_accuracy"].items():
+            lines.append(f"| masked-token accuracy, t = {t} | {acc:.3f} |")
+        lines += [
+            f"| ELBO perplexity bound ({ev['elbo_samples']} draws of t per window) | {ev['elbo_ppl']:.1f} |",
+            f"| distinct 3-grams, {ev['distinct_samples']} samples of {ev['distinct_length']} tokens "
+            f"(mean per sample; pooled over samples) | {ev['distinct3']:.3f}; {ev.get('distinct3_pooled', 0):.3f} |",
+            "",
+            "Masked-token accuracy: share of masked tokens whose argmax prediction is right when each token is "
+            "masked with probability t. ELBO perplexity: exp of the Monte Carlo estimate of LLaDA's bound "
+            "E_t[(1/t) sum over masked tokens of -log p] / length, an upper bound on the true perplexity. "
+            "Distinct 3-grams: token 3-grams of unconditional samples (prompt <|endoftext|>) with the sampling "
+            "settings below.",
+            "",
+            f"## Samples (unedited; {ev['sample_settings']})",
+            "",
+        ]
+        for s in ev["samples"]:
+            lines += ["```", s.rstrip("\n"), "```", ""]
+    else:
+        last = info.get("evals", [{}])[-1] if info.get("evals") else {}
+        lines += [f"Masked-token accuracy at t = 0.15 during training: {last.get('acc', '?')}. "
+                  "Run `python -m llada_demo.evaluate DIR` for the full numbers and samples.", ""]
+    lines += [
+        "## Limitations",
+        "",
+        f"- Tiny and trained for {info.get('train_minutes', 0):.0f} minutes on {info.get('hardware', 'a CPU')}: it "
+        "writes phrases in the style of its training text, not reliable sentences, and knows no facts.",
+        "- Never instruction-tuned: the chat template is there so the app's chat path works, but the model "
+        "has never seen a conversation.",
+        f"- Trained on sequences of at most {config['max_sequence_length']} tokens; longer inputs are out of "
+        "distribution.",
+        "- The King James text is a 17th-century translation; its language and views are those of its time.",
+        "",
+    ]
+    (out / "README.md").write_text("\n".join(lines))
+
+
+# ----------------------------------------------------------------------------------------------
+# training
+
+
+def build_tokenizer(cfg, train_docs, state):
+    if state is not None:  # resume with the very same tokenizer
+        from tokenizers import Tokenizer
+
+        return wrap(Tokenizer.from_str(state["tokenizer"]))
+    return train_tokenizer(train_docs.values(), vocab_size=cfg.vocab_size)
+
+
+def train(cfg: TrainConfig, command: str | None = None) -> dict:
+    t_start = time.time()
+    torch.set_num_threads(cfg.threads)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    state_path = Path(cfg.state) if cfg.state else out / STATE_FILE
+    state = None
+    if cfg.resume:
+        if not state_path.is_file():
+            raise SystemExit(f"--resume: no training state at {state_path}")
+        state = torch.load(state_path, weights_only=False)
+        saved = TrainConfig(**state["config"])
+        # the run's shape comes from the state; only budget-like options may change on resume
+        keep = dict(out=cfg.out, state=cfg.state, resume=True, minutes=cfg.minutes, threads=cfg.threads,
+                    final_eval=cfg.final_eval, stop_after=cfg.stop_after)
+        cfg = TrainConfig(**{**asdict(saved), **keep})
+    if cfg.steps is None and cfg.minutes is None:
+        raise SystemExit("give --steps (a fixed schedule) or --minutes (a schedule fitted to the time budget)")
+
+    train_docs, held_docs = load_corpus(list(cfg.text) or None)
+    tok = build_tokenizer(cfg, train_docs, state)
+    train_stream, held_stream = encode_docs(tok, train_docs), encode_docs(tok, held_docs)
+    windows = heldout_windows(held_stream, cfg.seq_len, cfg.eval_windows)
+    mask_id = tok.mask_token_id
+
+    torch.manual_seed(cfg.seed)
+    model = LLaDAModelLM(model_config(cfg, tok)).init_weights(cfg.seed)
+    opt = make_optimizer(model, cfg)
+    gen = torch.Generator().manual_seed(cfg.seed)  # data order and masks: one stream, saved with the state
+    step, total_steps, info = 0, cfg.steps, None
+    if state is not None:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        gen.set_state(state["data_rng"])
+        torch.set_rng_state(state["torch_rng"])
+        step, total_steps, info = state["step"], state["total_steps"], state["info"]
+    n_params = model.num_parameters()
+    data_desc = (
+        "The King James Bible (Debian package bible-kjv), 66 books with verse references removed, one verse per "
+        f"line, each book followed by <|endoftext|>. Held out (never trained on): {', '.join(HELDOUT_BOOKS)}."
+        if not cfg.text else f"User text: {', '.join(cfg.text)} (last 5% of each file held out)."
+    )
+    batch_tokens = cfg.batch_size * cfg.seq_len
+    info = info or dict(command=command or "", data=data_desc, parameters=n_params, batch_tokens=batch_tokens,
+                        train_tokens=len(train_stream), heldout_tokens=len(held_stream),
+                        hardware=f"{cfg.threads} CPU threads", random_length_prob=cfg.random_length_prob,
+                        train_seconds=0.0, evals=[])
+    if command and state is not None:
+        info["resumed_with"] = info.get("resumed_with", []) + [command]
+    print(f"{n_params / 1e6:.2f}M parameters; {len(train_stream):,} training tokens, {len(held_stream):,} held out; "
+          f"{len(windows)} eval windows; starting at step {step}", flush=True)
+
+    budget = cfg.minutes * 60 if cfg.minutes else float("inf")
+    reserve = min(240 if cfg.final_eval else 60, 0.1 * budget)  # seconds kept for the last evaluation and saving
+    adaptive = cfg.steps is None  # schedule length follows the measured speed (not bit-reproducible)
+    schedule_hint = total_steps  # a resumed run keeps its old schedule until the speed is measured
+    if adaptive:
+        total_steps = None  # (re)fitted after the first 20 steps of this session
+    first_step = step
+    seconds_before = info["train_seconds"]
+
+    def evaluate_and_save():
+        model.eval()
+        acc = masked_accuracy(model, windows, mask_id, 0.15, seed=0)
+        model.train()
+        info.update(steps=step, train_seconds=seconds_before + (time.time() - t_start),
+                    train_minutes=(seconds_before + time.time() - t_start) / 60,
+                    tokens_seen=step * batch_tokens, epochs=step * batch_tokens / len(train_stream))
+        info["evals"].append(dict(step=step, acc=round(acc, 4), minutes=round(info["train_minutes"], 1)))
+        write_model_dir(model, tok, cfg, info)
+        save_state(state_path, model, opt, step, total_steps, gen, cfg, tok, info)
+        return acc
+
+    from tqdm import tqdm
+
+    bar = tqdm(total=total_steps, initial=step, dynamic_ncols=True, mininterval=10, file=sys.stdout)
+    model.train()
+    tokens_done, t_loop, acc, ema_loss = 0, time.time(), None, None
+    t_window, steps_window = time.time(), 0  # speed since the last schedule estimate
+    while total_steps is None or step < total_steps:
+        x = sample_batch(train_stream, cfg.batch_size, cfg.seq_len, gen)
+        if torch.rand(1, generator=gen).item() < cfg.random_length_prob:
+            x = x[:, : int(torch.randint(1, cfg.seq_len + 1, (1,), generator=gen))]
+        lr = lr_at(step, total_steps or schedule_hint or 10**9, cfg)
+        for group in opt.param_groups:
+            group["lr"] = lr
+        loss, _ = diffusion_loss(model, x, mask_id, cfg.eps, gen)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        opt.step()
+        step += 1
+        steps_window += 1
+        tokens_done += x.numel()
+        ema_loss = loss.item() if ema_loss is None else 0.98 * ema_loss + 0.02 * loss.item()
+        if adaptive and (step - first_step == 20 or (total_steps and step % cfg.eval_every == 1)):
+            # (re)fit the schedule to the time left, at the speed measured since the last estimate;
+            # other work on the machine can change that speed, so it is re-measured after each eval
+            step_time = (time.time() - t_window) / steps_window
+            left = budget - (time.time() - t_start) - reserve
+            total_steps = max(step + 1, step + int(0.97 * left / step_time))
+            t_window, steps_window = time.time(), 0
+            bar.total = total_steps
+            print(f"\n{step_time * 1000:.0f} ms/step: schedule length {total_steps} steps", flush=True)
+        bar.update(1)
+        bar.set_postfix(loss=f"{ema_loss:.3f}", lr=f"{lr:.1e}", tok_s=f"{tokens_done / (time.time() - t_loop):.0f}",
+                        acc=acc, refresh=False)
+        if step % cfg.eval_every == 0 and (total_steps is None or step < total_steps):
+            acc = round(evaluate_and_save(), 4)
+            print(f"\nstep {step}: held-out masked accuracy at t=0.15: {acc:.4f}", flush=True)
+        if time.time() - t_start + reserve > budget:
+            print(f"\ntime budget reached at step {step}", flush=True)
+            break
+        if cfg.stop_after is not None and step - first_step >= cfg.stop_after:
+            break
+    bar.close()
+    acc = evaluate_and_save()
+    print(f"done: {step} steps, held-out masked accuracy at t=0.15: {acc:.4f}; model in {out}", flush=True)
+    if cfg.final_eval:
+        try:  # the model is saved already; a failure here must not lose it
+            from .evaluate import evaluate_dir
+
+            evaluate_dir(out, list(cfg.text) or None, threads=cfg.threads)
+        except Exception as e:  # pragma: no cover
+            print(f"final evaluation failed ({type(e).__name__}: {e}); run python -m llada_demo.evaluate {out}")
+    return info
+
+
+def parse_args(argv=None) -> TrainConfig:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
+    defaults = TrainConfig()
+    for name, value in asdict(defaults).items():
+        flag = "--" + name.replace("_", "-")
+        if name == "text":
+            p.add_argument(flag, nargs="+", default=(), metavar="FILE", help="UTF-8 text files (default: the Bible)")
+        elif isinstance(value, bool):
+            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=value)
+        else:
+            kind = {"minutes": float, "steps": int, "stop_after": int, "n_kv_heads": int, "state": str}.get(name, type(value))
+            p.add_argument(flag, type=kind, default=value, help=f"default {value}")
+    args = p.parse_args(argv)
+    return TrainConfig(**{k: (tuple(v) if k == "text" else v) for k, v in vars(args).items()})
+
+
+def main(argv=None):
+    cfg = parse_args(argv)
+    env = "".join(f"{k}={os.environ[k]} " for k in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS") if k in os.environ)
+    args = sys.argv[1:] if argv is None else argv
+    command = env + "python -m llada_demo.train " + " ".join(shlex.quote(a) for a in args)
+    train(cfg, command)
+
+
+if __name__ == "__main__":
+    main()

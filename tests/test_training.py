@@ -1,0 +1,181 @@
+"""Training pipeline: tokenizer, objective, a tiny training run, resume, evaluation. Seconds, one thread."""
+
+import json
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from transformers import AutoTokenizer
+
+from llada_demo import load_model
+from llada_demo.corpus import HELDOUT_BOOKS, text_files_split
+from llada_demo.evaluate import distinct_n, evaluate_dir
+from llada_demo.model import LLaDAModelLM
+from llada_demo.tokenizer import CHAT_TEMPLATE, SPECIAL_TOKENS, train_tokenizer
+from llada_demo.train import (TrainConfig, diffusion_loss, encode_docs, mask_tokens, model_config, sample_batch,
+                              train)
+
+WORDS = ("and the lord spake unto moses saying speak unto the children of israel that they bring me an offering "
+         "of every man that giveth it willingly with his heart ye shall take my offering").split()
+
+
+def make_text(n_lines=600, seed=0) -> str:
+    """Varied but learnable English-like lines: word pairs from a fixed list, in a seeded random walk."""
+    g = torch.Generator().manual_seed(seed)
+    lines = []
+    for _ in range(n_lines):
+        i = int(torch.randint(0, len(WORDS) - 8, (1,), generator=g))
+        lines.append(" ".join(WORDS[i : i + 8]).capitalize() + ".")
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture(scope="module")
+def text_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("corpus") / "tiny.txt"
+    path.write_text(make_text(), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def tok():
+    return train_tokenizer([make_text(300, seed=1)], vocab_size=300)
+
+
+def tiny_cfg(out, text_file, **kw) -> TrainConfig:
+    base = dict(out=str(out), text=(str(text_file),), seed=3, steps=20, vocab_size=300, d_model=32, n_layers=2,
+                n_heads=4, n_kv_heads=2, mlp_hidden_size=64, seq_len=32, batch_size=8, lr=1e-2, warmup_steps=2,
+                eval_every=10, eval_windows=8, threads=1, final_eval=False, save_dtype="float32")
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_tokenizer_round_trip_through_autotokenizer(tok, tmp_path):
+    tok.save_pretrained(tmp_path)
+    loaded = AutoTokenizer.from_pretrained(tmp_path)  # offline: only local files
+    assert len(loaded) == len(tok) == 300
+    ids = {t: loaded.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
+    assert sorted(ids.values()) == list(range(6))
+    assert loaded.mask_token_id == ids["<|mdm_mask|>"]
+    assert loaded.eos_token_id == loaded.pad_token_id == ids["<|endoftext|>"]
+    assert loaded.bos_token_id == ids["<|startoftext|>"]
+    for s in ["  leading spaces,\ttabs\n\n\nand newlines  ", "Ünïcödé ☃ 😀 never seen in training", "x"]:
+        enc = loaded.encode(s, add_special_tokens=False)
+        assert loaded.decode(enc) == s
+    # special tokens are single ids, also inside text
+    enc = loaded.encode("a<|mdm_mask|>b<|eot_id|>", add_special_tokens=False)
+    assert ids["<|mdm_mask|>"] in enc and ids["<|eot_id|>"] in enc
+    assert loaded.encode("hello", add_special_tokens=True) == loaded.encode("hello", add_special_tokens=False)
+
+
+def test_chat_template_is_llada_instruct_form(tok, tmp_path):
+    tok.save_pretrained(tmp_path)
+    loaded = AutoTokenizer.from_pretrained(tmp_path)
+    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Who spake?"}]
+    text = loaded.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+    assert text == ("<|startoftext|><|start_header_id|>system<|end_header_id|>\n\nBe brief.<|eot_id|>"
+                    "<|start_header_id|>user<|end_header_id|>\n\nWho spake?<|eot_id|>"
+                    "<|start_header_id|>assistant<|end_header_id|>\n\n")
+    no_prompt = loaded.apply_chat_template(messages[1:], tokenize=False, add_generation_prompt=False)
+    assert no_prompt.endswith("Who spake?<|eot_id|>")
+    assert loaded.chat_template == CHAT_TEMPLATE
+
+
+def test_masking_statistics():
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(10, 100, (64, 512))
+    noisy, masked, p = mask_tokens(x, 5, 1e-3, g, t=torch.full((64,), 0.3))
+    assert abs(masked.float().mean().item() - 0.3) < 0.01
+    assert torch.equal(noisy == 5, masked) and torch.equal(noisy[~masked], x[~masked])
+    # random t: each row's masked share follows its own t, and t stays in [eps, 1]
+    noisy, masked, p = mask_tokens(x, 5, 0.2, g)
+    t = p[:, 0]
+    assert t.min() >= 0.2 and t.max() <= 1.0 and torch.all(p == t[:, None])
+    assert (masked.float().mean(1) - t).abs().max() < 0.1
+    assert torch.corrcoef(torch.stack([masked.float().mean(1), t]))[0, 1] > 0.95
+
+
+def test_diffusion_loss_matches_full_forward(tok, text_file, tmp_path):
+    model = LLaDAModelLM(model_config(tiny_cfg(tmp_path, text_file), tok)).init_weights(0, std=0.3)
+    x = torch.randint(6, len(tok), (4, 32))
+    loss, n = diffusion_loss(model, x, tok.mask_token_id, 1e-3, torch.Generator().manual_seed(7))
+    # the same draw, scored through model.forward with the full head
+    noisy, masked, p = mask_tokens(x, tok.mask_token_id, 1e-3, torch.Generator().manual_seed(7))
+    logits = model(noisy).logits[:, :, : len(tok)]
+    ce = F.cross_entropy(logits[masked], x[masked], reduction="none") / p[masked]
+    assert n == int(masked.sum()) > 0
+    torch.testing.assert_close(loss, ce.sum() / x.numel())
+
+
+def test_text_split_holds_out_the_tail(tmp_path):
+    f = tmp_path / "a.txt"
+    f.write_text("".join(f"line {i}\n" for i in range(1000)))
+    train_docs, held = text_files_split([f])
+    tr, he = train_docs[str(f)], held[str(f)]
+    assert tr + he == f.read_text() and tr.endswith("\n")
+    assert 0.04 < len(he) / len(tr + he) < 0.06
+    assert set(HELDOUT_BOOKS) == {"Deuteronomy", "Ecclesiastes", "Micah", "Mark", "James"}
+
+
+def heldout_loss(model, tok, text_file, seed=0):
+    """Diffusion loss on fixed training windows with a fixed masking draw (lower is better)."""
+    train_docs, _ = text_files_split([text_file])
+    stream = encode_docs(tok, train_docs)
+    g = torch.Generator().manual_seed(seed)
+    x = sample_batch(stream, 32, 32, g)
+    with torch.no_grad():
+        return diffusion_loss(model, x, tok.mask_token_id, 1e-3, g)[0].item()
+
+
+def test_short_training_run_lowers_loss_and_saves_loadable_checkpoint(text_file, tmp_path):
+    cfg = tiny_cfg(tmp_path / "model", text_file)
+    info = train(cfg, command="test")
+    loaded = load_model(tmp_path / "model", device="cpu", dtype="float32")
+    tok = loaded.tokenizer
+    assert loaded.mask_id == tok.mask_token_id and loaded.eos_id == tok.eos_token_id
+    config = json.loads((tmp_path / "model" / "config.json").read_text())
+    assert config["model_type"] == "llada" and config["vocab_size"] == len(tok)
+    assert config["embedding_size"] % 128 == 0 and config["embedding_size"] >= len(tok)
+    fresh = LLaDAModelLM(loaded.model.config).init_weights(cfg.seed)
+    before, after = heldout_loss(fresh, tok, text_file), heldout_loss(loaded.model, tok, text_file)
+    assert after < 0.8 * before, (before, after)
+    assert info["steps"] == 20 and len(info["evals"]) == 2  # step 10 and the final one
+    assert "demo_defaults" in json.loads((tmp_path / "model" / "generation_config.json").read_text())
+    assert "## Training" in (tmp_path / "model" / "README.md").read_text()
+
+
+def test_resume_continues_bit_for_bit(text_file, tmp_path):
+    straight = tiny_cfg(tmp_path / "a", text_file, steps=12, eval_every=4)
+    train(straight)
+    first = tiny_cfg(tmp_path / "b", text_file, steps=12, eval_every=4, stop_after=6)
+    train(first)
+    state = torch.load(tmp_path / "b" / "training_state.pt", weights_only=False)
+    assert state["step"] == 6
+    train(TrainConfig(out=str(tmp_path / "b"), resume=True, threads=1, final_eval=False))
+    a = torch.load(tmp_path / "a" / "training_state.pt", weights_only=False)
+    b = torch.load(tmp_path / "b" / "training_state.pt", weights_only=False)
+    assert a["step"] == b["step"] == 12
+    for name, tensor in a["model"].items():
+        assert torch.equal(tensor, b["model"][name]), name
+    # and a different seed gives a different model, so the comparison above can fail
+    other = tiny_cfg(tmp_path / "c", text_file, steps=12, eval_every=4, seed=4)
+    train(other)
+    c = torch.load(tmp_path / "c" / "training_state.pt", weights_only=False)
+    assert not all(torch.equal(t, c["model"][k]) for k, t in a["model"].items())
+
+
+def test_evaluate_writes_metrics_and_model_card(text_file, tmp_path):
+    train(tiny_cfg(tmp_path / "m", text_file, steps=10))
+    res = evaluate_dir(tmp_path / "m", text_files=[text_file], windows=8, draws=2, threads=1)
+    assert set(res["masked_accuracy"]) == {"0.15", "0.5", "0.9"}
+    assert all(0.0 <= a <= 1.0 for a in res["masked_accuracy"].values())
+    assert math.isfinite(res["elbo_ppl"]) and res["elbo_ppl"] > 1
+    assert len(res["samples"]) == 5 and 0 < res["distinct3"] <= 1
+    card = (tmp_path / "m" / "README.md").read_text()
+    assert "ELBO perplexity" in card and res["samples"][0].strip().splitlines()[0] in card
+
+
+def test_distinct_n():
+    assert distinct_n([[1, 2, 3, 4]], 3) == (1.0, 1.0)
+    pooled, per = distinct_n([[1, 2, 3, 1, 2, 3], [1, 2, 3]], 3)
+    assert per == pytest.approx((3 / 4 + 1) / 2) and pooled == pytest.approx(3 / 5)
