@@ -80,6 +80,9 @@ class ModelCache:
         self._lock = threading.Lock()
 
     def get(self, choice: ModelChoice) -> LoadedModel:
+        loaded = self._models.get(choice.label)
+        if loaded is not None:  # runs on loaded models never wait for another model's load
+            return loaded
         with self._lock:
             if choice.label not in self._models:
                 self._models[choice.label] = load_model(choice.source)

@@ -180,7 +180,8 @@ def order_figure(trajectory, text: TokenText, width: int = 32) -> go.Figure:
                                colorbar=dict(title=dict(text="step", side="right"), thickness=12), xgap=1, ygap=1))
     _style(fig, "Unmask order: the step each position was committed", max(220, 26 * rows + 120),
            margin=dict(l=48, r=8, t=28, b=30), xaxis=dict(title=f"position mod {width}"),
-           yaxis=dict(title="row", autorange="reversed"))
+           yaxis=dict(title="first position", autorange="reversed", tickmode="array", tickvals=list(range(rows)),
+                      ticktext=[str(r * width) for r in range(rows)]))
     return fig
 
 

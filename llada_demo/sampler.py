@@ -30,6 +30,7 @@ class Frame:
     block: int  # 0-based index of the active block
     blocks: int
     block_span: tuple[int, int]  # absolute positions [start, end) of the active block
+    block_starts: tuple[int, ...]  # absolute position of every block's first position
     prompt_length: int
     tokens: np.ndarray  # int64, the sequence after this step (mask id where still masked)
     masked: np.ndarray  # bool, still masked after this step
@@ -177,6 +178,7 @@ def _steps(run: _Run, frames: bool = True):
     T = x.shape[1]
     commit_step = torch.where(run.maskable, -1, 0).to(torch.int16)
     positions = torch.arange(T, device=x.device)
+    block_starts = tuple(int(run.slots[s]) for s, _ in schedule.block_spans)
     start_time, step = time.perf_counter(), 0
     for b, ((s, e), n_steps) in enumerate(zip(schedule.block_spans, schedule.steps_per_block)):
         block_start, block_end = int(run.slots[s]), int(run.slots[e - 1]) + 1
@@ -206,7 +208,8 @@ def _steps(run: _Run, frames: bool = True):
             ints = torch.stack([x, x0, transfer.long(), x.eq(mask_id).long()]).cpu().numpy()  # one copy
             confidence = probability.float().masked_fill(~run.maskable, float("nan")).cpu().numpy()
             yield Frame(step=step, steps=schedule.steps, block=b, blocks=schedule.num_blocks,
-                        block_span=(block_start, block_end), prompt_length=run.prompt_length, tokens=ints[0],
+                        block_span=(block_start, block_end), block_starts=block_starts,
+                        prompt_length=run.prompt_length, tokens=ints[0],
                         masked=ints[3].astype(bool), prediction=ints[1], confidence=confidence,
                         committed=ints[2].astype(bool), commit_step=commit_step.cpu().numpy(),
                         forward_passes=step, elapsed=time.perf_counter() - start_time, notes=schedule.notes)

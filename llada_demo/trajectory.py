@@ -22,7 +22,7 @@ class StepView:
     block: int
     blocks: int
     block_span: tuple[int, int]  # relative to the view's first position
-    block_starts: tuple[int, int] | tuple  # relative start of every block
+    block_starts: tuple[int, ...]  # relative start of every block
     tokens: np.ndarray  # (N,) ids, mask id where masked
     masked: np.ndarray  # (N,) bool
     prediction: np.ndarray  # (N,) what the model would put there at this step
@@ -39,7 +39,7 @@ class Trajectory:
     start: int  # absolute position of the view's first cell
     initial_tokens: np.ndarray  # (N,) the view at step 0
     mask_id: int
-    block_starts: tuple[int, ...] = ()
+    block_starts: tuple[int, ...] = ()  # relative to the view; known from the first frame on
     frames: list = field(default_factory=list)  # per step: dict of compact arrays
     confidence_rows: list = field(default_factory=list)  # per step: (N,) float32
     forward_passes: int = 0
@@ -48,15 +48,15 @@ class Trajectory:
     steps: int = 0  # steps the run will take in all
 
     @classmethod
-    def start_for(cls, prompt_tokens, gen_length: int, mask_id: int, block_starts=(), infill: bool = False,
-                  constraints=None):
+    def start_for(cls, prompt_tokens, gen_length: int, mask_id: int, infill: bool = False, constraints=None):
+        """An empty trajectory: the answer after the prompt, or for infilling the whole text."""
         prompt_tokens = np.asarray(prompt_tokens, dtype=np.int64).reshape(-1)
         if infill:
-            return cls(np.zeros(0, np.int64), 0, prompt_tokens.copy(), mask_id, tuple(block_starts))
+            return cls(np.zeros(0, np.int64), 0, prompt_tokens.copy(), mask_id)
         initial = np.full(gen_length, mask_id, dtype=np.int64)
         for pos, tok in (constraints or {}).items():
             initial[int(pos)] = int(tok)
-        return cls(prompt_tokens, len(prompt_tokens), initial, mask_id, tuple(block_starts))
+        return cls(prompt_tokens, len(prompt_tokens), initial, mask_id)
 
     def add(self, frame: Frame) -> None:
         """Keep one sampler frame (the first sequence, from the view's first position on)."""
@@ -65,7 +65,8 @@ class Trajectory:
             tokens=frame.tokens[0, s:].astype(np.int32), prediction=frame.prediction[0, s:].astype(np.int32),
             committed=frame.committed[0, s:].copy(), commit_step=frame.commit_step[0, s:].copy(),
             block=frame.block, blocks=frame.blocks, block_span=(frame.block_span[0] - s, frame.block_span[1] - s),
-            steps=frame.steps, forward_passes=frame.forward_passes, elapsed=frame.elapsed, notes=frame.notes)
+            steps=frame.steps, forward_passes=frame.forward_passes, elapsed=frame.elapsed, notes=frame.notes,
+            block_starts=tuple(b - s for b in frame.block_starts))
         self.append(record, np.nan_to_num(frame.confidence[0, s:], nan=1.0).astype(np.float32))
 
     def append(self, record: dict, confidence_row: np.ndarray) -> None:
@@ -74,6 +75,7 @@ class Trajectory:
         self.confidence_rows.append(confidence_row)
         self.steps, self.forward_passes = record["steps"], record["forward_passes"]
         self.elapsed, self.notes = record["elapsed"], record["notes"]
+        self.block_starts = record["block_starts"]
 
     def records(self):
         """The stored steps, in order, as `append` takes them."""

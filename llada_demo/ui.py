@@ -144,20 +144,8 @@ class DemoApp:
                              seed=seed, constraints=constraints, infill=bool(infill))
         except ValueError as e:  # settings or input the sampler cannot run: say what to change
             raise gr.Error(str(e)) from None
-        plan = plan_schedule(gen_length or n_masks, block_length, steps)
-        starts = tuple(s for s, _ in plan.block_spans)
-        if infill:  # blocks are laid over the masks: show where each block's first mask is
-            mask_positions = [i for i, t in enumerate(ids) if t == loaded.mask_id]
-            starts = tuple(mask_positions[s] for s in starts)
-        trajectory = Trajectory.start_for(ids, gen_length, loaded.mask_id, starts, infill=bool(infill),
-                                          constraints=constraints)
+        trajectory = Trajectory.start_for(ids, gen_length, loaded.mask_id, infill=bool(infill), constraints=constraints)
         return choice, loaded, frames, trajectory
-
-    def _views(self, label, trajectory, show_guesses, caption=""):
-        _, loaded = self.model(label)
-        text = self.text_of(label, loaded)
-        view = trajectory.view(trajectory.steps_done)
-        return render.grid_html(view, text, trajectory.prompt_tokens, bool(show_guesses), caption)
 
     def _stop_ids(self, loaded):
         return {i for i in (loaded.eos_id, loaded.eot_id) if i is not None}
@@ -261,6 +249,8 @@ class DemoApp:
         """Stop the session's run (or replay) before its next step; what was computed stays on screen and
         can be replayed. Returns the views for the outputs of the run minus the trajectory State."""
         session = self._session(request)
+        if session.idle.is_set():
+            return (gr.skip(),) * 8  # nothing is running: a finished run keeps its views
         session.stop.set()
         session.idle.wait(timeout=10)  # the run notices at its next step; wait so nothing overwrites our views
         trajectory = session.trajectory
@@ -336,6 +326,7 @@ def build_demo(app: DemoApp) -> gr.Blocks:
                     "predicts all of them and commits the ones it is most sure of. Watch it below.")
         current = gr.State(default.label)
         trajectory = gr.State(None)
+        # Two rows, so that a phone (where columns stack) shows prompt, grid, settings, heatmap in that order
         with gr.Row(equal_height=False):
             with gr.Column(scale=2, min_width=320):
                 model = gr.Dropdown(list(app.choices), value=default.label, label="Model")
@@ -346,6 +337,17 @@ def build_demo(app: DemoApp) -> gr.Blocks:
                     run = gr.Button("Generate", variant="primary")
                     stop = gr.Button("Stop", variant="stop")
                 answer = gr.Textbox(label="Answer", lines=3, interactive=False)
+            with gr.Column(scale=3, min_width=320):
+                status = gr.Markdown("Ready.", elem_id="ld-status")
+                grid = gr.HTML(render.empty_grid_html("The token grid appears here when you press Generate."),
+                               elem_id="ld-grid")
+                with gr.Row():
+                    replay = gr.Slider(0, 1, value=0, step=1, label="Replay: step", interactive=False,
+                                       elem_id="ld-replay")
+                    speed = gr.Slider(1, 60, value=12, step=1, label="Play speed (steps/s)")
+                    play = gr.Button("Play", elem_id="ld-play")
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=2, min_width=320):
                 with gr.Accordion("Settings", open=True):
                     gen_length = gr.Slider(8, max_len, value=d["gen_length"], step=1, label="Answer length (tokens)")
                     steps = gr.Slider(1, max_len, value=d["steps"], step=1, label="Steps")
@@ -360,15 +362,7 @@ def build_demo(app: DemoApp) -> gr.Blocks:
                     infill = gr.Checkbox(label=f"Infill mode: fill each {MASK_PLACEHOLDER} in the prompt")
                     guesses = gr.Checkbox(value=True, label="Show the model's guesses under the masks")
             with gr.Column(scale=3, min_width=320):
-                status = gr.Markdown("Ready.", elem_id="ld-status")
-                grid = gr.HTML(render.empty_grid_html("The token grid appears here when you press Generate."),
-                               elem_id="ld-grid")
                 heatmap = gr.Plot(label="Confidence by step and position", elem_id="ld-heatmap")
-                with gr.Row():
-                    replay = gr.Slider(0, 1, value=0, step=1, label="Replay: step", interactive=False,
-                                       elem_id="ld-replay")
-                    speed = gr.Slider(1, 60, value=12, step=1, label="Play speed (steps/s)")
-                    play = gr.Button("Play", elem_id="ld-play")
                 # always visible: plotly.js cannot scale axes in a container that is being un-hidden
                 order = gr.Plot(label="Unmask order (after the run)")
                 per_step = gr.Plot(label="Masks left and commits per step (after the run)")

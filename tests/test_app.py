@@ -156,6 +156,8 @@ def test_stop_keeps_what_was_computed(app):
     after = results[0]
     assert after[OUT["status"]].startswith(f"stopped · step {done}/64")
     assert after[OUT["replay"]]["maximum"] == done and after[OUT["answer"]].startswith("(stopped)")
+    # Stop after a run has finished changes nothing
+    assert all(skipped(v) for v in app.stop_run(app.default.label, [], "In the beginning", True))
 
 
 def test_chat_models_use_the_chat_template_and_keep_history(cache, loaded):

@@ -41,6 +41,7 @@ def test_last_frame_equals_generate_and_one_frame_per_step(tiny, prompt):
     assert np.array_equal(frames[-1].tokens, generate(tiny, prompt, **kwargs).numpy())
     assert [f.block for f in frames] == [0] * 4 + [1] * 4 + [2] * 4
     assert frames[0].block_span == (7, 15) and frames[-1].block_span == (23, 31)
+    assert all(f.block_starts == (7, 15, 23) for f in frames)
     assert [f.forward_passes for f in frames] == list(range(1, 13))
     assert all(b.elapsed >= a.elapsed for a, b in zip(frames, frames[1:]))
 
@@ -133,6 +134,7 @@ def test_infill_fills_masks_in_place_and_leaves_the_rest(tiny):
     assert np.array_equal(out[keep], text[0].numpy()[keep])
     assert not (out == MASK).any() and out.shape == (12,)
     assert len(frames) == 3 and sum(f.committed.sum() for f in frames) == 6
+    assert frames[0].block_starts == (2,)  # blocks are laid over the masks
     assert np.array_equal(out, generate(tiny, text, steps=3, gen_length=0, block_length=8, infill=True)[0].numpy())
     with pytest.raises(ValueError, match="at least one mask"):
         generate(tiny, torch.tensor([[5, 6]]), steps=1, gen_length=0, infill=True)
