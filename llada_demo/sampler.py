@@ -15,10 +15,14 @@ from typing import Iterator, Mapping
 import numpy as np
 import torch
 
-from .schedule import (REMASKING_STRATEGIES, Schedule, plan_schedule, predict_tokens, remasking_score,
+from .loading import OFFICIAL_SPECIAL_IDS
+from .schedule import (Schedule, check_remasking, plan_schedule, predict_tokens, remasking_score,
                        select_transfer, token_probability, transfer_counts)
 
-OFFICIAL_MASK_ID, OFFICIAL_EOS_ID, OFFICIAL_EOT_ID = 126336, 126081, 126348
+
+
+def _first_id(*candidates):
+    return next(c for c in candidates if c is not None)
 
 
 @dataclass
@@ -41,10 +45,6 @@ class Frame:
     forward_passes: int
     elapsed: float  # seconds since the start of the run
     notes: tuple[str, ...] = ()
-
-    @property
-    def answer(self) -> slice:
-        return slice(self.prompt_length, self.tokens.shape[1])
 
 
 def _unwrap(model):
@@ -97,19 +97,27 @@ def _setup(model, prompt, attention_mask=None, steps=128, gen_length=128, block_
            infill=False) -> _Run:
     model, known = _unwrap(model)
     if mask_id is None:
-        mask_id = known.get("mask_id", OFFICIAL_MASK_ID)
+        mask_id = _first_id(known.get("mask_id"), OFFICIAL_SPECIAL_IDS["mask_id"])
     if eos_id is None:
-        eos_id = known.get("eos_id", OFFICIAL_EOS_ID)
-    if eot_id is None:  # a model we know the ids of may have no EoT token at all
-        eot_id = known.get("eot_id") if known else OFFICIAL_EOT_ID
-    if remasking not in REMASKING_STRATEGIES:
-        raise ValueError(f"unknown remasking strategy {remasking!r}; choose one of {', '.join(REMASKING_STRATEGIES)}")
+        eos_id = _first_id(known.get("eos_id"), OFFICIAL_SPECIAL_IDS["eos_id"])
+    if eot_id is None:  # a LoadedModel knows whether it has an EoT token; a bare module is taken for LLaDA-8B
+        eot_id = known["eot_id"] if "eot_id" in known else OFFICIAL_SPECIAL_IDS["eot_id"]
+    check_remasking(remasking)
     if temperature < 0 or cfg_scale < 0:
         raise ValueError("temperature and cfg_scale must be >= 0")
+    if seed is not None and not 0 <= int(seed) < 2**63:
+        raise ValueError(f"seed must be a whole number from 0 to 2**63 - 1, got {seed}")
     device = model.device
     prompt = _as_batch(prompt, device)
     B, L = prompt.shape
-    vocab = getattr(getattr(model, "config", None), "padded_vocab_size", None)
+    config = getattr(model, "config", None)
+    vocab = getattr(config, "padded_vocab_size", None)
+    if logits_eos_inf and vocab is not None and not 0 <= eos_id < vocab:
+        raise ValueError(f"logits_eos_inf: EOS id {eos_id} is not in this model's vocabulary; pass eos_id")
+    max_len = getattr(config, "max_sequence_length", None)
+    if max_len is not None and not infill and L + int(gen_length) > max_len:  # before planning: it is O(blocks)
+        raise ValueError(f"prompt ({L} tokens) + answer ({gen_length}) = {L + int(gen_length)} tokens is more than "
+                         f"the model's maximum of {max_len}; shorten the prompt or the answer")
 
     if infill:  # fill the prompt's own mask tokens in place; no answer is appended
         if gen_length:
@@ -133,10 +141,8 @@ def _setup(model, prompt, attention_mask=None, steps=128, gen_length=128, block_
         schedule = plan_schedule(gen_length, block_length, steps)
         slots = torch.arange(L, L + gen_length, device=device)
     T = L + gen_length
-    max_len = getattr(getattr(model, "config", None), "max_sequence_length", None)
-    if max_len is not None and T > max_len:
-        raise ValueError(f"prompt ({L} tokens) + answer ({gen_length}) = {T} tokens is more than the model's "
-                         f"maximum of {max_len}; shorten the prompt or the answer")
+    if max_len is not None and T > max_len:  # infill: the text alone
+        raise ValueError(f"the text ({T} tokens) is longer than the model's maximum of {max_len}")
 
     x = torch.full((B, T), mask_id, dtype=torch.long, device=device)
     x[:, :L] = prompt
@@ -201,6 +207,9 @@ def _steps(run: _Run, frames: bool = True):
             x = torch.where(transfer, x0, x)  # step 4
             run.x = x
             step += 1
+            # a position where the model predicted the mask token itself stays masked (as in
+            # generate.py), so it does not count as committed
+            transfer &= x0 != mask_id
             commit_step[transfer] = step
             if not frames:
                 yield None

@@ -15,6 +15,7 @@ over the reverse process), p_theta(x_0 | x_t) the mask predictor. One reverse st
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 
 import torch
@@ -66,9 +67,13 @@ def plan_schedule(gen_length: int, block_length: int, steps: int) -> Schedule:
     - fewer steps than blocks: every block needs one step, so steps are raised to the number of blocks.
     Each adjustment is listed in `notes`.
     """
-    for name, value in (("gen_length", gen_length), ("block_length", block_length), ("steps", steps)):
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise ValueError(f"{name} must be a whole number, got {value!r}")
+    try:  # ints of any kind (numpy, torch), but not floats or bools
+        if any(isinstance(v, bool) for v in (gen_length, block_length, steps)):
+            raise TypeError
+        gen_length, block_length, steps = map(operator.index, (gen_length, block_length, steps))
+    except TypeError:
+        raise ValueError(f"gen_length, block_length and steps must be whole numbers, got "
+                         f"{gen_length!r}, {block_length!r}, {steps!r}") from None
     if gen_length < 1:
         raise ValueError(f"gen_length must be at least 1, got {gen_length}")
     if steps < 1:
@@ -95,18 +100,19 @@ def plan_schedule(gen_length: int, block_length: int, steps: int) -> Schedule:
     if total % n == 0 and gen_length % block_length == 0:
         per_block = [total // n] * n
     else:
+        # shares in proportion to length, floors first, then one more for the largest remainders
+        # (earlier blocks win ties); a floor is at most its block's length, and so is floor + 1
+        # where the remainder is not 0, since total <= gen_length
         exact = [total * length / gen_length for length in lengths]
-        per_block = [max(1, int(x)) for x in exact]
-        order = sorted(range(n), key=lambda i: (-(exact[i] - int(exact[i])), i))
-        i = 0
-        while sum(per_block) < total:  # hand out the rest by largest remainder
-            b = order[i % n]
-            if per_block[b] < lengths[b]:
-                per_block[b] += 1
-            i += 1
-        while sum(per_block) > total:  # only when max(1, .) rounded up; take from the longest plans
-            b = max(range(n), key=lambda j: (per_block[j], -j))
-            per_block[b] -= 1
+        per_block = [int(x) for x in exact]
+        order = sorted(range(n), key=lambda i: (-(exact[i] - per_block[i]), i))
+        for b in order[:total - sum(per_block)]:
+            per_block[b] += 1
+        # every block needs a step: take them from the blocks with the most (total >= n, so enough)
+        for b in [i for i in range(n) if per_block[i] == 0]:
+            donor = max(range(n), key=lambda j: (per_block[j], -j))
+            per_block[donor] -= 1
+            per_block[b] = 1
         if len(set(per_block)) > 1:
             notes.append(f"{total} steps do not divide into {n} blocks: steps per block are "
                          f"{', '.join(map(str, per_block))}")
@@ -134,14 +140,25 @@ def predict_tokens(logits: torch.Tensor, temperature: float, generator: torch.Ge
     """
     if temperature == 0:
         return logits.argmax(dim=-1)
-    logits64 = logits.to(torch.float64)
-    u = torch.rand(logits64.shape, dtype=torch.float64, device=logits.device, generator=generator)
-    return (logits64.exp() / (-torch.log(u)) ** temperature).argmax(dim=-1)
+    dtype = _wide_float(logits.device)
+    wide = logits.to(dtype)
+    u = torch.rand(wide.shape, dtype=dtype, device=logits.device, generator=generator)
+    return (wide.exp() / (-torch.log(u)) ** temperature).argmax(dim=-1)
+
+
+def _wide_float(device: torch.device) -> torch.dtype:
+    """float64, except on Apple's MPS, which has none (generate.py once made the same exception)."""
+    return torch.float32 if device.type == "mps" else torch.float64
 
 
 def token_probability(logits: torch.Tensor, x0: torch.Tensor) -> torch.Tensor:
     """p_theta(x0_hat_i | x_t) for every position, (B, T), in the logits' dtype (as generate.py)."""
     return F.softmax(logits, dim=-1).gather(-1, x0[..., None]).squeeze(-1)
+
+
+def check_remasking(strategy: str) -> None:
+    if strategy not in REMASKING_STRATEGIES:
+        raise ValueError(f"unknown remasking strategy {strategy!r}; choose one of {', '.join(REMASKING_STRATEGIES)}")
 
 
 # Step 2: score
@@ -161,8 +178,10 @@ def remasking_score(strategy: str, logits: torch.Tensor, probability: torch.Tens
         return top2[..., 0] - top2[..., 1]
     if strategy == "entropy":
         logp = F.log_softmax(logits.float(), dim=-1)
-        return (logp.exp() * logp).sum(-1)
-    raise ValueError(f"unknown remasking strategy {strategy!r}; choose one of {', '.join(REMASKING_STRATEGIES)}")
+        # tokens with probability 0 (EOS under logits_eos_inf) add 0, not 0 * -inf = nan
+        return torch.where(logp > -torch.inf, logp.exp() * logp, 0.0).sum(-1)
+    check_remasking(strategy)  # raises: the strategy is none of the above
+    raise AssertionError(strategy)
 
 
 # Step 3: select
@@ -175,7 +194,8 @@ def select_transfer(score: torch.Tensor, candidates: torch.Tensor, counts: torch
     """
     if demote is not None and bool((demote & candidates).any()):
         # scores lie within [-log V, 1]; an offset of -1e4 puts demoted ones below all others
-        score = torch.where(demote, score.double() - 1e4, score.double())
+        wide = score.to(_wide_float(score.device))
+        score = torch.where(demote, wide - 1e4, wide)
     confidence = torch.where(candidates, score, torch.tensor(float("-inf"), dtype=score.dtype, device=score.device))
     transfer = torch.zeros_like(candidates)
     for b in range(score.shape[0]):

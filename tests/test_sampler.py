@@ -174,3 +174,50 @@ def test_confidence_eos_eot_inf_unmasks_eos_and_eot_last(prompt):
             waiting = f.masked[0, :end]
             assert special(f.prediction[0, :end][waiting]).all(), f"step {f.step}: EOS/EoT before other tokens"
     assert special(frames[-1].tokens[0, 7:]).sum() >= 2
+
+
+def test_prompt_masks_are_filled_as_generate_py_fills_them(tiny):
+    # masks inside the prompt compete with the block's masks for each step's budget (generate.py)
+    prompt = torch.tensor([[5, MASK, 33, MASK, 99]])
+    ours = generate(tiny.model, prompt, steps=8, gen_length=16, block_length=8, mask_id=MASK)
+    assert torch.equal(ours, naive_generate(tiny.model, prompt, 8, 16, 8, MASK))
+
+
+def test_a_predicted_mask_token_is_not_counted_as_committed(prompt):
+    model = tiny_model(seed=5)
+    head = model.model.transformer.ff_out.weight
+    head[MASK] = torch.randn(head.shape[1], generator=torch.Generator().manual_seed(1)) * 3  # often predicted
+    frames = list(denoise(model, prompt, steps=16, gen_length=16, block_length=16, mask_id=MASK))
+    stuck = frames[-1].tokens[0, 7:] == MASK
+    assert stuck.any()  # as in generate.py, such positions stay masked ...
+    assert (frames[-1].commit_step[0, 7:][stuck] == -1).all()  # ... and are never reported as committed
+    assert all(not (f.tokens[f.committed] == MASK).any() for f in frames)
+
+
+def test_entropy_scores_stay_finite_with_eos_suppressed(tiny, prompt):
+    from llada_demo.schedule import remasking_score
+    logits = tiny.model(prompt).logits
+    logits[:, :, EOS] = -torch.inf
+    score = remasking_score("entropy", logits, torch.zeros(1), None)
+    assert torch.isfinite(score).all()
+
+
+def test_a_bare_module_without_an_eos_id(prompt):
+    model = tiny_model(eos_token_id=None)
+    # no EOS id in its config: LLaDA-8B's is assumed, which this vocabulary has not; said, not an IndexError
+    with pytest.raises(ValueError, match="EOS id 126081 is not in this model's vocabulary; pass eos_id"):
+        generate(model, prompt, steps=4, gen_length=8, block_length=8, logits_eos_inf=True)
+    out = generate(model, prompt, steps=4, gen_length=8, block_length=8, logits_eos_inf=True, eos_id=EOS)
+    assert not (out[0, 7:] == EOS).any() and not (out[0, 7:] == MASK).any()
+
+
+def test_settings_of_any_int_type_and_huge_requests_fail_fast(tiny, prompt):
+    import time
+
+    import numpy as np
+    frames = list(denoise(tiny, prompt, steps=np.int64(4), gen_length=torch.tensor(8).item(), block_length=np.int32(8)))
+    assert len(frames) == 4
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match="more than the model's maximum"):
+        denoise(tiny, prompt, steps=3_000_000, gen_length=4_000_001, block_length=2)
+    assert time.perf_counter() - start < 1
