@@ -77,6 +77,7 @@ class ModelCache:
 
     def __init__(self):
         self._models: dict[str, LoadedModel] = {}
+        self._choices: dict[str, ModelChoice] = {}
         self._lock = threading.Lock()
 
     def get(self, choice: ModelChoice) -> LoadedModel:
@@ -85,7 +86,14 @@ class ModelCache:
             return loaded
         with self._lock:
             if choice.label not in self._models:
+                if choice.gpu_gb > 0:  # one large model at a time: a GPU holds one 8B model, not three
+                    for label in [k for k, c in self._choices.items() if c.gpu_gb > 0]:
+                        self._models.pop(label, None)
+                        self._choices.pop(label)
+                    if torch.cuda.is_available():
+                        torch.cuda.empty_cache()
                 self._models[choice.label] = load_model(choice.source)
+                self._choices[choice.label] = choice
             return self._models[choice.label]
 
     def loaded(self, choice: ModelChoice) -> bool:

@@ -21,7 +21,7 @@ from .model import LLaDAConfig, LLaDAModelLM
 
 BUNDLED_MODEL_DIR = Path(__file__).resolve().parent.parent / "assets" / "llada-kjv"
 HUB_FILE_PATTERNS = ["config.json", "*.safetensors", "model.safetensors.index.json", "tokenizer*",
-                     "special_tokens_map.json", "generation_config.json"]
+                     "special_tokens_map.json", "generation_config.json", "chat_template.jinja"]
 # Special ids of the official checkpoints; a config.json or tokenizer may override them.
 OFFICIAL_SPECIAL_IDS = dict(mask_id=126336, eos_id=126081, eot_id=126348, bos_id=126080, pad_id=126081)
 

@@ -11,7 +11,27 @@ MASK_PLACEHOLDER = "[MASK]"
 
 
 def _encode(tokenizer, text: str) -> list[int]:
-    return tokenizer(text, add_special_tokens=False)["input_ids"]
+    """Ids of what a user typed: a special token's text (say "<|mdm_mask|>") stays text."""
+    return tokenizer(text, add_special_tokens=False, split_special_tokens=True)["input_ids"]
+
+
+def _defang(tokenizer, text: str) -> str:
+    """Typed special-token text, made unable to act as one inside a chat template (a zero-width space
+    after its first character), so a user cannot forge turns or masks."""
+    for special in tokenizer.all_special_tokens + [t.content for t in tokenizer.added_tokens_decoder.values()]:
+        if special and special in text:
+            text = text.replace(special, special[0] + "\u200b" + special[1:])
+    return text
+
+
+def message_text(content) -> str:
+    """A chat message's text, whether a string or Gradio's list of parts ({"type": "text", "text": ...})."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, dict):
+        return str(content.get("text", ""))
+    return "".join(message_text(part) for part in content or [] if not isinstance(part, dict)
+                   or part.get("type", "text") == "text")
 
 
 def prompt_ids(loaded, text: str, history=(), chat: bool = False) -> list[int]:
@@ -21,10 +41,11 @@ def prompt_ids(loaded, text: str, history=(), chat: bool = False) -> list[int]:
     if tok is None:
         raise ValueError("this model has no tokenizer, so it cannot read text")
     if chat:
-        messages = [{"role": m["role"], "content": m["content"]} for m in history if m.get("content")]
-        messages.append({"role": "user", "content": text})
+        messages = [{"role": m["role"], "content": _defang(tok, message_text(m["content"]))} for m in history]
+        messages = [m for m in messages if m["content"]]
+        messages.append({"role": "user", "content": _defang(tok, text)})
         rendered = tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-        return _encode(tok, rendered)
+        return tok(rendered, add_special_tokens=False)["input_ids"]  # the template's own special tokens act
     ids = _encode(tok, text)
     if tok.bos_token_id is not None:
         ids = [tok.bos_token_id] + ids

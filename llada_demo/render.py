@@ -142,7 +142,7 @@ def heatmap_figure(trajectory, text: TokenText | None = None, final: bool = Fals
                 colorbar=dict(title=dict(text="conf. %", side="right"), thickness=12, len=0.9))
     if final and text is not None and z.size <= 65536:
         preds = np.stack([f["prediction"] for f in trajectory.frames]) if trajectory.frames else z
-        heat["text"] = [[text(t) for t in row] for row in preds]
+        heat["text"] = [[html.escape(text(t)) for t in row] for row in preds]  # plotly reads tags in hover text
         heat["hovertemplate"] = "position %{x} · step %{y}<br>%{text}: %{z}%<extra></extra>"
     else:
         heat["hovertemplate"] = "position %{x} · step %{y}<br>confidence %{z}%<extra></extra>"
@@ -175,7 +175,7 @@ def order_figure(trajectory, text: TokenText, width: int = 32) -> go.Figure:
     for i in range(n):
         r, c = divmod(i, width)
         z[r][c] = int(commit[i]) if commit[i] > 0 else None
-        labels[r][c] = f"position {i} · {text(tokens[i])!r} · step {int(commit[i])}"
+        labels[r][c] = html.escape(f"position {i} · {text(tokens[i])!r} · step {int(commit[i])}")
     fig = go.Figure(go.Heatmap(z=z, x=list(range(width)), y=list(range(rows)), text=labels, hovertemplate="%{text}<extra></extra>", colorscale="Plasma",
                                colorbar=dict(title=dict(text="step", side="right"), thickness=12), xgap=1, ygap=1))
     _style(fig, "Unmask order: the step each position was committed", max(220, 26 * rows + 120),

@@ -46,6 +46,7 @@ class Trajectory:
     elapsed: float = 0.0
     notes: tuple[str, ...] = ()
     steps: int = 0  # steps the run will take in all
+    label: str = ""  # the model that ran it
 
     @classmethod
     def start_for(cls, prompt_tokens, gen_length: int, mask_id: int, infill: bool = False, constraints=None):
@@ -102,9 +103,8 @@ class Trajectory:
         if upto == 0:
             return out
         commit = self.frames[upto - 1]["commit_step"]
-        rows = self.confidence_matrix()
-        done = commit > 0
-        out[done] = rows[commit[done] - 1, np.nonzero(done)[0]]
+        for i in np.nonzero(commit > 0)[0]:  # O(N): no stacking of every row at every view
+            out[i] = self.confidence_rows[commit[i] - 1][i]
         out[commit == 0] = 1.0  # given (constraints, text around infill masks)
         return out
 

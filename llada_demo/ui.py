@@ -60,19 +60,20 @@ def _paced(records):
         yield record, row
 
 
+class Activity:
+    """A run or a replay: a stop flag it checks before every step, and a flag it sets when it ends."""
+
+    def __init__(self):
+        self.stop, self.done = threading.Event(), threading.Event()
+
+
 class Session:
-    """One browser tab's current run: its trajectory, a stop flag the run checks before every step, and
-    whether the run is idle (finished, stopped or never started)."""
+    """One browser tab: its last run's trajectory, and the run and the replay going on, if any."""
 
     def __init__(self):
         self.trajectory = None
-        self.stop, self.idle = threading.Event(), threading.Event()
-        self.idle.set()
-
-    def begin(self, trajectory):
-        self.trajectory = trajectory
-        self.stop.clear()
-        self.idle.clear()
+        self.run: Activity | None = None
+        self.play: Activity | None = None
 
 
 class DemoApp:
@@ -110,12 +111,14 @@ class DemoApp:
 
     def select_model(self, label: str, previous: str, progress=gr.Progress(track_tqdm=True)):
         """Load the chosen model (with download progress); on failure keep the previous one."""
+        if label == previous:  # the dropdown set back after a failed load: keep the user's settings
+            return (gr.skip(),) * 11
         try:
             choice = self.choices[label]
             progress(0, desc=f"loading {label}")
             self.cache.get(choice)
         except Exception as e:  # no GPU memory, no network, a broken checkpoint: the app stays usable
-            gr.Warning(f"Could not load {label}: {e}. Staying on {previous}.")
+            gr.Warning(html.escape(f"Could not load {label}: {e}. Staying on {previous}.", quote=False))
             label, choice = previous, self.choices[previous]
         d = choice.defaults
         return (label, label, self.banner(label), gr.update(visible=choice.chat), gr.update(visible=choice.chat),
@@ -142,9 +145,11 @@ class DemoApp:
             frames = denoise(loaded, [ids], steps=steps, gen_length=gen_length, block_length=block_length,
                              temperature=float(temperature), cfg_scale=float(cfg_scale), remasking=remasking,
                              seed=seed, constraints=constraints, infill=bool(infill))
-        except ValueError as e:  # settings or input the sampler cannot run: say what to change
-            raise gr.Error(str(e)) from None
+        except ValueError as e:  # settings or input the sampler cannot run: say what to change;
+            # toasts render HTML, and the message may quote what the user typed
+            raise gr.Error(html.escape(str(e), quote=False)) from None
         trajectory = Trajectory.start_for(ids, gen_length, loaded.mask_id, infill=bool(infill), constraints=constraints)
+        trajectory.label = choice.label  # replays decode with the run's model, whatever is selected later
         return choice, loaded, frames, trajectory
 
     def _stop_ids(self, loaded):
@@ -177,17 +182,15 @@ class DemoApp:
                 answer if not stopped else f"(stopped) {answer}", history,
                 render.order_figure(trajectory, text), render.progress_figure(trajectory))
 
-    def _session(self, request) -> "Session":
-        key = getattr(request, "session_hash", None)
-        if key not in self.sessions:
-            self.sessions[key] = Session()
-        return self.sessions[key]
+    def _session(self, request) -> Session:
+        return self.sessions.setdefault(getattr(request, "session_hash", None), Session())
 
     def close_session(self, request: gr.Request = None):
-        """Forget a closed tab's run."""
+        """A closed tab: stop what it was running and forget it."""
         session = self.sessions.pop(getattr(request, "session_hash", None), None)
-        if session is not None:
-            session.stop.set()
+        for activity in (session.run, session.play) if session is not None else ():
+            if activity is not None:
+                activity.stop.set()
 
     def generate_run(self, prompt, history, label, gen_length, steps, block_length, temperature, cfg_scale,
                      remasking, seed, fixed, infill, show_guesses, request: gr.Request = None):
@@ -204,17 +207,18 @@ class DemoApp:
             key = (choice.label, prompt, gen_length, steps, block_length, temperature, cfg_scale, remasking, seed,
                    fixed, bool(infill))
         cached = self.example_runs.get(key)
-        session = self._session(request)
-        session.begin(trajectory)
+        session, activity = self._session(request), Activity()
+        session.trajectory, session.run = trajectory, activity
         try:
             steps_source = _paced(cached.records()) if cached is not None else frames
-            yield from self._stream(choice, loaded, steps_source, trajectory, session, history, prompt, show_guesses)
+            yield from self._stream(choice, loaded, steps_source, trajectory, activity, history, prompt,
+                                    show_guesses)
             if key is not None and cached is None and trajectory.steps_done == trajectory.steps:
                 self.example_runs[key] = trajectory
         finally:
-            session.idle.set()
+            activity.done.set()
 
-    def _stream(self, choice, loaded, steps_source, trajectory, session, history, prompt, show_guesses):
+    def _stream(self, choice, loaded, steps_source, trajectory, activity, history, prompt, show_guesses):
         text = self.text_of(choice.label, loaded)
         stop_ids = self._stop_ids(loaded)
         first = render.grid_html(trajectory.view(0), text, trajectory.prompt_tokens, bool(show_guesses))
@@ -223,7 +227,7 @@ class DemoApp:
         last_heatmap = last_grid = 0.0
         shown = 0  # the step the browser last drew
         for item in steps_source:
-            if session.stop.is_set():
+            if activity.stop.is_set():
                 return  # Stop: stop_run draws what was computed; the step just computed is dropped
             if isinstance(item, Frame):
                 trajectory.add(item)
@@ -246,17 +250,24 @@ class DemoApp:
                       trajectory)
 
     def stop_run(self, label, history, prompt, show_guesses, request: gr.Request = None):
-        """Stop the session's run (or replay) before its next step; what was computed stays on screen and
-        can be replayed. Returns the views for the outputs of the run minus the trajectory State."""
+        """Stop the tab's run and replay before their next step. A stopped run's views stay on screen and
+        can be replayed; a run that had finished, or a replay, keeps its views. Returns the views for
+        the outputs of the run minus the trajectory State."""
         session = self._session(request)
-        if session.idle.is_set():
-            return (gr.skip(),) * 8  # nothing is running: a finished run keeps its views
-        session.stop.set()
-        session.idle.wait(timeout=10)  # the run notices at its next step; wait so nothing overwrites our views
+        run, play = session.run, session.play
+        unchanged = (gr.skip(),) * 8
+        for activity in (run, play):
+            if activity is not None:
+                activity.stop.set()
+        if play is not None:
+            play.done.wait(timeout=10)
+        if run is None or run.done.is_set():
+            return unchanged  # no run going on
+        run.done.wait(timeout=10)  # it notices at its next step; wait, so nothing overwrites our views
         trajectory = session.trajectory
-        if trajectory is None or not trajectory.frames:
-            return (gr.skip(),) * 8
-        done = self.finish(label, trajectory, history, prompt, show_guesses, stopped=True)
+        if not trajectory.frames or trajectory.steps_done == trajectory.steps:
+            return unchanged  # it had not begun, or it finished as Stop was pressed
+        done = self.finish(trajectory.label, trajectory, history, prompt, show_guesses, stopped=True)
         return done + (gr.update(value=trajectory.steps_done, maximum=trajectory.steps_done, interactive=True),)
 
     # ---- replay -------------------------------------------------------------------------------------
@@ -264,6 +275,7 @@ class DemoApp:
         """The grid as it was after `step` (0: all masked). No recomputation."""
         if trajectory is None or not trajectory.frames:
             return gr.skip()
+        label = trajectory.label or label
         _, loaded = self.model(label)
         view = trajectory.view(int(step))
         caption = f"replay · step {view.step}/{trajectory.steps_done}"
@@ -274,17 +286,17 @@ class DemoApp:
         """Replay from the slider's step (from the start if at the end) at `speed` steps per second."""
         if trajectory is None or not trajectory.frames:
             raise gr.Error("Run the model first; then Play replays its steps.")
-        session = self._session(request)
-        session.begin(session.trajectory)
+        activity = Activity()
+        self._session(request).play = activity
         try:
             start = 0 if int(step) >= trajectory.steps_done else int(step)
             for k in range(start, trajectory.steps_done + 1):
-                if session.stop.is_set():
+                if activity.stop.is_set():
                     return
                 yield self.replay_view(label, trajectory, k, show_guesses), gr.update(value=k)
                 time.sleep(1.0 / max(float(speed), 0.1))
         finally:
-            session.idle.set()
+            activity.done.set()
 
     # ---- API ------------------------------------------------------------------------------------------
     def api_denoise(self, prompt: str, gen_length: int = 64, steps: int = 64, block_length: int = 32,
@@ -330,7 +342,8 @@ def build_demo(app: DemoApp) -> gr.Blocks:
         with gr.Row(equal_height=False):
             with gr.Column(scale=2, min_width=320):
                 model = gr.Dropdown(list(app.choices), value=default.label, label="Model")
-                chatbot = gr.Chatbot(label="Conversation", visible=default.chat, height=260)
+                chatbot = gr.Chatbot(label="Conversation", visible=default.chat, height=260,
+                                     render_markdown=False)  # what the user and the model wrote, as text
                 new_chat = gr.Button("New chat", size="sm", visible=default.chat)
                 prompt = gr.Textbox(label="Prompt", lines=3, placeholder="Type a prompt, then Generate")
                 with gr.Row():
@@ -378,20 +391,24 @@ def build_demo(app: DemoApp) -> gr.Blocks:
         inputs = [prompt, chatbot, current, gen_length, steps, block_length, temperature, cfg_scale, remasking, seed,
                   fixed, infill, guesses]
         outputs = [grid, heatmap, status, answer, chatbot, order, per_step, replay, trajectory]
-        run.click(gpu(app.generate_run), inputs, outputs, api_visibility="private")
-        prompt.submit(gpu(app.generate_run), inputs, outputs, api_visibility="private")
-        replay.release(app.replay_view, [current, trajectory, replay, guesses], grid,
-                                      show_progress="hidden", api_visibility="private")
-        play.click(app.play, [current, trajectory, replay, speed, guesses], [grid, replay],
-                                show_progress="hidden", api_visibility="private")
-        # Stop sets the session's stop flag, which the run (or replay) checks before every step. Not
+        # Runs share one queue slot per app ("model"): a GPU holds one run at a time. Replays, the
+        # replay slider and Stop need no model and never wait behind a run.
+        run_on_gpu = gpu(app.generate_run)
+        run.click(run_on_gpu, inputs, outputs, api_visibility="private", concurrency_id="model", concurrency_limit=1)
+        prompt.submit(run_on_gpu, inputs, outputs, api_visibility="private", concurrency_id="model")
+        replay.release(app.replay_view, [current, trajectory, replay, guesses], grid, show_progress="hidden",
+                       api_visibility="private", concurrency_limit=None)
+        play.click(app.play, [current, trajectory, replay, speed, guesses], [grid, replay], show_progress="hidden",
+                   api_visibility="private", concurrency_limit=None)
+        # Stop sets the tab's stop flags, which the run and the replay check before every step. Not
         # `cancels=`: a cancelled task leaves its generator suspended, so the run never says it has
         # stopped, and in our measurements some cancels only took effect at the end of the run.
         stop.click(app.stop_run, [current, chatbot, prompt, guesses],
-                   [grid, heatmap, status, answer, chatbot, order, per_step, replay], api_visibility="private")
+                   [grid, heatmap, status, answer, chatbot, order, per_step, replay], api_visibility="private",
+                   concurrency_limit=None)
         new_chat.click(lambda: [], None, chatbot, api_visibility="private")
         demo.unload(app.close_session)
-        gr.api(gpu(app.api_denoise), api_name="denoise")
-    # One run at a time per model worker; max_size keeps a queue (ZeroGPU otherwise keeps only one waiting)
+        gr.api(gpu(app.api_denoise), api_name="denoise", concurrency_id="model")
+    # max_size keeps a queue of waiting runs (ZeroGPU otherwise keeps only one waiting)
     demo.queue(max_size=32, default_concurrency_limit=1)
     return demo
