@@ -68,21 +68,21 @@ def test_generate_fills_the_grid_and_renders_the_heatmap(page):
 
 
 def test_stop_cancels_a_long_run_and_replay_scrubs(page):
-    start_run(page, "And God said", 384, 384, 384, cfg_scale=1)  # CFG: two sequences a step, a run to stop
-    page.wait_for_function("/step (\\d+)\\/384/.test(document.querySelector('#ld-status').innerText) && "
-                           "+document.querySelector('#ld-status').innerText.match(/step (\\d+)\\//)[1] >= 1",
-                           timeout=60_000)
+    # the longest run the page allows, with CFG (two sequences a step): long enough to stop
+    n = int(page.locator("input[aria-label='number input for Answer length (tokens)']").get_attribute("max"))
+    start_run(page, "And God said", n, n, n, cfg_scale=1)
+    page.wait_for_function("/step (\\d+)\\//.test(document.querySelector('#ld-status').innerText)", timeout=60_000)
     page.get_by_role("button", name="Stop").click()
     page.wait_for_function("document.querySelector('#ld-status').innerText.includes('stopped')", timeout=30_000)
-    stopped_at = int(re.search(r"step (\d+)/384", status(page)).group(1))
-    assert 1 <= stopped_at < 384
+    stopped_at = int(re.search(rf"step (\d+)/{n}", status(page)).group(1))
+    assert 1 <= stopped_at < n
     page.wait_for_timeout(1000)  # nothing more arrives after a stop
-    assert int(re.search(r"step (\d+)/384", status(page)).group(1)) == stopped_at
+    assert int(re.search(rf"step (\d+)/{n}", status(page)).group(1)) == stopped_at
     # scrub the replay to step 2: the grid is shown as it was then
     set_slider(page, "Replay: step", 2)
     page.wait_for_function("document.querySelector('#ld-grid').innerText.includes('replay · step 2/')",
                            timeout=20_000)
-    assert page.locator("#ld-grid .ld-cells .ld-mask").count() == 384 - 2  # one token per step
+    assert page.locator("#ld-grid .ld-cells .ld-mask").count() == n - 2  # one token per step
 
 
 def test_html_in_the_prompt_renders_as_text(page):
