@@ -31,12 +31,15 @@ CATALOG = (
     ModelChoice("LLaDA-8B-Base", "GSAI-ML/LLaDA-8B-Base", chat=False, gpu_gb=17, defaults=EIGHT_B_DEFAULTS),
     ModelChoice("LLaDA-1.5", "GSAI-ML/LLaDA-1.5", chat=True, gpu_gb=17, defaults=EIGHT_B_DEFAULTS),
 )
-FALLBACK_DEFAULTS = dict(gen_length=64, steps=64, block_length=32, temperature=0.8, cfg_scale=0.0,
-                         remasking="low_confidence")
+# The sampling settings a small model trained by llada_demo.train starts with in the app (the trainer
+# writes them into generation_config.json as demo_defaults). For the bundled model, random remasking at
+# temperature 0.7 read best: low-confidence remasking falls into loops ("the son of the son of"),
+# margin remasking at 0.9 breaks more words.
+DEMO_DEFAULTS = dict(gen_length=128, steps=128, block_length=32, temperature=0.7, cfg_scale=0.0, remasking="random")
 
 
 def bundled_choice() -> ModelChoice:
-    defaults = dict(FALLBACK_DEFAULTS)
+    defaults = dict(DEMO_DEFAULTS)
     config = BUNDLED_MODEL_DIR / "generation_config.json"
     if config.is_file():  # the training script records the settings that read best for this model
         defaults.update(json.loads(config.read_text()).get("demo_defaults", {}))

@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from . import catalog
 from .corpus import load_corpus
 from .loading import load_model
 from .train import encode_docs, heldout_windows, hidden_states, mask_tokens, masked_accuracy, output_head, \
@@ -53,7 +54,7 @@ def distinct_n(seqs: list[list[int]], n: int = 3) -> tuple[float, float]:
     return len(set(pooled)) / max(len(pooled), 1), sum(per_sample) / max(len(per_sample), 1)
 
 
-FALLBACK_DEFAULTS = dict(temperature=0.8, steps=64, gen_length=128, block_length=32, remasking="low_confidence")
+FALLBACK_DEFAULTS = {k: v for k, v in catalog.DEMO_DEFAULTS.items() if k != "cfg_scale"}  # one source
 
 
 def sample(loaded, prompt_ids: list[int], settings: dict, seed: int, gen_length: int | None = None) -> list[int]:

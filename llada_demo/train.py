@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from . import catalog
 from .corpus import HELDOUT_BOOKS, load_corpus
 from .loading import save_checkpoint
 from .model import LLaDAConfig, LLaDAModelLM
@@ -192,7 +193,7 @@ def model_config(cfg: TrainConfig, tok) -> LLaDAConfig:
     )
 
 
-DEMO_DEFAULTS = dict(temperature=0.8, steps=64, gen_length=128, block_length=32)
+DEMO_DEFAULTS = {k: v for k, v in catalog.DEMO_DEFAULTS.items() if k != "cfg_scale"}  # one source
 
 
 def write_model_dir(model, tok, cfg: TrainConfig, info: dict):
