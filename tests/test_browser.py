@@ -2,6 +2,7 @@
 
 import os
 import re
+import time
 
 import pytest
 
@@ -67,10 +68,14 @@ def test_generate_fills_the_grid_and_renders_the_heatmap(page):
     assert page.get_by_label("Answer", exact=True).input_value() != ""
 
 
-def test_stop_cancels_a_long_run_and_replay_scrubs(page):
-    # the longest run the page allows, with CFG (two sequences a step): long enough to stop
+def test_stop_cancels_a_long_run_and_replay_scrubs(page, monkeypatch):
+    # The server runs in this process: give each forward pass 30 ms more, like a bigger model, so the
+    # run is surely still going when Stop arrives (the bundled model alone can finish first).
+    from llada_demo import LLaDAModelLM
+    forward = LLaDAModelLM.forward
+    monkeypatch.setattr(LLaDAModelLM, "forward", lambda *a, **k: time.sleep(0.03) or forward(*a, **k))
     n = int(page.locator("input[aria-label='number input for Answer length (tokens)']").get_attribute("max"))
-    start_run(page, "And God said", n, n, n, cfg_scale=1)
+    start_run(page, "And God said", n, n, n)
     page.wait_for_function("/step (\\d+)\\//.test(document.querySelector('#ld-status').innerText)", timeout=60_000)
     page.get_by_role("button", name="Stop").click()
     page.wait_for_function("document.querySelector('#ld-status').innerText.includes('stopped')", timeout=30_000)
