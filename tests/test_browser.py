@@ -69,11 +69,11 @@ def test_generate_fills_the_grid_and_renders_the_heatmap(page):
 
 
 def test_stop_cancels_a_long_run_and_replay_scrubs(page, monkeypatch):
-    # The server runs in this process: give each forward pass 30 ms more, like a bigger model, so the
+    # The server runs in this process: give each forward pass 100 ms more, like a bigger model, so the
     # run is surely still going when Stop arrives (the bundled model alone can finish first).
     from llada_demo import LLaDAModelLM
     forward = LLaDAModelLM.forward
-    monkeypatch.setattr(LLaDAModelLM, "forward", lambda *a, **k: time.sleep(0.03) or forward(*a, **k))
+    monkeypatch.setattr(LLaDAModelLM, "forward", lambda *a, **k: time.sleep(0.1) or forward(*a, **k))
     n = int(page.locator("input[aria-label='number input for Answer length (tokens)']").get_attribute("max"))
     start_run(page, "And God said", n, n, n)
     page.wait_for_function("/step (\\d+)\\//.test(document.querySelector('#ld-status').innerText)", timeout=60_000)
