@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -41,7 +41,6 @@ class LoadedModel:
     bos_id: int | None
     pad_id: int | None
     path: Path | None = None
-    info: dict = field(default_factory=dict)
 
     @property
     def device(self) -> torch.device:
@@ -214,8 +213,7 @@ def load_model(name_or_path: str | os.PathLike | None = None, device=None, dtype
         ids["bos_id"] = tokenizer.bos_token_id
     elif config.padded_vocab_size <= OFFICIAL_SPECIAL_IDS["eot_id"]:
         ids.update(eot_id=None, bos_id=None)  # a small model without a tokenizer has no such tokens
-    return LoadedModel(model=model, tokenizer=tokenizer, name=name, path=path,
-                       info=dict(parameters=model.num_parameters()), **ids)
+    return LoadedModel(model=model, tokenizer=tokenizer, name=name, path=path, **ids)
 
 
 def save_checkpoint(model: LLaDAModelLM, path: str | os.PathLike, tokenizer=None, dtype=None,
