@@ -2,8 +2,8 @@
 
     python bench/bench_app.py [--lengths 64,128,256] [--repeats 3]
 
-Columns: ms per step of bare denoise(); of the app's run handler (grid, heatmap, status rendering,
-throttled as in the UI); their difference per step; time from Generate to the first drawn step in
+Columns: ms per step of bare denoise(); of the app's run handler (trajectory and wire messages, as
+the page receives them); their difference per step; time from Generate to the first step's message in
 the handler; and time to the first streamed frame through the real server (/denoise, gradio_client).
 Bare and app runs alternate, so machine noise hits both alike; medians over the repeats.
 """
@@ -11,17 +11,14 @@ Bare and app runs alternate, so machine noise hits both alike; medians over the 
 import argparse
 import socket
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from llada_demo import denoise  # noqa: E402
-from llada_demo.catalog import ModelCache, available_choices  # noqa: E402
-from llada_demo.prompts import prompt_ids  # noqa: E402
-from llada_demo.ui import DemoApp, build_demo  # noqa: E402
+from llada_demo import denoise
+from llada_demo.app.catalog import ModelCache, available_choices
+from llada_demo.app.prompts import prompt_ids
+from llada_demo.app import DemoApp, build_demo
 
 PROMPT = "In the beginning God created the heaven and the earth."
 
@@ -62,10 +59,9 @@ def main():
                 pass
             bare.append((time.perf_counter() - t) / n)
             t = time.perf_counter()
-            outs = app.generate_run(PROMPT, [], label, n, n, min(32, n), 0.0, 0.0, "low_confidence", 0, "", False,
-                                    True)
-            next(outs)  # the masked grid
-            next(outs)  # the first drawn step
+            outs = app.generate_run(PROMPT, [], label, n, n, min(32, n), 0.0, 0.0, "low_confidence", 0, "", False)
+            next(outs)  # the start message
+            next(outs)  # the first step's record
             first_step.append(time.perf_counter() - t)
             for _out in outs:
                 pass

@@ -11,15 +11,13 @@ the median and the 10th percentile over the rounds.
 import argparse
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from llada_demo import LLaDAConfig, LLaDAModelLM  # noqa: E402
-from llada_demo.loading import BUNDLED_MODEL_DIR  # noqa: E402
+from llada_demo import LLaDAConfig, LLaDAModelLM
+from llada_demo.loading import BUNDLED_MODEL_DIR
 
 # the shape the bundled model was trained with (used when no config.json is found)
 CHOSEN = dict(d_model=256, n_layers=4, n_heads=4, n_kv_heads=4, mlp_hidden_size=512)

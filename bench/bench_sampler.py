@@ -11,12 +11,10 @@ import argparse
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from llada_demo import LLaDAConfig, LLaDAModelLM, ModelLoadError, denoise, generate, load_model  # noqa: E402
+from llada_demo import LLaDAConfig, LLaDAModelLM, ModelLoadError, denoise, generate, load_model
 
 
 def pick_model(name):

@@ -19,9 +19,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from . import catalog
 from .corpus import load_corpus
-from .loading import load_model
+from .loading import DEMO_DEFAULTS as DEMO_DEFAULTS_ALL, load_model
 from .train import encode_docs, heldout_windows, hidden_states, mask_tokens, masked_accuracy, output_head, \
     write_model_card
 
@@ -54,12 +53,12 @@ def distinct_n(seqs: list[list[int]], n: int = 3) -> tuple[float, float]:
     return len(set(pooled)) / max(len(pooled), 1), sum(per_sample) / max(len(per_sample), 1)
 
 
-FALLBACK_DEFAULTS = {k: v for k, v in catalog.DEMO_DEFAULTS.items() if k != "cfg_scale"}  # one source
+FALLBACK_DEFAULTS = {k: v for k, v in DEMO_DEFAULTS_ALL.items() if k != "cfg_scale"}  # one source
 
 
 def sample(loaded, prompt_ids: list[int], settings: dict, seed: int, gen_length: int | None = None) -> list[int]:
     """The answer's token ids, from the package's LLaDA reverse process (llada_demo.generate)."""
-    from .sampler import generate
+    from .sampling import generate
 
     gen_length = gen_length or settings["gen_length"]
     steps = max(1, settings["steps"] * gen_length // settings["gen_length"])  # same steps per token

@@ -24,6 +24,11 @@ HUB_FILE_PATTERNS = ["config.json", "*.safetensors", "model.safetensors.index.js
                      "special_tokens_map.json", "generation_config.json", "chat_template.jinja"]
 # Special ids of the official checkpoints; a config.json or tokenizer may override them.
 OFFICIAL_SPECIAL_IDS = dict(mask_id=126336, eos_id=126081, eot_id=126348, bos_id=126080, pad_id=126081)
+# The sampling settings a small model trained by llada_demo.train starts with in the app (the trainer
+# writes them into generation_config.json as demo_defaults). For the bundled model, random remasking at
+# temperature 0.7 read best: low-confidence remasking falls into loops ("the son of the son of"),
+# margin remasking at 0.9 breaks more words.
+DEMO_DEFAULTS = dict(gen_length=128, steps=128, block_length=32, temperature=0.7, cfg_scale=0.0, remasking="random")
 
 
 class ModelLoadError(ValueError):

@@ -25,9 +25,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from . import catalog
 from .corpus import HELDOUT_BOOKS, load_corpus
-from .loading import save_checkpoint
+from .loading import DEMO_DEFAULTS as DEMO_DEFAULTS_ALL, save_checkpoint
 from .model import LLaDAConfig, LLaDAModelLM
 from .tokenizer import train_tokenizer, wrap
 
@@ -193,7 +192,7 @@ def model_config(cfg: TrainConfig, tok) -> LLaDAConfig:
     )
 
 
-DEMO_DEFAULTS = {k: v for k, v in catalog.DEMO_DEFAULTS.items() if k != "cfg_scale"}  # one source
+DEMO_DEFAULTS = {k: v for k, v in DEMO_DEFAULTS_ALL.items() if k != "cfg_scale"}  # one source
 
 
 def write_model_dir(model, tok, cfg: TrainConfig, info: dict):

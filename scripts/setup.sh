@@ -25,3 +25,5 @@ if [ "${1:-}" = dev ]; then
 else
   .venv/bin/python -m pip install -q -r requirements.txt
 fi
+# the package itself, editable: tests and benchmarks import it from this checkout
+.venv/bin/python -m pip install -q --no-deps --no-build-isolation -e .

@@ -1,7 +1,7 @@
 """An independent, deliberately naive statement of LLaDA's greedy reverse process (generate.py semantics:
 temperature 0, low_confidence remasking, optional CFG), used as a test oracle for llada_demo.generate.
 
-Plain Python over positions, no shared code with llada_demo.schedule: if both agree, neither is likely
+Plain Python over positions, no shared code with llada_demo.sampling.schedule: if both agree, neither is likely
 to have misread the algorithm the same way.
 """
 

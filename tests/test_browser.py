@@ -4,13 +4,17 @@ import os
 import re
 import time
 
+import numpy as np
 import pytest
+import torch
 
-CHROMIUM = "/usr/bin/chromium"
+from llada_demo import generate
+from llada_demo.app.prompts import prompt_ids
+from llada_demo.testing import CHROMIUM, launch_chromium
+
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM) and not os.environ.get("CI"),
                                 reason="Debian's chromium is not installed (scripts/setup.sh dev installs it)")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", "--disable-quic"]
+HOSTILE = '<img src=x onerror="window.pwned=1"><b>bold</b>'
 
 
 @pytest.fixture(scope="module")
@@ -18,7 +22,7 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        b = launch_chromium(p)
         yield b
         b.close()
 
@@ -28,6 +32,7 @@ def page(browser, app_server):
     page = browser.new_page(viewport={"width": 1280, "height": 900})
     page.goto(app_server)
     page.get_by_placeholder("Type a prompt, then Generate").wait_for()
+    page.locator("#ld-replay").wait_for(state="attached")  # the renderer has mounted
     yield page
     page.close()
 
@@ -42,33 +47,71 @@ def status(page):
     return page.locator("#ld-status").inner_text()
 
 
-def start_run(page, prompt, length, steps, block_length, cfg_scale=None):
+def start_run(page, prompt, length, steps, block_length, fixed=None):
     set_slider(page, "Answer length (tokens)", length)
     set_slider(page, "Steps", steps)
     set_slider(page, "Block length", block_length)
-    if cfg_scale is not None:
-        set_slider(page, "CFG scale", cfg_scale)
+    set_slider(page, "Temperature", 0)
+    if fixed is not None:
+        page.get_by_label("Fixed tokens (answer position: text)").fill(fixed)
     page.get_by_placeholder("Type a prompt, then Generate").fill(prompt)
     page.get_by_role("button", name="Generate").click()
 
 
-def wait_done(page):
-    page.wait_for_function("document.querySelector('#ld-status').innerText.includes('done')", timeout=60_000)
+def wait_status(page, word, timeout=60_000):
+    page.wait_for_function(f"document.querySelector('#ld-status').innerText.startsWith('{word}')", timeout=timeout)
 
 
-def test_generate_fills_the_grid_and_renders_the_heatmap(page):
+def scrub(page, k):
+    """Move the replay slider to step k, as a user's drag does."""
+    page.evaluate("k => { const r = document.getElementById('ld-replay'); r.value = k;"
+                  " r.dispatchEvent(new Event('input')); }", k)
+
+
+def answer_cells(page):
+    """(masked, token id or None) of every answer cell, read from the page."""
+    return page.evaluate("""() => [...document.querySelectorAll('#ld-grid .ld-cells .ld-cell[data-pos]')].map(c =>
+        [c.classList.contains('ld-mask'), c.classList.contains('ld-mask') ? null : Number(/ · id (\\d+) · /.exec(c.title)[1])])""")
+
+
+def last_session(app):
+    return max(app.sessions._by_hash.values(), key=lambda s: id(s.trajectory) if s.trajectory else 0)
+
+
+def test_a_run_streams_ends_as_generate_and_replays_without_requests(page, served, loaded):
+    _, app = served
     start_run(page, "In the beginning", 32, 16, 16)
-    wait_done(page)
+    wait_status(page, "done")
     assert "step 16/16 · block 2/2" in status(page)
-    cells = page.locator("#ld-grid .ld-cells .ld-cell:not(.ld-prompt)")
-    assert cells.count() == 32
-    assert page.locator("#ld-grid .ld-cells .ld-mask").count() == 0  # every cell filled
+    trajectory = last_session(app).trajectory
+    settings = trajectory.settings  # what the page's controls gave: the app's defaults, our lengths
+    assert (settings.gen_length, settings.steps, settings.block_length, settings.seed) == (32, 16, 16, 0)
+    ids = prompt_ids(loaded, "In the beginning")
+    expected = generate(loaded, torch.tensor([ids]), settings=settings)[0, len(ids):]
+    cells = answer_cells(page)
+    assert [tok for _, tok in cells] == expected.tolist() and not any(m for m, _ in cells)
     assert page.locator("#ld-grid .ld-block-start").count() == 1  # one boundary between the two blocks
-    page.locator("#ld-heatmap .js-plotly-plot .hm image").wait_for(timeout=20_000)  # the heatmap's raster
+    page.locator("#ld-heatmap .hm image").wait_for(timeout=20_000)  # the heatmap's raster
+    page.locator("#ld-order .hm image").wait_for(timeout=20_000)  # and the after-run charts
     assert page.get_by_label("Answer", exact=True).input_value() != ""
+    # scrub: every step shows what the server's view of that step holds, and nothing goes to the server
+    requests = []
+    page.on("request", lambda r: requests.append(r.url))
+    for k in (0, 1, 5, 9, 16):
+        scrub(page, k)
+        view = trajectory.view(k)
+        cells = answer_cells(page)
+        assert [m for m, _ in cells] == view.masked.tolist(), k
+        assert [t for m, t in cells if not m] == view.tokens[~view.masked].tolist(), k
+        assert f"replay · step {k}/16" in page.locator("#ld-grid").inner_text()
+        if k:
+            assert page.locator("#ld-grid .ld-new").count() - 1 == 2  # 32 tokens in 16 steps; the legend's one
+    page.locator("#ld-play").click()  # Play runs in the page too
+    page.wait_for_function("document.getElementById('ld-replay').value === '16'", timeout=10_000)
+    assert requests == []
 
 
-def test_stop_cancels_a_long_run_and_replay_scrubs(page, monkeypatch):
+def test_stop_shows_stopped_at_once_and_nothing_arrives_after(page, monkeypatch):
     # The server runs in this process: give each forward pass 100 ms more, like a bigger model, so the
     # run is surely still going when Stop arrives (the bundled model alone can finish first).
     from llada_demo import LLaDAModelLM
@@ -77,22 +120,68 @@ def test_stop_cancels_a_long_run_and_replay_scrubs(page, monkeypatch):
     n = int(page.locator("input[aria-label='number input for Answer length (tokens)']").get_attribute("max"))
     start_run(page, "And God said", n, n, n)
     page.wait_for_function("/step (\\d+)\\//.test(document.querySelector('#ld-status').innerText)", timeout=60_000)
+    clicked = time.perf_counter()
     page.get_by_role("button", name="Stop").click()
-    page.wait_for_function("document.querySelector('#ld-status').innerText.includes('stopped')", timeout=30_000)
+    wait_status(page, "stopped", timeout=30_000)
+    assert time.perf_counter() - clicked < 2.0  # the bench measures it tighter; this is a generous bound
     stopped_at = int(re.search(rf"step (\d+)/{n}", status(page)).group(1))
     assert 1 <= stopped_at < n
     page.wait_for_timeout(1000)  # nothing more arrives after a stop
     assert int(re.search(rf"step (\d+)/{n}", status(page)).group(1)) == stopped_at
-    # scrub the replay back to step 1 (a stop may come that early): the grid is shown as it was then
-    set_slider(page, "Replay: step", 1)
-    page.wait_for_function("document.querySelector('#ld-grid').innerText.includes('replay · step 1/')",
-                           timeout=20_000)
-    assert page.locator("#ld-grid .ld-cells .ld-mask").count() == n - 1  # one token per step
+    assert page.get_by_label("Answer", exact=True).input_value().startswith("(stopped)")
+    scrub(page, 1)
+    assert sum(m for m, _ in answer_cells(page)) == n - 1  # one token per step
 
 
-def test_html_in_the_prompt_renders_as_text(page):
-    start_run(page, '<img src=x onerror="window.pwned=1"><b>bold</b>', 8, 4, 8)
-    wait_done(page)
-    assert page.locator("#ld-grid img").count() == 0 and page.locator("#ld-grid b").count() == 0
-    assert "<" in "".join(page.locator("#ld-grid .ld-cells .ld-prompt").all_inner_texts())
+def test_markup_stays_text_everywhere_and_the_export_replays_offline(page, served, browser, tmp_path):
+    _, app = served
+    start_run(page, HOSTILE, 16, 8, 8, fixed="2: <b>x</b>")
+    wait_status(page, "done")
+    grid = page.locator("#ld-grid")
+    assert grid.locator("img").count() == 0 and grid.locator("b").count() == 0
+    texts = "".join(grid.locator(".ld-cells .ld-cell").all_inner_texts())
+    assert "<img" in texts and "<b" in texts  # the prompt's and the fixed tokens' text, as text
+    titles = page.evaluate("[...document.querySelectorAll('#ld-grid .ld-cell')].map(c => c.title).join(' ')")
+    assert re.search(r'"\s?<', titles)  # hover titles hold the fixed tokens' raw text
+    order_labels = page.evaluate("JSON.stringify(document.getElementById('ld-order').data[0].text)")
+    assert "&lt;" in order_labels and "<" not in order_labels  # escaped for Plotly, which reads tags
     assert page.evaluate("window.pwned === undefined")
+    # export, then open the standalone page from disk with the network off
+    page.get_by_role("button", name=re.compile("Export run")).click()
+    page.locator('a[href$=".html"]').wait_for(state="attached", timeout=20_000)
+    html_file = next(p for p in last_session(app).exports[-1].iterdir() if p.suffix == ".html")
+    context = browser.new_context(offline=True)
+    offline = context.new_page()
+    sent = []
+    offline.on("request", lambda r: sent.append(r.url))
+    offline.goto(html_file.as_uri())
+    offline.wait_for_function("document.querySelector('#ld-status') && "
+                              "document.querySelector('#ld-status').innerText.startsWith('done')", timeout=20_000)
+    assert offline.locator("#ld-grid img").count() == 0 and offline.locator("#ld-grid b").count() == 0
+    assert offline.evaluate("window.pwned === undefined")
+    scrub(offline, 3)
+    trajectory = last_session(app).trajectory
+    masked = offline.evaluate("[...document.querySelectorAll('#ld-grid .ld-cell[data-pos]')]"
+                              ".map(c => c.classList.contains('ld-mask'))")
+    assert masked == trajectory.view(3).masked.tolist()
+    offline.locator("#ld-heatmap .hm image").wait_for(timeout=20_000)
+    assert [u for u in sent if not u.startswith("file:")] == []
+    context.close()
+
+
+def test_bad_input_shows_a_message_as_text_and_keeps_the_prompt(page):
+    start_run(page, "In the beginning", 16, 8, 8, fixed="<b>one</b>: x")
+    toast = page.get_by_test_id("toast-body").first
+    toast.wait_for(timeout=20_000)
+    assert "<b>one</b>" in toast.inner_text() and toast.locator("b").count() == 0
+    assert page.get_by_placeholder("Type a prompt, then Generate").input_value() == "In the beginning"
+
+
+def test_the_guesses_toggle_redraws_in_the_page(page):
+    start_run(page, "In the beginning", 32, 16, 32)
+    wait_status(page, "done")
+    scrub(page, 4)
+    assert page.locator("#ld-grid .ld-cells .ld-guess").count() > 0
+    page.get_by_label("Show the model's guesses under the masks").uncheck()
+    page.wait_for_function("document.querySelectorAll('#ld-grid .ld-cells .ld-guess').length === 0", timeout=5_000)
+    assert np.sum([m for m, _ in answer_cells(page)]) == 32 - 8

@@ -7,7 +7,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from conftest import tiny_config, tiny_model
+from llada_demo.testing import tiny_config, tiny_model
 from llada_demo import LLaDAModelLM, ModelLoadError, load_model, save_checkpoint
 from llada_demo.loading import BUNDLED_MODEL_DIR
 

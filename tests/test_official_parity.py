@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import tiny_model
+from llada_demo.testing import tiny_model
 from llada_demo import LLaDAConfig, LLaDAModelLM, denoise, generate
 
 OFFICIAL = Path(os.environ.get("LLADA_OFFICIAL_CODE", "/nonexistent"))

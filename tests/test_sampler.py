@@ -1,11 +1,12 @@
-"""The reverse process: generate() against an independent oracle, denoise() frames, invariants, options."""
+"""The reverse process: generate() against an independent oracle, denoise() records, invariants, options."""
 
 import numpy as np
 import pytest
 import torch
 
-from conftest import TINY_IDS, tiny_model
+from llada_demo.testing import TINY_IDS, tiny_model
 from llada_demo import denoise, generate, plan_schedule
+from llada_demo.trace import Trajectory
 from reference_loop import naive_generate
 
 MASK, EOS, EOT = TINY_IDS["mask_id"], TINY_IDS["eos_id"], TINY_IDS["eot_id"]
@@ -33,46 +34,70 @@ def test_generate_batch_with_left_padding_matches_oracle(tiny):
     assert torch.equal(ours[1, 5:], alone[0, 3:])
 
 
-def test_last_frame_equals_generate_and_one_frame_per_step(tiny, prompt):
+def run(model, prompt, **kwargs):
+    """denoise() kept in a Trajectory: (trajectory, records)."""
+    d = denoise(model, prompt, **kwargs)
+    trajectory = Trajectory(d.canvas, d.settings)
+    for record in d:
+        trajectory.add(record)
+    return trajectory, trajectory.records
+
+
+def test_records_replay_to_generate_one_per_step(tiny, prompt):
     kwargs = dict(steps=12, gen_length=24, block_length=8, temperature=0.9, seed=3)
-    frames = list(denoise(tiny, prompt, **kwargs))
-    assert len(frames) == 12 and [f.step for f in frames] == list(range(1, 13))
-    assert all(f.steps == 12 and f.blocks == 3 for f in frames)
-    assert np.array_equal(frames[-1].tokens, generate(tiny, prompt, **kwargs).numpy())
-    assert [f.block for f in frames] == [0] * 4 + [1] * 4 + [2] * 4
-    assert frames[0].block_span == (7, 15) and frames[-1].block_span == (23, 31)
-    assert all(f.block_starts == (7, 15, 23) for f in frames)
-    assert [f.forward_passes for f in frames] == list(range(1, 13))
-    assert all(b.elapsed >= a.elapsed for a, b in zip(frames, frames[1:]))
+    trajectory, records = run(tiny, prompt, **kwargs)
+    assert len(records) == 12 and [r.step for r in records] == list(range(1, 13))
+    assert trajectory.canvas.steps == 12 and trajectory.canvas.blocks == 3
+    assert np.array_equal(trajectory.final_tokens(), generate(tiny, prompt, **kwargs)[0, 7:].numpy())
+    assert [r.block for r in records] == [0] * 4 + [1] * 4 + [2] * 4
+    assert trajectory.canvas.block_spans == ((0, 8), (8, 16), (16, 24))
+    assert np.array_equal(trajectory.canvas.prompt, prompt[0].numpy())
+    assert [r.forward_passes for r in records] == list(range(1, 13))
+    assert all(b.elapsed >= a.elapsed for a, b in zip(records, records[1:]))
+
+
+def test_denoise_batch_gives_each_sequence_its_records(tiny):
+    from llada_demo import SamplingSettings, denoise_batch
+    prompts = torch.tensor([[5, 17, 33, 8, 99], [EOS, EOS, 40, 41, 42]])
+    attention = torch.tensor([[1, 1, 1, 1, 1], [0, 0, 1, 1, 1]])
+    settings = SamplingSettings(steps=8, gen_length=16, block_length=8)
+    d = denoise_batch(tiny, prompts, attention, settings=settings)
+    trajectories = [Trajectory(c, settings) for c in d.canvases]
+    for records in d:
+        for t, r in zip(trajectories, records):
+            t.add(r)
+    out = generate(tiny, prompts, attention, settings=settings)
+    for row, t in enumerate(trajectories):
+        assert np.array_equal(t.final_tokens(), out[row, 5:].numpy())
+    with pytest.raises(ValueError, match="use denoise_batch"):
+        denoise(tiny, prompts, steps=8, gen_length=16, block_length=8)
 
 
 def test_committed_tokens_never_change_and_masks_follow_schedule(tiny, prompt):
-    frames = list(denoise(tiny, prompt, steps=10, gen_length=20, block_length=10, temperature=1.0, seed=1))
-    previous = np.concatenate([prompt.numpy(), np.full((1, 20), MASK)], axis=1)
+    trajectory, records = run(tiny, prompt, steps=10, gen_length=20, block_length=10, temperature=1.0, seed=1)
     masks_left = 20
-    for f in frames:
-        was_set = previous != MASK
-        assert np.array_equal(f.tokens[was_set], previous[was_set])  # never re-masked, never changed
-        assert np.array_equal(f.committed, was_set ^ (f.tokens != MASK))
-        assert f.committed.sum() == 2  # 10 tokens per block over 5 steps: 2 per step
+    for r in records:
+        before, after = trajectory.view(r.step - 1), trajectory.view(r.step)
+        kept = ~before.masked
+        assert np.array_equal(after.tokens[kept], before.tokens[kept])  # never re-masked, never changed
+        assert np.array_equal(np.flatnonzero(before.masked & ~after.masked), r.committed)
+        assert len(r.committed) == 2  # 10 tokens per block over 5 steps: 2 per step
         masks_left -= 2
-        assert f.masked.sum() == masks_left and np.array_equal(f.masked, f.tokens == MASK)
-        assert np.array_equal(f.tokens[f.committed], f.prediction[f.committed])
-        assert (f.commit_step[f.committed] == f.step).all()
-        # confidences: probabilities under the masks, nan over the prompt
-        answer = f.confidence[0, 7:]
-        assert np.isnan(f.confidence[0, :7]).all() and ((answer > 0) & (answer <= 1)).all()
-        previous = f.tokens
-    assert masks_left == 0 and (frames[-1].commit_step[0, 7:] > 0).all()
+        assert after.masked.sum() == masks_left == len(r.guesses)
+        assert np.array_equal(after.committed_now, np.isin(np.arange(20), r.committed))
+        assert (after.commit_step[r.committed] == r.step).all()
+        # confidences: probabilities at every answer position
+        assert ((r.confidence > 0) & (r.confidence <= 1)).all()
+    assert masks_left == 0 and (trajectory.view(10).commit_step > 0).all()
 
 
 def test_uneven_settings_follow_the_documented_rule(tiny, prompt):
     # generate.py asserts on these; we run exactly the asked number of steps, last block shorter
-    frames = list(denoise(tiny, prompt, steps=9, gen_length=10, block_length=4, mask_id=MASK))
-    assert len(frames) == 9 and frames[-1].steps == 9
-    assert [f.block_span for f in frames][-1] == (7 + 8, 7 + 10)
-    assert any("last block" in n for n in frames[0].notes)
-    assert not (frames[-1].tokens == MASK).any()
+    trajectory, records = run(tiny, prompt, steps=9, gen_length=10, block_length=4, mask_id=MASK)
+    assert len(records) == 9 and trajectory.steps == 9
+    assert trajectory.canvas.block_spans[-1] == (8, 10)
+    assert any("last block" in n for n in trajectory.canvas.notes)
+    assert not (trajectory.final_tokens() == MASK).any()
     sched = plan_schedule(10, 4, 9)
     assert sched.steps_per_block == (4, 3, 2) and sched.steps == 9
     # fewer steps than blocks: raised to one per block, and said so
@@ -114,12 +139,12 @@ def test_remasking_strategies_choose_differently(tiny, prompt):
 
 def test_constraints_are_kept(tiny, prompt):
     constraints = {0: 42, 5: 43, 15: 44}
-    frames = list(denoise(tiny, prompt, steps=13, gen_length=16, block_length=16, constraints=constraints))
-    for f in frames:
-        assert [f.tokens[0, 7 + p] for p in constraints] == [42, 43, 44]
+    trajectory, records = run(tiny, prompt, steps=13, gen_length=16, block_length=16, constraints=constraints)
+    for r in records:
+        assert [trajectory.view(r.step).tokens[p] for p in constraints] == [42, 43, 44]
     # three positions were given, so 13 masks in 13 steps, and they were never masked
-    assert sum(f.committed.sum() for f in frames) == 13
-    assert (frames[-1].commit_step[0, [7, 12, 22]] == 0).all()
+    assert sum(len(r.committed) for r in records) == 13
+    assert (trajectory.view(13).commit_step[[0, 5, 15]] == 0).all()
     with pytest.raises(ValueError, match="outside the answer"):
         generate(tiny, prompt, steps=4, gen_length=16, block_length=16, constraints={16: 3})
     with pytest.raises(ValueError, match="not a valid token"):
@@ -128,13 +153,13 @@ def test_constraints_are_kept(tiny, prompt):
 
 def test_infill_fills_masks_in_place_and_leaves_the_rest(tiny):
     text = torch.tensor([[5, 6, MASK, MASK, 9, 10, MASK, 12, MASK, MASK, MASK, 16]])
-    frames = list(denoise(tiny, text, steps=3, gen_length=0, block_length=8, infill=True))
-    out = frames[-1].tokens[0]
+    trajectory, records = run(tiny, text, steps=3, gen_length=0, block_length=8, infill=True)
+    out = trajectory.final_tokens()
     keep = (text[0] != MASK).numpy()
     assert np.array_equal(out[keep], text[0].numpy()[keep])
     assert not (out == MASK).any() and out.shape == (12,)
-    assert len(frames) == 3 and sum(f.committed.sum() for f in frames) == 6
-    assert frames[0].block_starts == (2,)  # blocks are laid over the masks
+    assert len(records) == 3 and sum(len(r.committed) for r in records) == 6
+    assert trajectory.canvas.block_spans == ((2, 11),)  # blocks are laid over the masks
     assert np.array_equal(out, generate(tiny, text, steps=3, gen_length=0, block_length=8, infill=True)[0].numpy())
     with pytest.raises(ValueError, match="at least one mask"):
         generate(tiny, torch.tensor([[5, 6]]), steps=1, gen_length=0, infill=True)
@@ -154,26 +179,32 @@ def test_logits_eos_inf_never_predicts_eos(prompt):
     model = _eos_heavy_model()
     plain = generate(model, prompt, steps=16, gen_length=32, block_length=32)
     assert (plain[0, 7:] == EOS).sum() >= 3  # the model does like EOS
-    frames = list(denoise(model, prompt, steps=16, gen_length=32, block_length=32, logits_eos_inf=True))
-    assert not (frames[-1].tokens == EOS).any()
-    assert not any((f.prediction[0, 7:] == EOS).any() for f in frames)
+    trajectory, records = run(model, prompt, steps=16, gen_length=32, block_length=32, logits_eos_inf=True)
+    assert not (trajectory.final_tokens() == EOS).any()
+    assert not any((r.guesses == EOS).any() or (r.tokens == EOS).any() for r in records)
 
 
 def test_confidence_eos_eot_inf_unmasks_eos_and_eot_last(prompt):
     model = _eos_heavy_model()
     kwargs = dict(steps=16, gen_length=32, block_length=16, eot_id=EOT)
-    first = list(denoise(model, prompt, **kwargs))
     special = lambda t: (t == EOS) | (t == EOT)
+
+    def premature(trajectory):
+        """Steps that commit EOS/EoT while a masked position of the blocks so far guesses something else."""
+        bad = []
+        for r in trajectory.records:
+            end = trajectory.canvas.block_spans[r.block][1]
+            view = trajectory.view(r.step)
+            waiting = view.guesses[:end][view.masked[:end]]
+            if special(r.tokens).any() and not special(waiting).all():
+                bad.append(r.step)
+        return bad
+
     # without the option, EOS/EoT are unmasked while other candidates still wait
-    early = [f for f in first if special(f.tokens[f.committed]).any() and not special(f.prediction[f.masked]).all()]
-    assert early, "the test model should commit EOS/EoT early without the option"
-    frames = list(denoise(model, prompt, confidence_eos_eot_inf=True, **kwargs))
-    for f in frames:
-        if special(f.tokens[f.committed]).any():
-            start, end = f.block_span
-            waiting = f.masked[0, :end]
-            assert special(f.prediction[0, :end][waiting]).all(), f"step {f.step}: EOS/EoT before other tokens"
-    assert special(frames[-1].tokens[0, 7:]).sum() >= 2
+    assert premature(run(model, prompt, **kwargs)[0]), "the test model should commit EOS/EoT early without it"
+    trajectory, _ = run(model, prompt, confidence_eos_eot_inf=True, **kwargs)
+    assert premature(trajectory) == []
+    assert special(trajectory.final_tokens()).sum() >= 2
 
 
 def test_prompt_masks_are_filled_as_generate_py_fills_them(tiny):
@@ -187,15 +218,15 @@ def test_a_predicted_mask_token_is_not_counted_as_committed(prompt):
     model = tiny_model(seed=5)
     head = model.model.transformer.ff_out.weight
     head[MASK] = torch.randn(head.shape[1], generator=torch.Generator().manual_seed(1)) * 3  # often predicted
-    frames = list(denoise(model, prompt, steps=16, gen_length=16, block_length=16, mask_id=MASK))
-    stuck = frames[-1].tokens[0, 7:] == MASK
+    trajectory, records = run(model, prompt, steps=16, gen_length=16, block_length=16, mask_id=MASK)
+    stuck = trajectory.final_tokens() == MASK
     assert stuck.any()  # as in generate.py, such positions stay masked ...
-    assert (frames[-1].commit_step[0, 7:][stuck] == -1).all()  # ... and are never reported as committed
-    assert all(not (f.tokens[f.committed] == MASK).any() for f in frames)
+    assert (trajectory.view(16).commit_step[stuck] == -1).all()  # ... and are never reported as committed
+    assert all(not (r.tokens == MASK).any() for r in records)
 
 
 def test_entropy_scores_stay_finite_with_eos_suppressed(tiny, prompt):
-    from llada_demo.schedule import remasking_score
+    from llada_demo.sampling.schedule import remasking_score
     logits = tiny.model(prompt).logits
     logits[:, :, EOS] = -torch.inf
     score = remasking_score("entropy", logits, torch.zeros(1), None)
@@ -215,8 +246,8 @@ def test_settings_of_any_int_type_and_huge_requests_fail_fast(tiny, prompt):
     import time
 
     import numpy as np
-    frames = list(denoise(tiny, prompt, steps=np.int64(4), gen_length=torch.tensor(8).item(), block_length=np.int32(8)))
-    assert len(frames) == 4
+    records = list(denoise(tiny, prompt, steps=np.int64(4), gen_length=torch.tensor(8).item(), block_length=np.int32(8)))
+    assert len(records) == 4
     start = time.perf_counter()
     with pytest.raises(ValueError, match="more than the model's maximum"):
         denoise(tiny, prompt, steps=3_000_000, gen_length=4_000_001, block_length=2)

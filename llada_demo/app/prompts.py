@@ -92,5 +92,8 @@ def parse_constraints(loaded, spec: str, gen_length: int) -> dict[int, int]:
         for k, tid in enumerate(ids):
             if not 0 <= pos + k < gen_length:
                 raise ValueError(f"fixed tokens: position {pos + k} is outside the answer (0..{gen_length - 1})")
+            if pos + k in out:
+                raise ValueError(f"fixed tokens: {text!r} at {pos} needs position {pos + k}, which an earlier "
+                                 f"entry already fixes; move one of them")
             out[pos + k] = tid
     return out

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from .loading import BUNDLED_MODEL_DIR, LoadedModel, load_model
+from ..loading import BUNDLED_MODEL_DIR, DEMO_DEFAULTS, LoadedModel, load_model
 
 BUNDLED = "Bundled: small LLaDA trained on the KJV Bible"
 
@@ -31,11 +31,6 @@ CATALOG = (
     ModelChoice("LLaDA-8B-Base", "GSAI-ML/LLaDA-8B-Base", chat=False, gpu_gb=17, defaults=EIGHT_B_DEFAULTS),
     ModelChoice("LLaDA-1.5", "GSAI-ML/LLaDA-1.5", chat=True, gpu_gb=17, defaults=EIGHT_B_DEFAULTS),
 )
-# The sampling settings a small model trained by llada_demo.train starts with in the app (the trainer
-# writes them into generation_config.json as demo_defaults). For the bundled model, random remasking at
-# temperature 0.7 read best: low-confidence remasking falls into loops ("the son of the son of"),
-# margin remasking at 0.9 breaks more words.
-DEMO_DEFAULTS = dict(gen_length=128, steps=128, block_length=32, temperature=0.7, cfg_scale=0.0, remasking="random")
 
 
 def bundled_choice() -> ModelChoice:

@@ -1,0 +1,325 @@
+"""The app's event handlers: plain methods returning {component: value}, which tests call directly.
+
+A run streams the compact messages of trace/wire.py to the page's live view, which draws them in the
+browser (views/viewer.js): the server sends data, never HTML or figures. Data flows one way:
+model -> sampling (StepRecord) -> Trajectory -> wire messages -> page, API and export.
+"""
+
+from __future__ import annotations
+
+import html
+import itertools
+import json
+import re
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import gradio as gr
+
+from ..sampling import SamplingSettings, StepRecord, denoise
+from ..sampling.settings import whole_number
+from ..trace import Trajectory
+from ..trace.wire import Encoder, encode_run, run_document
+from ..views import TokenText, standalone_html
+from .catalog import ModelCache, ModelChoice
+from .prompts import MASK_PLACEHOLDER, infill_ids, parse_constraints, prompt_ids
+from .session import Activity, Session, Sessions
+
+SEND_INTERVAL = 1 / 60  # s: steps computed faster than a screen refreshes go to the page together
+EXAMPLES = ("In the beginning", "And Jesus said unto them", "The LORD is my shepherd")
+
+
+def plan_text(gen_length, steps, block_length, infill=False) -> str:
+    """What will really run, shown next to the sliders; or what to change."""
+    if infill:
+        return (f"Infill: each {MASK_PLACEHOLDER} in the prompt is one token to fill; answer length is not used, "
+                "steps are capped at the number of masks.")
+    try:
+        plan = SamplingSettings(gen_length=gen_length, steps=steps, block_length=block_length).plan()
+    except ValueError as e:
+        return f"⚠️ {e}"
+    text = "Will run: " + plan.describe() + "."
+    if plan.notes:
+        text += "  \n" + "  \n".join(f"Adjusted: {n}." for n in plan.notes)
+    return text
+
+
+def _text_input(name: str, value, *, required: bool = False) -> str:
+    """What the user typed, checked to be text that can be encoded (no lone surrogates)."""
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str):
+        raise gr.Error(f"{name} must be text, got {type(value).__name__} {value!r}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as e:
+        bad = value[e.start]
+        raise gr.Error(f"{name} holds U+{ord(bad):04X}, which is not a character (a lone surrogate); "
+                       "remove it and try again") from None
+    return value
+
+
+def for_toast(message: str) -> str:
+    """A message for the page's toasts, which render HTML (measured in Chromium: '<b>' turned bold);
+    API clients get the message as it is."""
+    return html.escape(message, quote=False)
+
+
+def _paced(records: Iterable[StepRecord]) -> Iterator[StepRecord]:
+    """A stored run's records, each released when it was first computed (relative to the start)."""
+    start = time.perf_counter()
+    for record in records:
+        time.sleep(max(0.0, record.elapsed - (time.perf_counter() - start)))
+        yield record
+
+
+@dataclass
+class Job:
+    """A run checked and ready: the model, its settings, and where its records come from."""
+
+    choice: ModelChoice
+    loaded: object
+    settings: SamplingSettings
+    records: Iterator[StepRecord]
+    trajectory: Trajectory
+    cache_key: tuple | None = None
+
+
+class Outbox:
+    """What the page's live view receives: {run, seq, messages} with the messages as one JSON string
+    (Gradio diffs successive values; a string changes as one value, a list item by item)."""
+
+    _ids = itertools.count(1)
+
+    def __init__(self):
+        self.run, self.seq = f"run-{next(self._ids)}", 0
+
+    def payload(self, messages: list[dict]) -> dict:
+        self.seq += 1
+        return dict(run=self.run, seq=self.seq, messages=json.dumps(messages, separators=(",", ":")))
+
+
+class DemoApp:
+    """State shared by all tabs (the models, cached example runs) and the event handlers."""
+
+    def __init__(self, choices: list[ModelChoice], cache: ModelCache | None = None, examples=EXAMPLES):
+        self.example_prompts = set(examples)
+        self.choices = {c.label: c for c in choices}
+        self.default = choices[0]
+        self.cache = cache or ModelCache()
+        self._texts: dict[str, TokenText] = {}
+        self.sessions = Sessions()
+        self.example_runs: dict[tuple, Trajectory] = {}  # lazily cached runs of the example prompts
+        self.page = None  # the components, set by layout.build_demo; handlers return {component: value}
+
+    # ---- models -------------------------------------------------------------------------------
+    def model(self, label: str | None):
+        choice = self.choices.get(label or self.default.label)
+        if choice is None:
+            raise gr.Error(f"{label!r} is not one of the models this demo offers")
+        return choice, self.cache.get(choice)
+
+    def text_of(self, label: str, loaded) -> TokenText:
+        if label not in self._texts:
+            self._texts[label] = TokenText(loaded.tokenizer, loaded.mask_id)
+        return self._texts[label]
+
+    def stop_ids(self, loaded) -> set[int]:
+        return {i for i in (loaded.eos_id, loaded.eot_id) if i is not None}
+
+    def banner(self, label: str | None = None) -> str:
+        choice, loaded = self.model(label)
+        params = loaded.model.num_parameters()
+        size = f"{params / 1e9:.1f}B" if params >= 1e9 else f"{params / 1e6:.1f}M"
+        dtype = str(loaded.dtype).replace("torch.", "")
+        mode = "chat" if choice.chat else "completion"
+        return (f"<div class='ld-banner'><b>llada-demo</b> · {html.escape(choice.label)} "
+                f"({size} parameters, {mode}) · {loaded.device.type} · {dtype}</div>")
+
+    def select_model(self, label: str, previous: str, progress=gr.Progress(track_tqdm=True)) -> dict:
+        """Load the chosen model (with download progress); on failure keep the previous one."""
+        p = self.page
+        if label == previous:  # the dropdown set back after a failed load: keep the user's settings
+            return {}
+        try:
+            choice = self.choices[label]
+            progress(0, desc=f"loading {label}")
+            self.cache.get(choice)
+        except Exception as e:  # no GPU memory, no network, a broken checkpoint: the app stays usable
+            gr.Warning(for_toast(f"Could not load {label}: {e}. Staying on {previous}."))
+            label, choice = previous, self.choices[previous]
+        d = choice.defaults
+        return {p.model: label, p.current: label, p.banner: self.banner(label),
+                p.chatbot: gr.update(visible=choice.chat), p.new_chat: gr.update(visible=choice.chat),
+                p.gen_length: d["gen_length"], p.steps: d["steps"], p.block_length: d["block_length"],
+                p.temperature: d["temperature"], p.cfg_scale: d.get("cfg_scale", 0.0),
+                p.remasking: d.get("remasking", "low_confidence")}
+
+    # ---- a run ----------------------------------------------------------------------------------
+    def prepare(self, label, prompt, history, gen_length, steps, block_length, temperature, cfg_scale, remasking,
+                seed, fixed, infill) -> Job:
+        """Check everything the user gave and set the run up; anything wrong is a gr.Error saying what to
+        change (before any model work, and leaving the inputs as they are)."""
+        prompt = _text_input("The prompt", prompt, required=True)
+        if not prompt.strip():
+            raise gr.Error("Type a prompt first.")
+        fixed = _text_input("Fixed tokens", fixed)
+        choice, loaded = self.model(label)
+        seed = None if seed is None or seed == "" else seed
+        try:
+            if infill:
+                if fixed.strip():
+                    raise ValueError("fixed tokens are not used in infill mode: write the fixed text into the "
+                                     "prompt instead, or clear the fixed tokens")
+                ids = infill_ids(loaded, prompt)
+                n_masks = sum(1 for t in ids if t == loaded.mask_id)
+                settings = SamplingSettings(gen_length=0, steps=min(whole_number("steps", steps, minimum=1), n_masks),
+                                            block_length=block_length, temperature=temperature, cfg_scale=cfg_scale,
+                                            remasking=remasking, seed=seed, infill=True)
+            else:
+                settings = SamplingSettings(gen_length=gen_length, steps=steps, block_length=block_length,
+                                            temperature=temperature, cfg_scale=cfg_scale, remasking=remasking,
+                                            seed=seed)
+                ids = prompt_ids(loaded, prompt, history or (), chat=choice.chat)
+                settings = replace(settings, constraints=parse_constraints(loaded, fixed, settings.gen_length))
+            records = denoise(loaded, [ids], settings=settings)
+        except ValueError as e:  # settings or input the sampler cannot run: say what to change
+            raise gr.Error(str(e)) from None
+        key = None
+        if prompt in self.example_prompts and not history and settings.seed is not None:
+            key = (choice.label, prompt, settings)
+        trajectory = Trajectory(records.canvas, records.settings, choice.label)
+        return Job(choice, loaded, records.settings, records, trajectory, key)
+
+    def answer_text(self, loaded, trajectory: Trajectory) -> str:
+        """The answer up to EOS/EoT, masks left out (the final answer after the last step)."""
+        stop, tokens = self.stop_ids(loaded), trajectory.final_tokens()
+        n = next((i for i, t in enumerate(tokens.tolist()) if t in stop), len(tokens))
+        kept = [int(t) for t in tokens[:n] if t != trajectory.mask_id]
+        if loaded.tokenizer is None:
+            return " ".join(map(str, kept))
+        return loaded.tokenizer.decode(kept, skip_special_tokens=True).strip()
+
+    def generate_run(self, prompt, history, label, gen_length, steps, block_length, temperature, cfg_scale,
+                     remasking, seed, fixed, infill, request: gr.Request = None):
+        """Stream a run to the live view: a start message, every step's record (steps computed within
+        one screen refresh go together), and an end message with the answer; then the answer box and the
+        chat. Runs of the example prompts are cached lazily and streamed again at their first pace."""
+        p = self.page
+        try:
+            job = self.prepare(label, prompt, history, gen_length, steps, block_length, temperature, cfg_scale,
+                               remasking, seed, fixed, infill)
+        except gr.Error as e:
+            raise gr.Error(for_toast(e.message)) from None
+        session, activity = self.sessions.of(request), Activity()
+        session.trajectory, session.state, session.answer, session.run = job.trajectory, "", "", activity
+        cached = self.example_runs.get(job.cache_key)
+        source = _paced(cached.records) if cached is not None else job.records
+        trajectory, outbox = job.trajectory, Outbox()
+        encoder = Encoder(self.text_of(job.choice.label, job.loaded))
+        try:
+            yield {p.live: outbox.payload([encoder.start(trajectory.canvas, job.settings, job.choice.label,
+                                                         self.stop_ids(job.loaded))]),
+                   p.answer: "", p.exports: gr.update(value=None, visible=False)}
+            pending, sent = [], time.perf_counter()
+            for record in source:
+                if activity.stop.is_set():
+                    break  # Stop: a step computed after the click is dropped
+                trajectory.add(record)
+                pending.append(encoder.step(record))
+                if time.perf_counter() - sent >= SEND_INTERVAL:
+                    yield {p.live: outbox.payload(pending)}
+                    pending, sent = [], time.perf_counter()
+            state = "done" if trajectory.finished else "stopped"
+            answer = self.answer_text(job.loaded, trajectory)
+            session.state, session.answer = state, answer
+            if state == "done" and job.cache_key is not None and cached is None:
+                self.example_runs[job.cache_key] = trajectory
+            out = {p.live: outbox.payload(pending + [encoder.end(state, answer)]),
+                   p.answer: answer if state == "done" else f"(stopped) {answer}"}
+            if job.choice.chat and state == "done":
+                out[p.chatbot] = list(history or []) + [{"role": "user", "content": prompt},
+                                                        {"role": "assistant", "content": answer}]
+            yield out
+        finally:
+            activity.done.set()
+
+    def stop_run(self, request: gr.Request = None) -> None:
+        """Stop the tab's run before its next step; the run itself then sends its end ("stopped")."""
+        run = self.sessions.of(request).run
+        if run is not None:
+            run.stop.set()
+
+    def close_session(self, request: gr.Request = None):
+        session = self.sessions.close(request)
+        for path in session.exports if session is not None else ():
+            shutil.rmtree(path, ignore_errors=True)
+
+    # ---- export ---------------------------------------------------------------------------------------
+    def export_run(self, request: gr.Request = None) -> dict:
+        """The tab's last run as a JSON file (its messages: records and settings, loadable into the
+        replay) and a standalone HTML page that replays it with no server and no network."""
+        session = self.sessions.of(request)
+        trajectory = session.trajectory
+        if trajectory is None or not trajectory.records:
+            raise gr.Error("Run the model first; then Export saves the run.")
+        if session.run is not None and not session.run.done.is_set():
+            raise gr.Error("The run is still going: wait for it to end, or Stop it, then export.")
+        files = self.write_exports(trajectory, session.state or "done", session.answer)
+        session.exports.append(files[0].parent)
+        return {self.page.exports: gr.update(value=[str(f) for f in files], visible=True)}
+
+    def write_exports(self, trajectory: Trajectory, state: str, answer: str) -> list[Path]:
+        choice, loaded = self.model(trajectory.label)
+        messages = encode_run(trajectory, self.text_of(choice.label, loaded), self.stop_ids(loaded), state, answer)
+        document = run_document(messages)
+        folder = Path(tempfile.mkdtemp(prefix="llada-run-"))
+        name = re.sub(r"[^A-Za-z0-9]+", "-", choice.label.split(":")[0]).strip("-").lower() or "run"
+        name = f"llada-{name}-{trajectory.steps_done}-steps"
+        json_path, html_path = folder / f"{name}.json", folder / f"{name}.html"
+        json_path.write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
+        title = f"llada-demo · {choice.label} · {state} after {trajectory.steps_done}/{trajectory.steps} steps"
+        html_path.write_text(standalone_html(document, title), encoding="utf-8")
+        return [json_path, html_path]
+
+    # ---- API ------------------------------------------------------------------------------------------
+    def api_denoise(self, prompt: str, gen_length: int = 64, steps: int = 64, block_length: int = 32,
+                    temperature: float = 0.0, cfg_scale: float = 0.0, remasking: str = "low_confidence",
+                    seed: int = 0) -> Iterator[dict]:
+        """Stream one JSON frame per reverse step, on the app's default model.
+
+        Each frame: step, steps, block, forward_passes, tokens (answer cells as text), masked,
+        confidence (at this step), committed (answer positions unmasked at this step), text (the answer
+        so far up to EOS, masks left out; after the last step, the final answer)."""
+        job = self.prepare(self.default.label, prompt, [], gen_length, steps, block_length, temperature, cfg_scale,
+                           remasking, seed, "", False)
+        text, trajectory = self.text_of(job.choice.label, job.loaded), job.trajectory
+        for record in job.records:
+            trajectory.add(record)
+            view = trajectory.view(record.step)
+            yield {"step": record.step, "steps": trajectory.steps, "block": record.block,
+                   "forward_passes": record.forward_passes, "tokens": [text(t) for t in view.tokens],
+                   "masked": view.masked.tolist(),
+                   "confidence": [1.0 if c != c else round(float(c), 5) for c in record.confidence],
+                   "committed": record.committed.tolist(), "text": self.answer_text(job.loaded, trajectory)}
+
+    def api_run(self, prompt: str, gen_length: int = 64, steps: int = 64, block_length: int = 32,
+                temperature: float = 0.0, cfg_scale: float = 0.0, remasking: str = "low_confidence",
+                seed: int = 0) -> Iterator[dict]:
+        """Stream the run in the compact wire format (README: "Wire format"): a start message, one
+        message per step, an end message; on the app's default model."""
+        job = self.prepare(self.default.label, prompt, [], gen_length, steps, block_length, temperature, cfg_scale,
+                           remasking, seed, "", False)
+        encoder, trajectory = Encoder(self.text_of(job.choice.label, job.loaded)), job.trajectory
+        yield encoder.start(trajectory.canvas, job.settings, job.choice.label, self.stop_ids(job.loaded))
+        for record in job.records:
+            trajectory.add(record)
+            yield encoder.step(record)
+        yield encoder.end("done", self.answer_text(job.loaded, trajectory))
+
+
+__all__ = ["DemoApp", "EXAMPLES", "Job", "Outbox", "Session", "plan_text"]

@@ -1,0 +1,165 @@
+"""The page: its components laid out in one function, and the events wired to the handlers.
+
+The live view (status, token grid, replay) and the charts are gr.HTML components whose JavaScript
+(views/viewer.js, with plotly.js from the plotly package) draws the run in the browser from the
+messages the run handler streams; replay, Play and the guesses toggle run in the browser alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gradio as gr
+
+from ..sampling import REMASKING_STRATEGIES
+from ..views.page import PLOTLY_JS, VIEWER_CSS, VIEWER_JS, source
+from .handlers import DemoApp, plan_text
+from .prompts import MASK_PLACEHOLDER
+
+MAX_LENGTH = 512
+
+try:  # on a ZeroGPU Space, GPU work must run inside @spaces.GPU; elsewhere this is a no-op
+    import spaces
+
+    gpu = spaces.GPU(duration=120)
+except ImportError:
+    def gpu(fn):
+        return fn
+
+# Both views load plotly.js and the renderer through `head`: Gradio runs a component's js_on_load only
+# after the scripts of its own head have loaded (scripts are loaded once per page).
+HEAD = "".join(f'<script src="gradio_api/file={path}"></script>' for path in (PLOTLY_JS, VIEWER_JS))
+LIVE_JS = """
+const live = LladaView.mountLive(element.querySelector('.ld-live-root'));
+const take = () => {
+  const v = props.value;
+  if (v && typeof v === 'object' && v.messages) live.receive({run: v.run, seq: v.seq, messages: JSON.parse(v.messages)});
+};
+take();
+watch('value', take);
+"""
+CHARTS_JS = "LladaView.mountCharts(element.querySelector('.ld-charts-root'));"
+GUESSES_JS = "(on) => { const v = window.LladaView && LladaView.registry.live; if (v) v.setGuesses(on); return []; }"
+
+
+@dataclass
+class Page:
+    """The components handlers read and write (handlers return {page.component: value})."""
+
+    banner: gr.HTML
+    model: gr.Dropdown
+    current: gr.State
+    chatbot: gr.Chatbot
+    new_chat: gr.Button
+    prompt: gr.Textbox
+    run: gr.Button
+    stop: gr.Button
+    answer: gr.Textbox
+    export: gr.Button
+    exports: gr.File
+    live: gr.HTML
+    charts: gr.HTML
+    gen_length: gr.Slider
+    steps: gr.Slider
+    block_length: gr.Slider
+    plan: gr.Markdown
+    temperature: gr.Slider
+    cfg_scale: gr.Slider
+    remasking: gr.Dropdown
+    seed: gr.Number
+    fixed: gr.Textbox
+    infill: gr.Checkbox
+    guesses: gr.Checkbox
+
+
+def launch_options() -> dict:
+    """What launch() takes besides the address (Gradio 6 takes css and theme there)."""
+    gr.set_static_paths([str(PLOTLY_JS), str(VIEWER_JS)])
+    return dict(css=source(VIEWER_CSS), theme=gr.themes.Soft(primary_hue="teal"))
+
+
+def layout(app: DemoApp) -> Page:
+    """The components, in page order. Two rows, so that a phone (where columns stack) shows prompt,
+    grid, settings, charts in that order."""
+    default = app.default
+    d = default.defaults
+    # answer lengths up to what the default model can hold after a short prompt
+    max_len = min(MAX_LENGTH, app.model(None)[1].model.config.max_sequence_length - 32)
+    banner = gr.HTML(app.banner())
+    gr.Markdown("LLaDA writes by **unmasking**: the answer starts as masks and, at every step, the model "
+                "predicts all of them and commits the ones it is most sure of. Watch it below.")
+    current = gr.State(default.label)
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=2, min_width=320):
+            model = gr.Dropdown(list(app.choices), value=default.label, label="Model")
+            chatbot = gr.Chatbot(label="Conversation", visible=default.chat, height=260,
+                                 render_markdown=False)  # what the user and the model wrote, as text
+            new_chat = gr.Button("New chat", size="sm", visible=default.chat)
+            prompt = gr.Textbox(label="Prompt", lines=3, placeholder="Type a prompt, then Generate")
+            with gr.Row():
+                run = gr.Button("Generate", variant="primary")
+                stop = gr.Button("Stop", variant="stop")
+            answer = gr.Textbox(label="Answer", lines=3, interactive=False)
+            with gr.Row():
+                export = gr.Button("Export run (JSON + standalone HTML)", size="sm")
+            exports = gr.File(label="Exported run", file_count="multiple", interactive=False, visible=False)
+        with gr.Column(scale=3, min_width=320):
+            live = gr.HTML(None, html_template='<div class="ld-live-root"></div>', head=HEAD, js_on_load=LIVE_JS,
+                           elem_id="ld-live", apply_default_css=False)
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=2, min_width=320):
+            with gr.Accordion("Settings", open=True):
+                gen_length = gr.Slider(8, max_len, value=d["gen_length"], step=1, label="Answer length (tokens)")
+                steps = gr.Slider(1, max_len, value=d["steps"], step=1, label="Steps")
+                block_length = gr.Slider(1, max_len, value=d["block_length"], step=1, label="Block length")
+                plan = gr.Markdown(plan_text(d["gen_length"], d["steps"], d["block_length"]))
+                temperature = gr.Slider(0, 2, value=d["temperature"], step=0.05, label="Temperature")
+                cfg_scale = gr.Slider(0, 5, value=d.get("cfg_scale", 0.0), step=0.1, label="CFG scale")
+                remasking = gr.Dropdown(list(REMASKING_STRATEGIES), value=d.get("remasking", "low_confidence"),
+                                        label="Remasking strategy")
+                seed = gr.Number(value=0, precision=0, label="Seed")
+                fixed = gr.Textbox(label="Fixed tokens (answer position: text)", placeholder="0: And, 10: God")
+                infill = gr.Checkbox(label=f"Infill mode: fill each {MASK_PLACEHOLDER} in the prompt")
+                guesses = gr.Checkbox(value=True, label="Show the model's guesses under the masks")
+        with gr.Column(scale=3, min_width=320):
+            charts = gr.HTML(None, html_template='<div class="ld-charts-root"></div>', head=HEAD,
+                             js_on_load=CHARTS_JS, elem_id="ld-charts", apply_default_css=False)
+    gr.Examples([[e] for e in sorted(app.example_prompts)], inputs=[prompt],
+                label="Examples (their runs are cached after the first one)")
+    return Page(banner, model, current, chatbot, new_chat, prompt, run, stop, answer, export, exports, live, charts,
+                gen_length, steps, block_length, plan, temperature, cfg_scale, remasking, seed, fixed, infill, guesses)
+
+
+def build_demo(app: DemoApp) -> gr.Blocks:
+    with gr.Blocks(title="llada-demo: watch a diffusion LM write") as demo:
+        p = app.page = layout(app)
+        settings = [p.gen_length, p.steps, p.block_length, p.infill]
+        for comp in settings:
+            comp.change(plan_text, settings, p.plan, show_progress="hidden", api_visibility="private")
+        p.model.change(app.select_model, [p.model, p.current],
+                       [p.model, p.current, p.banner, p.chatbot, p.new_chat, p.gen_length, p.steps, p.block_length,
+                        p.temperature, p.cfg_scale, p.remasking], api_visibility="private")
+        inputs = [p.prompt, p.chatbot, p.current, p.gen_length, p.steps, p.block_length, p.temperature, p.cfg_scale,
+                  p.remasking, p.seed, p.fixed, p.infill]
+        outputs = [p.live, p.answer, p.chatbot, p.exports]
+        # Runs share one queue slot per app ("model"): a GPU holds one run at a time. Stop and export
+        # need no model and never wait behind a run.
+        run_on_gpu = gpu(app.generate_run)
+        p.run.click(run_on_gpu, inputs, outputs, api_visibility="private", concurrency_id="model",
+                    concurrency_limit=1, show_progress="hidden")
+        p.prompt.submit(run_on_gpu, inputs, outputs, api_visibility="private", concurrency_id="model",
+                        show_progress="hidden")
+        # Stop sets the tab's stop flag, which the run checks before every step; the run then sends
+        # its end. Not `cancels=`: a cancelled task leaves its generator suspended, so the run never
+        # says it has stopped, and in our measurements some cancels only took effect at the end.
+        p.stop.click(app.stop_run, None, None, api_visibility="private", concurrency_limit=None,
+                     show_progress="hidden")
+        p.export.click(app.export_run, None, p.exports, api_visibility="private", concurrency_limit=None)
+        p.guesses.change(None, p.guesses, None, js=GUESSES_JS, api_visibility="private")
+        p.new_chat.click(lambda: [], None, p.chatbot, api_visibility="private")
+        demo.unload(app.close_session)
+        gr.api(gpu(app.api_denoise), api_name="denoise", concurrency_id="model")
+        gr.api(gpu(app.api_run), api_name="run", concurrency_id="model")
+    # max_size keeps a queue of waiting runs (ZeroGPU otherwise keeps only one waiting)
+    demo.queue(max_size=32, default_concurrency_limit=1)
+    return demo

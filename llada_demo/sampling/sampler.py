@@ -1,0 +1,285 @@
+"""The reverse process as a loop over the model: `denoise()` streams step records, `generate()` returns tokens.
+
+`generate()` is a drop-in for `generate()` of LLaDA's generate.py (ML-GSAI/LLaDA): with temperature 0
+and low_confidence remasking, with or without CFG, it returns exactly the same tokens. `denoise()` runs
+the same loop and yields one `StepRecord` per reverse step; the object it returns also carries the run's
+`Canvas`. Both take generate.py's keywords, or one `SamplingSettings` (`settings=`). The math of a step
+lives in schedule.py; this module only feeds the model and keeps the state.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from typing import Iterator, Mapping
+
+import numpy as np
+import torch
+
+from ..loading import OFFICIAL_SPECIAL_IDS
+from .record import Canvas, StepRecord
+from .schedule import Schedule, predict_tokens, remasking_score, select_transfer, token_probability, transfer_counts
+from .settings import SamplingSettings
+
+
+def _first_id(*candidates):
+    return next(c for c in candidates if c is not None)
+
+
+def _unwrap(model):
+    """Accept our LoadedModel as well as a bare module; return (module, special ids it knows)."""
+    ids = {}
+    if hasattr(model, "mask_id") and hasattr(model, "model"):
+        ids = dict(mask_id=model.mask_id, eos_id=model.eos_id, eot_id=model.eot_id)
+        model = model.model
+    elif hasattr(model, "config") and hasattr(model.config, "mask_token_id"):
+        ids = dict(mask_id=model.config.mask_token_id, eos_id=getattr(model.config, "eos_token_id", None))
+    return model, ids
+
+
+def _as_batch(prompt, device) -> torch.Tensor:
+    if not isinstance(prompt, torch.Tensor):
+        prompt = torch.tensor(prompt, dtype=torch.long)
+    if prompt.dim() == 1:
+        prompt = prompt[None]
+    if prompt.dim() != 2:
+        raise ValueError(f"prompt must be token ids of shape (B, L), got shape {tuple(prompt.shape)}")
+    return prompt.to(device=device, dtype=torch.long)
+
+
+@dataclass
+class _Run:
+    """Everything a run needs, checked and set up before the first forward pass."""
+
+    model: torch.nn.Module
+    settings: SamplingSettings
+    schedule: Schedule
+    x: torch.Tensor  # (B, T) the sequence being denoised
+    slots: torch.Tensor  # positions the blocks are laid over, in reading order
+    start: int  # absolute position of the canvas's first cell (the answer's, or 0 when infilling)
+    attention_mask: torch.Tensor | None
+    prompt_index: torch.Tensor  # (B, T) what CFG's unconditional pass masks out
+    maskable: torch.Tensor  # (B, T) positions the reverse process fills
+    mask_id: int
+    eos_id: int | None
+    eot_id: int | None
+    generator: torch.Generator | None
+
+    def canvases(self) -> tuple[Canvas, ...]:
+        """One Canvas per sequence of the batch (they differ only in their prompts)."""
+        s, slots = self.start, self.slots.tolist()
+        spans = tuple((slots[a] - s, slots[b - 1] + 1 - s) for a, b in self.schedule.block_spans)
+        x = self.x.cpu().numpy()
+        return tuple(Canvas(prompt=row[:s].copy(), initial=row[s:].copy(), mask_id=self.mask_id, block_spans=spans,
+                            steps_per_block=self.schedule.steps_per_block, notes=self.schedule.notes) for row in x)
+
+
+def settings_of(settings: SamplingSettings | None, **keywords) -> SamplingSettings:
+    """`settings` as given, or built from generate.py's keywords (one of the two)."""
+    if settings is None:
+        return SamplingSettings(**keywords)
+    if not isinstance(settings, SamplingSettings):
+        raise TypeError(f"settings must be a SamplingSettings, got {type(settings).__name__}")
+    return settings
+
+
+def _setup(model, prompt, settings: SamplingSettings, attention_mask=None, mask_id=None, eos_id=None,
+           eot_id=None) -> _Run:
+    model, known = _unwrap(model)
+    if mask_id is None:
+        mask_id = _first_id(known.get("mask_id"), OFFICIAL_SPECIAL_IDS["mask_id"])
+    if eos_id is None:
+        eos_id = _first_id(known.get("eos_id"), OFFICIAL_SPECIAL_IDS["eos_id"])
+    if eot_id is None:  # a LoadedModel knows whether it has an EoT token; a bare module is taken for LLaDA-8B
+        eot_id = known["eot_id"] if "eot_id" in known else OFFICIAL_SPECIAL_IDS["eot_id"]
+    device = model.device
+    prompt = _as_batch(prompt, device)
+    B, L = prompt.shape
+    gen_length = settings.gen_length
+    config = getattr(model, "config", None)
+    vocab = getattr(config, "padded_vocab_size", None)
+    if settings.logits_eos_inf and vocab is not None and not 0 <= eos_id < vocab:
+        raise ValueError(f"logits_eos_inf: EOS id {eos_id} is not in this model's vocabulary; pass eos_id")
+    max_len = getattr(config, "max_sequence_length", None)
+    if max_len is not None and L + gen_length > max_len:  # before planning: it is O(blocks)
+        what = "the text" if settings.infill else f"prompt ({L} tokens) + answer ({gen_length})"
+        raise ValueError(f"{what} = {L + gen_length} tokens is more than the model's maximum of {max_len}; "
+                         f"shorten the {'text' if settings.infill else 'prompt or the answer'}")
+
+    if settings.infill:  # fill the prompt's own mask tokens in place; no answer is appended
+        if B != 1:
+            raise ValueError("infill takes one text at a time")
+        slots = (prompt[0] == mask_id).nonzero().flatten()
+        if len(slots) == 0:
+            raise ValueError("infill needs at least one mask placeholder in the text")
+        if settings.steps > len(slots):
+            raise ValueError(f"steps ({settings.steps}) exceeds the number of masks to fill ({len(slots)}); "
+                             f"use at most {len(slots)} steps")
+        notes = ()
+        if settings.block_length > len(slots):
+            notes = (f"block_length {settings.block_length} is more than the {len(slots)} masks: one block",)
+            settings = replace(settings, block_length=len(slots))
+        schedule = settings.plan(len(slots))
+        schedule = replace(schedule, notes=notes + schedule.notes)
+        start = 0
+    else:
+        schedule = settings.plan()
+        slots = torch.arange(L, L + gen_length, device=device)
+        start = L
+
+    x = torch.full((B, L + gen_length), mask_id, dtype=torch.long, device=device)
+    x[:, :L] = prompt
+    for pos, token in settings.constraints:
+        if not 0 <= pos < gen_length:
+            raise ValueError(f"constraint position {pos} is outside the answer (0..{gen_length - 1})")
+        if token == mask_id or token < 0 or (vocab is not None and token >= vocab):
+            raise ValueError(f"constraint token id {token} at position {pos} is not a valid token")
+        x[:, L + pos] = token
+    if attention_mask is not None:
+        attention_mask = attention_mask.to(device)
+        attention_mask = torch.cat([attention_mask, attention_mask.new_ones((B, gen_length))], dim=-1)
+    prompt_index = torch.zeros_like(x, dtype=torch.bool)
+    prompt_index[:, :L] = x[:, :L] != mask_id
+    seed = settings.seed
+    generator = torch.Generator(device=device).manual_seed(seed) if seed is not None else None
+    return _Run(model, settings, schedule, x, slots, start, attention_mask, prompt_index, x == mask_id, mask_id,
+                eos_id, eot_id, generator)
+
+
+def _mask_predictor_logits(run: _Run, x: torch.Tensor) -> torch.Tensor:
+    """One forward pass; with CFG, the conditional and unconditional halves go in one batch."""
+    cfg_scale = run.settings.cfg_scale
+    if cfg_scale > 0:
+        unconditional = torch.where(run.prompt_index, run.mask_id, x)
+        am = None if run.attention_mask is None else torch.cat([run.attention_mask, run.attention_mask])
+        cond, uncond = run.model(torch.cat([x, unconditional]), attention_mask=am).logits.chunk(2, dim=0)
+        logits = uncond + (cfg_scale + 1) * (cond - uncond)
+    else:
+        logits = run.model(x, attention_mask=run.attention_mask).logits
+    if run.settings.logits_eos_inf:
+        logits[:, :, run.eos_id] = -torch.inf
+    return logits
+
+
+def _steps(run: _Run, records: bool = True) -> Iterator[tuple[StepRecord, ...] | None]:
+    """The loop: yields a StepRecord per sequence and step (None if not `records`); the final x is `run.x`."""
+    x, mask_id, schedule, settings = run.x, run.mask_id, run.schedule, run.settings
+    positions = torch.arange(x.shape[1], device=x.device)
+    start_time, step = time.perf_counter(), 0
+    for b, ((s, e), n_steps) in enumerate(zip(schedule.block_spans, schedule.steps_per_block)):
+        block_end = int(run.slots[e - 1]) + 1
+        # As in generate.py: the block's own masks at its start are spread over its steps, and every
+        # mask before the block's end may be chosen (prompt masks too).
+        in_reach = positions < block_end
+        counts = transfer_counts(x[:, run.slots[s:e]].eq(mask_id).sum(dim=1), n_steps)  # (B, n_steps)
+        for i in range(n_steps):
+            mask_index = x == mask_id
+            logits = _mask_predictor_logits(run, x)  # (B, T, V)
+            x0 = predict_tokens(logits, settings.temperature, run.generator)  # step 1 (B, T)
+            probability = token_probability(logits, x0)  # (B, T)
+            score = remasking_score(settings.remasking, logits, probability, run.generator)  # step 2
+            demote = None
+            if settings.confidence_eos_eot_inf:
+                demote = x0 == run.eos_id
+                if run.eot_id is not None:
+                    demote |= x0 == run.eot_id
+            transfer = select_transfer(score, mask_index & in_reach, counts[:, i], demote)  # step 3
+            x = torch.where(transfer, x0, x)  # step 4
+            run.x = x
+            step += 1
+            if not records:
+                yield None
+                continue
+            # a position where the model predicted the mask token itself stays masked (as in
+            # generate.py), so it does not count as committed
+            transfer &= x0 != mask_id
+            yield _records(run, step, b, x, x0, transfer, probability, time.perf_counter() - start_time)
+
+
+def _records(run: _Run, step: int, block: int, x, x0, transfer, probability, elapsed) -> tuple[StepRecord, ...]:
+    s = run.start
+    ints = torch.stack([x0[:, s:], transfer[:, s:].long(), x[:, s:].eq(run.mask_id).long()]).cpu().numpy()  # one copy
+    confidence = probability[:, s:].float().masked_fill(~run.maskable[:, s:], float("nan")).cpu().numpy()
+    out = []
+    for row in range(ints.shape[1]):
+        prediction, committed, masked = ints[0, row], ints[1, row].astype(bool), ints[2, row].astype(bool)
+        where = np.flatnonzero(committed).astype(np.int32)
+        out.append(StepRecord(step=step, block=block, forward_passes=step, elapsed=elapsed, committed=where,
+                              tokens=prediction[where], confidence=confidence[row], guesses=prediction[masked]))
+    return tuple(out)
+
+
+class Denoising:
+    """The records of a run as they are computed: iterate for one StepRecord per step (`denoise`) or a
+    tuple of them, one per sequence (`denoise_batch`); `canvas` / `canvases` tell what is filled."""
+
+    def __init__(self, run: _Run, batch: bool):
+        self.canvases = run.canvases()
+        self.canvas = self.canvases[0]
+        self.settings = run.settings  # as it runs (infill: block_length capped at the number of masks)
+        self._steps, self._batch = _steps(run, records=True), batch
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        with torch.no_grad():  # each step, even when the consumer iterates outside of no_grad
+            records = next(self._steps)
+        return records if self._batch else records[0]
+
+
+def denoise(model, prompt, attention_mask=None, steps=128, gen_length=128, block_length=128, temperature=0.,
+            cfg_scale=0., remasking="low_confidence", mask_id=None, logits_eos_inf=False,
+            confidence_eos_eot_inf=False, *, eos_id=None, eot_id=None, seed=None,
+            constraints: Mapping[int, int] | None = None, infill=False,
+            settings: SamplingSettings | None = None) -> Denoising:
+    """Run the reverse process on one sequence and yield one StepRecord per step, before the next
+    forward pass starts. Arguments as `generate()`; the result's `.canvas` tells what is filled.
+    Applying every record's commits to the canvas gives generate()'s output."""
+    settings = settings_of(settings, steps=steps, gen_length=gen_length, block_length=block_length,
+                           temperature=temperature, cfg_scale=cfg_scale, remasking=remasking, seed=seed,
+                           constraints=constraints or (), infill=infill, logits_eos_inf=logits_eos_inf,
+                           confidence_eos_eot_inf=confidence_eos_eot_inf)
+    prompt = torch.as_tensor(prompt) if not isinstance(prompt, torch.Tensor) else prompt
+    if prompt.dim() == 2 and prompt.shape[0] != 1:
+        raise ValueError(f"denoise() streams one sequence, got a batch of {prompt.shape[0]}; use denoise_batch()")
+    run = _setup(model, prompt, settings, attention_mask, mask_id, eos_id, eot_id)  # bad settings fail here
+    return Denoising(run, batch=False)
+
+
+def denoise_batch(model, prompt, attention_mask=None, *, settings: SamplingSettings, mask_id=None, eos_id=None,
+                  eot_id=None) -> Denoising:
+    """As `denoise()` for a batch (B, L): yields a tuple of B StepRecords per step."""
+    return Denoising(_setup(model, prompt, settings, attention_mask, mask_id, eos_id, eot_id), batch=True)
+
+
+@torch.no_grad()
+def generate(model, prompt, attention_mask=None, steps=128, gen_length=128, block_length=128, temperature=0.,
+             cfg_scale=0., remasking="low_confidence", mask_id=None, logits_eos_inf=False,
+             confidence_eos_eot_inf=False, *, eos_id=None, eot_id=None, seed=None,
+             constraints: Mapping[int, int] | None = None, infill=False,
+             settings: SamplingSettings | None = None) -> torch.Tensor:
+    """LLaDA's reverse process; returns the token ids (B, L + gen_length).
+
+    model: the mask predictor (our LLaDAModelLM or LoadedModel, or any module whose
+      forward(input_ids, attention_mask=None) returns `.logits` and which has `.device`).
+    prompt: token ids (B, L); attention_mask: (B, L) with 0 at (left) padding.
+    steps, gen_length, block_length: as in generate.py; see schedule.plan_schedule for settings
+      it rejects. temperature: Gumbel-max sampling temperature (0: greedy). cfg_scale:
+      unsupervised classifier-free guidance. remasking: 'low_confidence', 'random', 'margin', 'entropy'.
+    mask_id, eos_id, eot_id: special ids; by default the model's own (LoadedModel or config), else
+      LLaDA-8B's. logits_eos_inf: never predict EOS. confidence_eos_eot_inf: predicted EOS/EoT
+      tokens are unmasked only after every other candidate of the block.
+    seed: makes sampling reproducible (None: torch's global RNG, as generate.py).
+    constraints: {answer position: token id} fixed before the run (positions count from the
+      answer's first token). infill: fill the mask tokens inside `prompt` in place (gen_length 0).
+    settings: all of the sampling keywords above as one SamplingSettings, instead of the keywords.
+    """
+    settings = settings_of(settings, steps=steps, gen_length=gen_length, block_length=block_length,
+                           temperature=temperature, cfg_scale=cfg_scale, remasking=remasking, seed=seed,
+                           constraints=constraints or (), infill=infill, logits_eos_inf=logits_eos_inf,
+                           confidence_eos_eot_inf=confidence_eos_eot_inf)
+    run = _setup(model, prompt, settings, attention_mask, mask_id, eos_id, eot_id)
+    for _ in _steps(run, records=False):
+        pass
+    return run.x

@@ -1,0 +1,48 @@
+"""What the tests and the benchmarks share: tiny models, a free port, the app served in-process, and
+Debian's Chromium launched through Playwright. Nothing in the package imports this module."""
+
+from __future__ import annotations
+
+import socket
+
+from .model import LLaDAConfig, LLaDAModelLM
+
+CHROMIUM = "/usr/bin/chromium"  # Debian's; Playwright's own browser download does not work offline
+# Without the background-networking flags Chromium keeps trying hosts this closed network refuses.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic"]
+TINY_IDS = dict(mask_id=250, eos_id=1, eot_id=2)  # a tiny model's own ids (the official ones need 126k rows)
+
+
+def tiny_config(**overrides) -> LLaDAConfig:
+    base = dict(d_model=32, n_layers=2, n_heads=4, n_kv_heads=2, mlp_hidden_size=64, vocab_size=251,
+                embedding_size=256, max_sequence_length=128, weight_tying=False, rope_theta=10000.0,
+                mask_token_id=TINY_IDS["mask_id"], eos_token_id=TINY_IDS["eos_id"], pad_token_id=TINY_IDS["eos_id"])
+    base.update(overrides)
+    return LLaDAConfig(**base)
+
+
+def tiny_model(seed=0, std=0.5, **overrides) -> LLaDAModelLM:
+    # std 0.5 gives peaked, varied predictions, so sampler orderings are not decided by ties
+    return LLaDAModelLM(tiny_config(**overrides)).init_weights(seed, std=std).eval().requires_grad_(False)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve(app):
+    """Serve a DemoApp as app.py does, on a free local port, in this process: (address, Blocks)."""
+    from .app import build_demo, launch_options
+
+    demo = build_demo(app)
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **launch_options())
+    return f"http://127.0.0.1:{port}/", demo
+
+
+def launch_chromium(playwright, **kwargs):
+    """Debian's Chromium, headless, through a running `sync_playwright()`."""
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, **kwargs)

@@ -1,0 +1,498 @@
+/* llada-demo's renderer: draws a run in the browser from the messages of trace/wire.py.
+ *
+ * The page (and a standalone export) holds the run's messages; nothing is drawn on the server.
+ *   LladaView.Run    the run as the browser keeps it: the mirror of trace.Trajectory (state at any step).
+ *   LladaView.Live   status, token grid and replay controls in one element; draws at most once a frame,
+ *                    updating only the cells that changed.
+ *   LladaView.Charts the step x position heatmap (rows appended, redraws throttled), and after the run
+ *                    the unmask-order map and the per-step chart; fed by a Live.
+ * Every text from the model or the user is set with textContent or escaped for Plotly: never HTML.
+ * Needs window.Plotly (plotly.min.js, shipped inside the plotly Python package) for the charts only.
+ */
+(function () {
+  "use strict";
+
+  const SCALE = [[0, [68, 1, 84]], [0.25, [59, 82, 139]], [0.5, [33, 145, 140]], [0.75, [94, 201, 98]],
+                 [1, [253, 231, 37]]];
+  const PLOTLY_SCALE = SCALE.map(([p, c]) => [p, `rgb(${c.join(",")})`]);
+  // plasma, for the unmask order (plotly.js has no plasma of its own)
+  const PLASMA = [[0, "#0d0887"], [0.25, "#7e03a8"], [0.5, "#cc4778"], [0.75, "#f89540"], [1, "#f0f921"]];
+  const PROMPT_CELLS_SHOWN = 48;
+  const HEATMAP_INTERVAL = 250;  // ms between heatmap redraws while a run streams
+  const GREY = "#8a8f98", GRID = "rgba(138,143,152,0.25)";
+
+  function confidenceRgb(v) {
+    v = Number.isFinite(v) ? Math.min(Math.max(v, 0), 1) : 0;
+    for (let i = 0; i < SCALE.length - 1; i++) {
+      const [p0, c0] = SCALE[i], [p1, c1] = SCALE[i + 1];
+      if (v <= p1) {
+        const w = (v - p0) / (p1 - p0);
+        return c0.map((a, j) => Math.round(a + (c1[j] - a) * w));
+      }
+    }
+    return SCALE[SCALE.length - 1][1];
+  }
+  const textColour = (c) => (0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2] > 140 ? "#111" : "#fff");
+
+  /* A cell's text: newlines and tabs made visible, blank tokens marked. */
+  function shown(text) {
+    const t = text.replace(/\n/g, "\u21b5").replace(/\t/g, "\u21e5");
+    return t.trim() ? t : (t.replace(/ /g, "\u2423") || "\u2205");
+  }
+  /* For Plotly, which reads tags in hover texts and labels. */
+  function escapeHtml(s) {
+    return String(s).replace(/[&<>"']/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c]));
+  }
+  const quoted = (s) => JSON.stringify(s);
+
+  function base64Bytes(b64) {
+    const bin = atob(b64), out = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+    return out;
+  }
+
+  /* ---- the run ------------------------------------------------------------------------------ */
+  class Run {
+    constructor(start) {
+      this.start = start;
+      this.texts = new Map();
+      this.addTexts(start.texts);
+      this.n = start.initial.length;
+      this.mask = start.mask_id;
+      this.total = start.steps_per_block.reduce((a, b) => a + b, 0);
+      this.blockStarts = start.block_spans.map((s) => s[0]);
+      this.stopIds = new Set(start.stop_ids || []);
+      this.records = [];
+      this.end = null;
+      const n = this.n;
+      this.commitStep = new Int16Array(n);  // after the last record: 0 given, -1 masked, k committed at k
+      this.commitToken = Int32Array.from(start.initial);
+      this.commitConf = new Uint8Array(n);
+      for (let i = 0; i < n; i++) {
+        const given = start.initial[i] !== this.mask;
+        this.commitStep[i] = given ? 0 : -1;
+        this.commitConf[i] = given ? 255 : 0;
+      }
+    }
+    addTexts(texts) {
+      for (const id in texts || {}) this.texts.set(Number(id), texts[id]);
+    }
+    text(id) {
+      const t = this.texts.get(id);
+      return t === undefined ? `#${id}` : t;
+    }
+    add(m) {
+      this.addTexts(m.texts);
+      const r = {step: m.step, block: m.block, forward_passes: m.forward_passes, elapsed: m.elapsed,
+                 committed: m.committed, tokens: m.tokens, guesses: m.guesses, conf: base64Bytes(m.confidence)};
+      this.records.push(r);
+      for (let j = 0; j < r.committed.length; j++) {
+        const i = r.committed[j];
+        this.commitStep[i] = r.step;
+        this.commitToken[i] = r.tokens[j];
+        this.commitConf[i] = r.conf[i];
+      }
+    }
+    get done() { return this.records.length; }
+    /* The canvas at step k (0..done): what trace.Trajectory.view(k) gives on the server. */
+    view(k) {
+      k = Math.max(0, Math.min(k, this.done));
+      const n = this.n, masked = new Uint8Array(n), commit = new Int16Array(n), guess = new Int32Array(n);
+      const conf = new Float32Array(n);
+      const rec = k > 0 ? this.records[k - 1] : null;
+      let g = 0;
+      for (let i = 0; i < n; i++) {
+        const c = this.commitStep[i] > k ? -1 : this.commitStep[i];
+        commit[i] = c;
+        if (c < 0) {
+          masked[i] = 1;
+          guess[i] = rec ? rec.guesses[g++] : this.mask;
+          conf[i] = rec ? rec.conf[i] / 255 : NaN;
+        } else {
+          guess[i] = this.mask;
+          conf[i] = this.commitConf[i] / 255;
+        }
+      }
+      return {step: k, block: rec ? rec.block : 0, masked, commit, guess, conf,
+              token: (i) => (commit[i] < 0 ? this.mask : this.commitToken[i])};
+    }
+    /* Answer tokens before the first EOS/EoT that are committed at step k: what tokens/s counts. */
+    useful(k) {
+      let count = 0;
+      for (let i = 0; i < this.n; i++) {
+        const c = this.commitStep[i] > k ? -1 : this.commitStep[i];
+        if (c >= 0 && this.stopIds.has(this.commitToken[i])) break;
+        if (c >= 0) count++;
+      }
+      return count;
+    }
+    status(k, state) {
+      if (k === 0 && !this.done) return state === "running" ? "waiting for the first step\u2026" : "";
+      const r = this.records[k - 1] || this.records[this.done - 1];
+      const rate = r.elapsed > 0 ? this.useful(this.done) / r.elapsed : 0;
+      const blocks = this.start.block_spans.length;
+      return `${state} \u00b7 step ${this.done}/${this.total} \u00b7 block ${r.block + 1}/${blocks} \u00b7 ` +
+             `${r.forward_passes} forward passes \u00b7 ${r.elapsed.toFixed(2)} s \u00b7 ${rate.toFixed(1)} tokens/s (to EOS)`;
+    }
+  }
+
+  /* ---- DOM helpers --------------------------------------------------------------------------- */
+  function el(tag, cls, parent, text) {
+    const e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined) e.textContent = text;
+    if (parent) parent.appendChild(e);
+    return e;
+  }
+
+  function legend(parent) {
+    const box = el("div", "ld-legend", parent);
+    el("span", "ld-cell ld-prompt", box, "prompt");
+    el("span", "ld-guess", el("span", "ld-cell ld-mask", box), "guess");
+    const nw = el("span", "ld-cell ld-new", box, "new");
+    nw.style.background = "rgb(33,145,140)";
+    nw.style.color = "#fff";
+    const scale = el("span", "ld-scale", box);
+    el("span", null, scale, "confidence 0");
+    const bar = el("span", "ld-bar", scale);
+    bar.style.background = `linear-gradient(to right, ${SCALE.map(([p, c]) => `rgb(${c.join(",")}) ${p * 100}%`).join(", ")})`;
+    el("span", null, scale, "1");
+  }
+
+  /* ---- live view: status, grid, replay ------------------------------------------------------- */
+  class Live {
+    constructor(root) {
+      this.root = root;
+      root.textContent = "";
+      this.statusEl = el("div", "ld-status", root, "Ready.");
+      this.statusEl.id = "ld-status";
+      const grid = el("div", "ld-grid", root);
+      grid.id = "ld-grid";
+      legend(grid);
+      this.caption = el("div", "ld-caption", grid);
+      this.cellsEl = el("div", "ld-cells", grid);
+      el("div", "ld-empty", this.cellsEl, "The token grid appears here when you press Generate.");
+      const controls = el("div", "ld-controls", root);
+      const label = el("label", "ld-replay-label", controls, "Replay: step ");
+      this.replay = el("input", null, label);
+      Object.assign(this.replay, {type: "range", id: "ld-replay", min: 0, max: 0, value: 0, step: 1, disabled: true});
+      this.replayOut = el("output", "ld-replay-out", label, "0");
+      this.play = el("button", "ld-button", controls, "Play");
+      this.play.id = "ld-play";
+      this.play.type = "button";
+      this.play.disabled = true;
+      const sp = el("label", "ld-speed-label", controls, " speed ");
+      this.speed = el("input", null, sp);
+      Object.assign(this.speed, {type: "number", id: "ld-speed", min: 1, max: 240, value: 12, step: 1});
+      el("span", null, sp, " steps/s");
+      const open = el("label", "ld-open", controls, " open a run (.json) ");
+      this.file = el("input", null, open);
+      Object.assign(this.file, {type: "file", accept: ".json,application/json", id: "ld-open"});
+      this.file.addEventListener("change", () => this.openFile(this.file.files[0]));
+      this.replay.addEventListener("input", () => { this.stopPlay(); this.scrub(Number(this.replay.value)); });
+      this.play.addEventListener("click", () => (this.timer ? this.stopPlay() : this.startPlay()));
+      this.run = null;
+      this.charts = [];
+      this.showGuesses = true;
+      this.state = "idle";
+      this.seq = -1;
+    }
+    /* A payload from the server: {run, seq, messages}; a new run id starts a new run. */
+    receive(payload) {
+      if (!payload || !payload.messages) return;
+      if (payload.run !== this.runId) { this.runId = payload.run; this.seq = -1; }
+      if (payload.seq <= this.seq) return;  // seen already (a re-render with the same value)
+      this.seq = payload.seq;
+      for (const m of payload.messages) this.message(m);
+    }
+    message(m) {
+      if (m.type === "start") this.begin(m);
+      else if (m.type === "step" && this.run) { this.run.add(m); this.state = "running"; this.request(); }
+      else if (m.type === "end" && this.run) this.finish(m);
+    }
+    begin(start) {
+      this.stopPlay();
+      this.run = new Run(start);
+      this.state = "running";
+      this.drawn = null;  // what each cell shows now
+      this.lastDrawn = 0;
+      this.buildCells();
+      this.replay.disabled = true;
+      this.play.disabled = true;
+      this.replay.max = 0; this.replay.value = 0; this.replayOut.textContent = "0";
+      this.caption.textContent = "";
+      this.statusEl.textContent = this.run.status(0, "running");
+      for (const c of this.charts) c.begin(this.run);
+      this.request();
+    }
+    finish(end) {
+      this.run.end = end;
+      this.state = end.state;
+      const k = this.run.done;
+      this.replay.max = k; this.replay.value = k; this.replayOut.textContent = String(k);
+      this.replay.disabled = k === 0;
+      this.play.disabled = k === 0;
+      this.request();
+    }
+    /* Load a whole run (a JSON export, or a standalone page's run) for replay. */
+    load(messages) {
+      for (const m of messages) this.message(m);
+      if (this.run && !this.run.end) this.finish({type: "end", state: "stopped", answer: ""});
+    }
+    /* A JSON export chosen by the user: replayed here, nothing is sent to the server. */
+    openFile(file) {
+      if (!file) return;
+      file.text().then((text) => {
+        const doc = JSON.parse(text);
+        if (!doc || doc.format !== "llada-demo-run" || !Array.isArray(doc.messages)) throw new Error("not a llada-demo run");
+        this.runId = null;
+        this.load(doc.messages);
+        this.scrub(this.run.done);
+      }).catch((e) => { this.statusEl.textContent = `could not open ${file.name}: ${e.message}`; });
+    }
+    request() {
+      if (this.pending) return;
+      this.pending = true;
+      requestAnimationFrame(() => { this.pending = false; this.drawLive(); });
+    }
+    drawLive() {
+      if (!this.run || this.replaying) return;
+      const k = this.run.done;
+      this.drawGrid(k, this.lastDrawn);
+      this.lastDrawn = k;
+      const state = this.state === "running" ? "running" : this.state;
+      this.statusEl.textContent = this.run.status(k, state);
+      for (const c of this.charts) c.update(this.run, this.state !== "running");
+    }
+    scrub(k) {
+      if (!this.run) return;
+      this.replaying = true;
+      this.replay.value = k;
+      this.replayOut.textContent = String(k);
+      this.caption.textContent = `replay \u00b7 step ${k}/${this.run.done}`;
+      this.drawGrid(k, k - 1);
+      for (const c of this.charts) c.mark(k);
+    }
+    startPlay() {
+      if (!this.run || !this.run.done) return;
+      let k = Number(this.replay.value);
+      if (k >= this.run.done) k = 0;
+      this.scrub(k);
+      this.play.textContent = "Pause";
+      const tick = () => {
+        if (k >= this.run.done) { this.stopPlay(); return; }
+        this.scrub(++k);
+        this.timer = setTimeout(tick, 1000 / Math.max(Number(this.speed.value) || 12, 0.1));
+      };
+      this.timer = setTimeout(tick, 1000 / Math.max(Number(this.speed.value) || 12, 0.1));
+    }
+    stopPlay() {
+      if (this.timer) clearTimeout(this.timer);
+      this.timer = null;
+      this.play.textContent = "Play";
+    }
+    setGuesses(on) {
+      this.showGuesses = !!on;
+      if (!this.run) return;
+      const replaying = this.replaying;
+      this.buildCells();
+      if (replaying) this.scrub(Number(this.replay.value));
+      else this.drawLive();
+    }
+    buildCells() {
+      const run = this.run, box = this.cellsEl;
+      box.textContent = "";
+      const prompt = run.start.prompt, hidden = Math.max(0, prompt.length - PROMPT_CELLS_SHOWN);
+      if (hidden) {
+        const more = el("span", "ld-cell ld-prompt ld-more", box, "\u2026");
+        more.title = `${hidden} earlier prompt tokens`;
+      }
+      for (const id of prompt.slice(hidden)) {
+        const c = el("span", "ld-cell ld-prompt", box, shown(run.text(id)));
+        c.title = `prompt \u00b7 id ${id}`;
+      }
+      if (prompt.length) el("span", "ld-sep", box).setAttribute("aria-hidden", "true");
+      this.cells = [];
+      const starts = new Set(run.blockStarts);
+      for (let i = 0; i < run.n; i++) {
+        const c = el("span", "ld-cell", box);
+        c.dataset.pos = i;
+        c._starts = starts.has(i) && i > 0;
+        this.cells.push(c);
+      }
+      this.drawn = new Array(run.n).fill(null);
+      this.replaying = false;
+    }
+    /* Draw step k; cells committed after step `since` are outlined. Only changed cells are touched. */
+    drawGrid(k, since) {
+      const run = this.run, v = run.view(k);
+      const spans = run.start.block_spans, active = spans[v.block];
+      const running = k < run.total && !(this.state !== "running" && k === run.done && !this.replaying);
+      for (let i = 0; i < run.n; i++) {
+        const cell = this.cells[i];
+        let cls = "ld-cell", text = "", title, style = "", guess = null;
+        if (cell._starts) cls += " ld-block-start";
+        if (running && k > 0 && i >= active[0] && i < active[1]) cls += " ld-active";
+        const conf = v.conf[i], confTxt = Number.isFinite(conf) ? conf.toFixed(3) : "\u2013";
+        if (v.masked[i]) {
+          cls += " ld-mask";
+          title = "masked";
+          const g = v.guess[i];
+          if (k > 0 && g !== run.mask) {
+            title += ` \u00b7 model's guess ${quoted(run.text(g))} (id ${g}, confidence ${confTxt})`;
+            if (this.showGuesses) guess = shown(run.text(g));
+          }
+        } else {
+          const tok = v.token(i), c = v.commit[i];
+          if (c > since && c > 0) cls += " ld-new";
+          const rgb = confidenceRgb(conf);
+          style = `background:rgb(${rgb.join(",")});color:${textColour(rgb)}`;
+          text = shown(run.text(tok));
+          title = `${quoted(run.text(tok))} \u00b7 id ${tok} \u00b7 confidence ${confTxt} \u00b7 ` +
+                  (c === 0 ? "given" : `committed at step ${c}`);
+        }
+        const key = cls + "\u0000" + text + "\u0000" + (guess || "") + "\u0000" + style + "\u0000" + title;
+        if (this.drawn[i] === key) continue;
+        this.drawn[i] = key;
+        cell.className = cls;
+        cell.title = title;
+        cell.setAttribute("style", style);
+        if (guess !== null) {
+          cell.textContent = "";
+          el("span", "ld-guess", cell, guess);
+        } else {
+          cell.textContent = text;
+        }
+      }
+    }
+  }
+
+  /* ---- charts: heatmap while running, order map and per-step chart after ------------------ */
+  function styled(title, height, extra) {
+    return Object.assign({
+      title: {text: title, x: 0.01, font: {size: 13}}, height, paper_bgcolor: "rgba(0,0,0,0)",
+      plot_bgcolor: "rgba(0,0,0,0)", font: {color: GREY}, margin: {l: 48, r: 8, t: 28, b: 36},
+    }, extra);
+  }
+  const axis = (o) => Object.assign({gridcolor: GRID, zeroline: false}, o);
+
+  class Charts {
+    constructor(root) {
+      this.root = root;
+      root.textContent = "";
+      this.heat = el("div", "ld-chart", root);
+      this.heat.id = "ld-heatmap";
+      this.order = el("div", "ld-chart", root);
+      this.order.id = "ld-order";
+      this.progress = el("div", "ld-chart", root);
+      this.progress.id = "ld-progress";
+      this.note = el("div", "ld-empty", this.heat, "The confidence heatmap appears here when you press Generate.");
+    }
+    get plotly() { return window.Plotly; }
+    begin(run) {
+      this.run = run;
+      this.rows = 0;
+      this.z = [];
+      this.lastDraw = 0;
+      this.finished = false;
+      if (this.timer) clearTimeout(this.timer);
+      this.timer = null;
+      for (const e of [this.heat, this.order, this.progress]) {
+        if (this.plotly) this.plotly.purge(e);
+        e.textContent = "";
+      }
+      if (!this.plotly) { el("div", "ld-empty", this.heat, "Plotly did not load: the charts are not drawn."); return; }
+      const n = run.n, shapes = run.blockStarts.slice(1).map((s) => ({
+        type: "line", x0: s - 0.5, x1: s - 0.5, y0: 0, y1: 1, yref: "paper", line: {color: "#e45756", width: 1, dash: "dot"}}));
+      this.plotly.newPlot(this.heat, [
+        {type: "heatmap", z: this.z, x0: 0, dx: 1, y0: 1, dy: 1, zmin: 0, zmax: 100, colorscale: PLOTLY_SCALE,
+         colorbar: {title: {text: "conf. %", side: "right"}, thickness: 12, len: 0.9},
+         hovertemplate: "position %{x} \u00b7 step %{y}<br>confidence %{z}%<extra></extra>"},
+        {type: "scatter", mode: "markers", x: [], y: [], showlegend: false, name: "committed",
+         marker: {size: 4, color: "white", line: {width: 1, color: "black"}},
+         hovertemplate: "position %{x} committed at step %{y}<extra></extra>"},
+      ], styled("Confidence at every step", 320, {
+        xaxis: axis({title: {text: "answer position"}, range: [-0.5, n - 0.5]}),
+        yaxis: axis({title: {text: "step"}, range: [run.total + 0.5, 0.5]}), shapes,
+      }), {responsive: true, displaylogo: false});
+    }
+    /* Append the rows that arrived; redraw at most every HEATMAP_INTERVAL ms, and once at the end. */
+    update(run, final) {
+      if (!this.plotly || run !== this.run) return;
+      const now = performance.now();
+      if (!final && now - this.lastDraw < HEATMAP_INTERVAL) {
+        if (!this.timer) this.timer = setTimeout(() => { this.timer = null; this.update(run, false); }, HEATMAP_INTERVAL);
+        return;
+      }
+      if (this.timer) { clearTimeout(this.timer); this.timer = null; }
+      this.lastDraw = now;
+      const xs = [], ys = [];
+      for (; this.rows < run.done; this.rows++) {
+        const r = run.records[this.rows], row = new Array(run.n);
+        for (let i = 0; i < run.n; i++) row[i] = Math.round(r.conf[i] * 100 / 255);
+        this.z.push(row);
+        for (const p of r.committed) { xs.push(p); ys.push(r.step); }
+      }
+      this.plotly.restyle(this.heat, {z: [this.z]}, [0]);
+      if (xs.length) this.plotly.extendTraces(this.heat, {x: [xs], y: [ys]}, [1]);
+      if (final && !this.finished && run.end) { this.finished = true; this.after(run); }
+    }
+    mark() {}
+    after(run) {
+      const width = 32, n = run.n, rows = Math.max(1, Math.ceil(n / width));
+      const z = [], labels = [];
+      for (let r = 0; r < rows; r++) { z.push(new Array(width).fill(null)); labels.push(new Array(width).fill("")); }
+      for (let i = 0; i < n; i++) {
+        const r = Math.floor(i / width), c = i % width, s = run.commitStep[i];
+        z[r][c] = s > 0 ? s : null;
+        labels[r][c] = escapeHtml(`position ${i} \u00b7 ${quoted(run.text(run.commitToken[i]))} \u00b7 step ${s}`);
+      }
+      this.plotly.newPlot(this.order, [{type: "heatmap", z, x: [...Array(width).keys()], y: [...Array(rows).keys()],
+        text: labels, hovertemplate: "%{text}<extra></extra>", colorscale: PLASMA, xgap: 1, ygap: 1,
+        colorbar: {title: {text: "step", side: "right"}, thickness: 12}}],
+        styled("Unmask order: the step each position was committed", Math.max(220, 26 * rows + 120), {
+          margin: {l: 48, r: 8, t: 28, b: 30}, xaxis: axis({title: {text: `position mod ${width}`}}),
+          yaxis: axis({title: {text: "first position"}, autorange: "reversed", tickmode: "array",
+                       tickvals: [...Array(rows).keys()], ticktext: [...Array(rows).keys()].map((r) => String(r * width))}),
+        }), {responsive: true, displaylogo: false});
+      let left = run.start.initial.filter((t) => t === run.mask).length;
+      const steps = [], per = [], leftX = [0], leftY = [left];
+      for (const r of run.records) {
+        steps.push(r.step); per.push(r.committed.length);
+        left -= r.committed.length; leftX.push(r.step); leftY.push(left);
+      }
+      this.plotly.newPlot(this.progress, [
+        {type: "bar", x: steps, y: per, name: "committed this step", marker: {color: "rgb(33,145,140)"}, opacity: 0.7},
+        {type: "scatter", x: leftX, y: leftY, name: "masks left", mode: "lines", line: {color: "#f58518", width: 2}, yaxis: "y2"},
+      ], styled("Masks left and tokens committed per step", 260, {
+        margin: {l: 48, r: 48, t: 28, b: 36}, xaxis: axis({title: {text: "step"}}), yaxis: axis({title: {text: "committed"}}),
+        yaxis2: axis({title: {text: "masks left"}, overlaying: "y", side: "right", rangemode: "tozero"}),
+        legend: {orientation: "h", y: -0.3},
+      }), {responsive: true, displaylogo: false});
+    }
+  }
+
+  /* ---- wiring ------------------------------------------------------------------------------- */
+  // One live view per page; charts placed elsewhere on the page find it through here.
+  const registry = {live: null, charts: []};
+  function mountLive(root) {
+    const live = new Live(root);
+    registry.live = live;
+    live.charts = registry.charts;
+    return live;
+  }
+  function mountCharts(root) {
+    const charts = new Charts(root);
+    registry.charts.push(charts);
+    return charts;
+  }
+  /* A standalone page: the whole run is in the page. */
+  function standalone(liveRoot, chartsRoot, messages) {
+    const live = new Live(liveRoot);
+    live.charts = [new Charts(chartsRoot)];
+    live.load(messages);
+    return live;
+  }
+
+  window.LladaView = {Run, Live, Charts, mountLive, mountCharts, standalone, registry, shown, escapeHtml};
+})();
