@@ -6,11 +6,12 @@ import importlib.util
 import json
 import os
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 
 from ..loading import BUNDLED_MODEL_DIR, DEMO_DEFAULTS, LoadedModel, load_model
+from ..sampling import SamplingSettings
 
 BUNDLED = "Bundled: small LLaDA trained on the KJV Bible"
 
@@ -21,11 +22,11 @@ class ModelChoice:
     source: str | None  # hub id or directory; None: the bundled model
     chat: bool  # instruct model: multi-turn chat through its chat template
     gpu_gb: float = 0.0  # memory it needs on a GPU (0: runs anywhere)
-    defaults: dict = field(default_factory=dict)
+    defaults: SamplingSettings = SamplingSettings()  # the settings the page starts with for this model
 
 
-EIGHT_B_DEFAULTS = dict(gen_length=128, steps=128, block_length=32, temperature=0.0, cfg_scale=0.0,
-                        remasking="low_confidence")
+EIGHT_B_DEFAULTS = SamplingSettings(gen_length=128, steps=128, block_length=32, temperature=0.0, cfg_scale=0.0,
+                                    remasking="low_confidence")
 CATALOG = (
     ModelChoice("LLaDA-8B-Instruct", "GSAI-ML/LLaDA-8B-Instruct", chat=True, gpu_gb=17, defaults=EIGHT_B_DEFAULTS),
     ModelChoice("LLaDA-8B-Base", "GSAI-ML/LLaDA-8B-Base", chat=False, gpu_gb=17, defaults=EIGHT_B_DEFAULTS),
@@ -34,11 +35,11 @@ CATALOG = (
 
 
 def bundled_choice() -> ModelChoice:
-    defaults = dict(DEMO_DEFAULTS)
+    defaults = dict(DEMO_DEFAULTS)  # the training script's, for a model it made
     config = BUNDLED_MODEL_DIR / "generation_config.json"
     if config.is_file():  # the training script records the settings that read best for this model
         defaults.update(json.loads(config.read_text()).get("demo_defaults", {}))
-    return ModelChoice(BUNDLED, None, chat=False, defaults=defaults)
+    return ModelChoice(BUNDLED, None, chat=False, defaults=SamplingSettings(**defaults))
 
 
 def custom_choice(source: str) -> ModelChoice:

@@ -155,9 +155,8 @@ class DemoApp:
         d = choice.defaults
         return {p.model: label, p.current: label, p.banner: self.banner(label),
                 p.chatbot: gr.update(visible=choice.chat), p.new_chat: gr.update(visible=choice.chat),
-                p.gen_length: d["gen_length"], p.steps: d["steps"], p.block_length: d["block_length"],
-                p.temperature: d["temperature"], p.cfg_scale: d.get("cfg_scale", 0.0),
-                p.remasking: d.get("remasking", "low_confidence")}
+                p.gen_length: d.gen_length, p.steps: d.steps, p.block_length: d.block_length,
+                p.temperature: d.temperature, p.cfg_scale: d.cfg_scale, p.remasking: d.remasking}
 
     # ---- a run ----------------------------------------------------------------------------------
     def prepare(self, label, prompt, history, gen_length, steps, block_length, temperature, cfg_scale, remasking,

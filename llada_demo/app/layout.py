@@ -109,13 +109,13 @@ def layout(app: DemoApp) -> Page:
     with gr.Row(equal_height=False):
         with gr.Column(scale=2, min_width=320):
             with gr.Accordion("Settings", open=True):
-                gen_length = gr.Slider(8, max_len, value=d["gen_length"], step=1, label="Answer length (tokens)")
-                steps = gr.Slider(1, max_len, value=d["steps"], step=1, label="Steps")
-                block_length = gr.Slider(1, max_len, value=d["block_length"], step=1, label="Block length")
-                plan = gr.Markdown(plan_text(d["gen_length"], d["steps"], d["block_length"]))
-                temperature = gr.Slider(0, 2, value=d["temperature"], step=0.05, label="Temperature")
-                cfg_scale = gr.Slider(0, 5, value=d.get("cfg_scale", 0.0), step=0.1, label="CFG scale")
-                remasking = gr.Dropdown(list(REMASKING_STRATEGIES), value=d.get("remasking", "low_confidence"),
+                gen_length = gr.Slider(8, max_len, value=d.gen_length, step=1, label="Answer length (tokens)")
+                steps = gr.Slider(1, max_len, value=d.steps, step=1, label="Steps")
+                block_length = gr.Slider(1, max_len, value=d.block_length, step=1, label="Block length")
+                plan = gr.Markdown(plan_text(d.gen_length, d.steps, d.block_length))
+                temperature = gr.Slider(0, 2, value=d.temperature, step=0.05, label="Temperature")
+                cfg_scale = gr.Slider(0, 5, value=d.cfg_scale, step=0.1, label="CFG scale")
+                remasking = gr.Dropdown(list(REMASKING_STRATEGIES), value=d.remasking,
                                         label="Remasking strategy")
                 seed = gr.Number(value=0, precision=0, label="Seed")
                 fixed = gr.Textbox(label="Fixed tokens (answer position: text)", placeholder="0: And, 10: God")
