@@ -3,6 +3,7 @@ Debian's Chromium launched through Playwright. Nothing in the package imports th
 
 from __future__ import annotations
 
+import os
 import socket
 
 from .model import LLaDAConfig, LLaDAModelLM
@@ -46,3 +47,37 @@ def serve(app):
 def launch_chromium(playwright, **kwargs):
     """Debian's Chromium, headless, through a running `sync_playwright()`."""
     return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, **kwargs)
+
+
+def process_cpu_seconds(pid: int, children: bool = False) -> float:
+    """utime + stime of a process (and, with `children`, of all its descendants alive now), from /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def own(p):
+        try:
+            text = open(f"/proc/{p}/stat").read()
+        except OSError:  # gone
+            return 0
+        fields = text[text.rindex(")") + 2:].split()
+        return int(fields[11]) + int(fields[12])
+
+    pids = [pid] + (descendants(pid) if children else [])
+    return sum(own(p) for p in pids) / tick
+
+
+def descendants(pid: int) -> list[int]:
+    """The pids of a process's descendants alive now (from /proc/*/stat parent links)."""
+    parent = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                text = open(f"/proc/{entry}/stat").read()
+            except OSError:
+                continue
+            parent[int(entry)] = int(text[text.rindex(")") + 2:].split()[1])
+    out, frontier = [], [pid]
+    while frontier:
+        kids = [p for p, pp in parent.items() if pp in frontier]
+        out += kids
+        frontier = kids
+    return out

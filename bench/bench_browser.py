@@ -1,0 +1,384 @@
+"""The app in headless Chromium against bare denoise(): the browser goals of the rework, in one table.
+
+    python bench/bench_browser.py [--apps after=/work/main,before=/tmp/llada-old] [--repeats 3]
+
+Each app is served from its checkout (`python app.py --port N`), and once more on a tiny checkpoint
+whose context holds 512 tokens; bare denoise() runs in this process with the same torch threads,
+alternating with the app's runs so that machine noise hits both. Runs use the page's defaults on the
+bundled model (prompt "In the beginning", 128 tokens, 128 steps, blocks of 32, temperature 0.7,
+random remasking) with seeds 0, 1, 2, ... (a bare run takes its app run's seed): the app caches runs of
+its example prompts per seed, and a cached run would be replayed, not computed.
+
+Rows (median over the repeats; for long tasks and scrubbing, over all of them):
+  click -> done     Generate click to "done" in #ld-status, / bare denoise() wall time
+  server CPU        utime+stime of the server process over the run, / bare denoise() CPU time
+  Chromium CPU      CPU of the browser process and all its descendants over the run, / bare CPU
+  KB / step         bytes the page receives on /gradio_api/queue/data during the run (CDP), / steps
+  Stop -> stopped   224-token run, Stop clicked 2 s after Generate: click to "stopped" in #ld-status
+  status lag        max over a run of (shown time - server elapsed) since the first shown step, in steps
+  longest task      the longest long task during a 512 x 512 run on the tiny checkpoint
+  scrub             replay slider to a random step: input event + layout, median / max
+  4 tabs / API      4 tabs clicking Generate at once: last "done" / last of 4 API runs submitted at once
+Columns: the goal, one per app, and the bare denoise() reference (its wall and CPU seconds).
+"""
+
+import argparse
+import os
+import random
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import torch
+from gradio_client import Client
+from playwright.sync_api import sync_playwright
+
+from llada_demo import denoise, load_model, save_checkpoint
+from llada_demo.app.prompts import prompt_ids
+from llada_demo.loading import BUNDLED_MODEL_DIR
+from llada_demo.testing import free_port, launch_chromium, tiny_model
+
+PROMPT = "In the beginning"
+DEFAULT = dict(gen_length=128, steps=128, block_length=32)
+STOPPED = dict(gen_length=224, steps=224, block_length=32)
+LONG = dict(gen_length=512, steps=512, block_length=512)
+SAMPLING = dict(temperature=0.7, remasking="random")
+SLIDERS = {"gen_length": "Answer length (tokens)", "steps": "Steps", "block_length": "Block length"}
+TICK = os.sysconf("SC_CLK_TCK")
+
+# Installed in every page: when each step first shows in #ld-status (with the server's elapsed time),
+# when it first says done / stopped, the Generate and Stop clicks, and long tasks.
+INSTRUMENT = r"""() => {
+  const el = document.querySelector('#ld-status');
+  const text = () => (el.querySelector('.prose') || el).innerText.trim();
+  const w = window.__bench = {tasks: []};
+  w.reset = () => Object.assign(w, {shown: [], fresh: false, done: null, stopped: null, click: null, stop: null});
+  w.reset();
+  new MutationObserver(() => {
+    const t = performance.now(), s = text(), m = /step (\d+)\/\d+ .* (\d+\.\d+) s\b/.exec(s);
+    if (m && (!w.shown.length || w.shown[w.shown.length - 1][0] !== Number(m[1])))
+      w.shown.push([Number(m[1]), Number(m[2]), t]);
+    if (!/^(done|stopped)/.test(s)) w.fresh = true;  // a new run has begun: its end comes next
+    else if (w.fresh && w.done === null && w.stopped === null) w[s.startsWith('done') ? 'done' : 'stopped'] = t;
+  }).observe(el, {childList: true, subtree: true, characterData: true});
+  new PerformanceObserver((list) => { for (const e of list.getEntries()) w.tasks.push([e.startTime, e.duration]); })
+    .observe({type: 'longtask', buffered: true});
+  for (const b of document.querySelectorAll('button')) {
+    const name = b.innerText.trim();
+    if (name === 'Generate' || name === 'Stop')
+      b.addEventListener('click', () => { w[name === 'Stop' ? 'stop' : 'click'] = performance.now(); }, true);
+  }
+}"""
+# The new page: set the replay's range input and time the redraw (the handler runs synchronously).
+SCRUB = """(ks) => { const r = document.getElementById('ld-replay');
+  return ks.map((k) => { const t = performance.now(); r.value = k; r.dispatchEvent(new Event('input'));
+                         document.body.offsetHeight; return performance.now() - t; }); }"""
+ENDED = "window.__bench.done !== null || window.__bench.stopped !== null"
+
+
+# ---- processes --------------------------------------------------------------------------------------
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of one process (all its threads), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def chromium_cpu() -> float:
+    """CPU seconds of the Chromium processes this script started (through Playwright's driver)."""
+    parent, exe = {}, {}
+    for p in Path("/proc").iterdir():
+        if p.name.isdigit():
+            try:
+                parent[int(p.name)] = int((p / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                exe[int(p.name)] = os.path.basename(os.readlink(p / "exe"))
+            except OSError:
+                pass  # gone, or not ours to read
+    ours, total = {os.getpid()}, 0.0
+    for pid in sorted(parent):  # a child has a larger pid than its parent, bar pid wrap-around
+        if parent[pid] in ours:
+            ours.add(pid)
+            if exe.get(pid, "").startswith("chrom"):
+                try:
+                    total += cpu_seconds(pid)
+                except OSError:
+                    pass
+    return total
+
+
+class Server:
+    """`python app.py --port N [--model DIR]` run from a checkout, until close()."""
+
+    def __init__(self, checkout: str, model: Path | None = None, threads: int = 2):
+        self.port, self.log = free_port(), tempfile.TemporaryFile()
+        cmd = [sys.executable, "app.py", "--port", str(self.port)] + (["--model", str(model)] if model else [])
+        env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+        self.proc = subprocess.Popen(cmd, cwd=checkout, stdout=self.log, stderr=subprocess.STDOUT, env=env)
+        self.url = f"http://127.0.0.1:{self.port}/"
+
+    def wait(self, timeout=300.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                self.log.seek(0)
+                raise RuntimeError(f"server exited: {self.log.read().decode(errors='replace')[-2000:]}")
+            try:
+                if urllib.request.urlopen(self.url, timeout=5).status == 200:
+                    return self
+            except OSError:
+                time.sleep(0.5)
+        raise TimeoutError(f"{self.url} did not answer in {timeout} s")
+
+    def cpu(self) -> float:
+        return cpu_seconds(self.proc.pid)
+
+    def close(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def tiny_checkpoint(folder: Path) -> Path:
+    """A tiny LLaDA whose context holds 512 answer tokens, with the bundled model's tokenizer and ids."""
+    model = tiny_model(d_model=64, n_heads=4, n_kv_heads=4, mlp_hidden_size=128, vocab_size=4096,
+                       embedding_size=4096, max_sequence_length=1024, mask_token_id=2, eos_token_id=0,
+                       pad_token_id=0)
+    path = save_checkpoint(model, folder / "tiny-llada")
+    for name in ("tokenizer.json", "tokenizer_config.json", "generation_config.json"):
+        shutil.copy(BUNDLED_MODEL_DIR / name, path / name)
+    return path
+
+
+# ---- the page --------------------------------------------------------------------------------------
+class Traffic:
+    """Bytes a page receives on Gradio's streaming requests, counted through CDP."""
+
+    def __init__(self, page):
+        self.urls, self.bytes = {}, 0
+        cdp = page.context.new_cdp_session(page)
+        cdp.on("Network.requestWillBeSent", self.sent)
+        cdp.on("Network.dataReceived", self.received)
+        cdp.send("Network.enable")
+
+    def sent(self, e):
+        if "/queue/data" in e["request"]["url"]:
+            self.urls[e["requestId"]] = e["request"]["url"]
+
+    def received(self, e):
+        if e["requestId"] in self.urls:
+            self.bytes += max(e["dataLength"], e["encodedDataLength"])
+
+
+def open_page(context, url):
+    page = context.new_page()
+    page.goto(url)
+    page.get_by_placeholder("Type a prompt, then Generate").wait_for()
+    page.locator("#ld-replay").wait_for(state="attached")
+    page.evaluate(INSTRUMENT)
+    return page
+
+
+def prepare(page, settings: dict, seed: int):
+    """Prompt, lengths and seed as a user sets them; then the page's counters are reset."""
+    for key, label in SLIDERS.items():
+        box = page.locator(f"input[type=number][aria-label='number input for {label}']")
+        if box.input_value() != str(settings[key]):
+            box.fill(str(settings[key]))
+            box.press("Tab")
+    page.get_by_label("Seed", exact=True).fill(str(seed))
+    page.get_by_placeholder("Type a prompt, then Generate").fill(PROMPT)
+    page.wait_for_timeout(500)  # the settings' change events are answered before the run
+    page.evaluate("window.__bench.reset()")
+
+
+def page_run(page, server, settings, seed, traffic=None, stop_after=None, timeout=300):
+    """One run from the page; its timings, CPU and bytes."""
+    prepare(page, settings, seed)
+    if traffic:
+        traffic.bytes = 0
+    cpu0, chrome0 = server.cpu(), chromium_cpu()
+    page.get_by_role("button", name="Generate").click()
+    if stop_after is not None:
+        page.wait_for_timeout(stop_after * 1000)
+        page.get_by_role("button", name="Stop", exact=True).click()
+    page.wait_for_function(ENDED, timeout=timeout * 1000)
+    cpu, chrome = server.cpu() - cpu0, chromium_cpu() - chrome0
+    w = page.evaluate("window.__bench")
+    shown = [s for s in w["shown"] if w["stop"] is None or s[2] <= w["stop"]]
+    return dict(wall=((w["done"] or w["stopped"]) - w["click"]) / 1e3, cpu=cpu, chrome=chrome,
+                bytes=traffic.bytes if traffic else None, lag=lag_in_steps(shown), done=w["done"] is not None,
+                stop=(w["stopped"] - w["stop"]) / 1e3 if w["stopped"] is not None and w["stop"] else None,
+                tasks=[d for t, d in w["tasks"] if t >= w["click"]])
+
+
+def lag_in_steps(shown) -> float | None:
+    """How far the status fell behind the server: max over steps k of (shown(k) - shown(k0)) -
+    (elapsed(k) - elapsed(k0)), in units of the median server time per step."""
+    if len(shown) < 3:
+        return None
+    k0, e0, t0 = shown[0]
+    lag = max((t - t0) - (e - e0) * 1e3 for _, e, t in shown)
+    per_step = statistics.median((e2 - e1) * 1e3 / (k2 - k1) for (k1, e1, _), (k2, e2, _) in zip(shown, shown[1:]))
+    return max(lag, 0.0) / per_step if per_step > 0 else None
+
+
+def scrub_times(page, rng, n=30) -> list[float]:
+    """Milliseconds to show random steps of the finished run. The old page's replay slider is a server
+    round trip: the time from setting its number box until the grid's caption shows the step."""
+    if page.evaluate("document.getElementById('ld-replay').tagName") == "INPUT":
+        done = int(page.evaluate("document.getElementById('ld-replay').max"))
+        return page.evaluate(SCRUB, [rng.randint(0, done) for _ in range(n)])
+    box = page.locator("input[aria-label='number input for Replay: step']")
+    done, times, k = int(box.get_attribute("max")), [], int(box.input_value())
+    for _ in range(n):
+        k = rng.choice([j for j in range(done + 1) if j != k])
+        t = time.perf_counter()
+        box.fill(str(k))
+        box.press("Tab")
+        page.wait_for_function(f"document.querySelector('#ld-grid').innerText.includes('replay · step {k}/')",
+                               polling="raf", timeout=30_000)
+        times.append((time.perf_counter() - t) * 1e3)
+    return times
+
+
+def four_tabs(context, server, seeds) -> float:
+    """Seconds from the first of four Generate clicks until the last tab shows done."""
+    pages = [open_page(context, server.url) for _ in seeds]
+    for page, seed in zip(pages, seeds):
+        prepare(page, DEFAULT, seed)
+    start = time.time() * 1e3
+    for page in pages:
+        page.get_by_role("button", name="Generate").click()
+    for page in pages:
+        page.wait_for_function(ENDED, timeout=600_000)
+    ends = [page.evaluate("performance.timeOrigin + window.__bench.done") for page in pages]
+    for page in pages:
+        page.close()
+    return (max(ends) - start) / 1e3
+
+
+def four_api(client, seeds) -> float:
+    """Seconds from submitting four /denoise runs at once until the last has finished."""
+    start = time.perf_counter()
+    jobs = [client.submit(prompt=PROMPT, **DEFAULT, **SAMPLING, cfg_scale=0.0, seed=s, api_name="/denoise")
+            for s in seeds]
+    for job in jobs:
+        job.result()
+    return time.perf_counter() - start
+
+
+# ---- bare denoise() ---------------------------------------------------------------------------------
+def bare_run(loaded, ids, settings, seed):
+    wall, cpu = time.perf_counter(), time.process_time()
+    for _ in denoise(loaded, [ids], **settings, **SAMPLING, seed=seed):
+        pass
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+# ---- the table --------------------------------------------------------------------------------------
+def med(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def fmt(value, spec, unit=""):
+    return "-" if value is None else f"{value:{spec}}{unit}"
+
+
+def table(results: dict, bare: list, threads: int, repeats: int):
+    apps = list(results)
+    wall, cpu = med(b[0] for b in bare), med(b[1] for b in bare)
+    print(f"model: bundled ({BUNDLED_MODEL_DIR.name}); prompt {PROMPT!r}; {DEFAULT['gen_length']} tokens, "
+          f"{DEFAULT['steps']} steps, blocks of {DEFAULT['block_length']}, temperature {SAMPLING['temperature']}, "
+          f"{SAMPLING['remasking']} remasking, seeds from 0; {threads} torch threads; {repeats} repeats")
+    rows = [("click -> done / bare", "<= 1.3x", lambda r: fmt(med(r["ratio_wall"]), ".2f", "x"), f"{wall:.2f} s wall"),
+            ("server CPU / bare CPU", "<= 1.25x", lambda r: fmt(med(r["ratio_cpu"]), ".2f", "x"), f"{cpu:.2f} s CPU"),
+            ("Chromium CPU / bare CPU", "<= 0.3x", lambda r: fmt(med(r["ratio_chrome"]), ".2f", "x"), ""),
+            ("KB received per step", "<= 2 KB", lambda r: fmt(med(r["kb_step"]), ".2f", " KB"), ""),
+            ("Stop -> stopped (224 tok)", "<= 0.5 s", lambda r: fmt(med(r["stop"]), ".2f", " s"), ""),
+            ("status lag, max (steps)", "<= 1", lambda r: fmt(med(r["lag"]), ".2f"), ""),
+            ("longest task, 512x512 (ms)", "<= 100", lambda r: fmt(max(r["tasks"], default=0), ".0f"), ""),
+            ("scrub median / max (ms)", "<= 16", lambda r: f"{fmt(med(r['scrub']), '.1f')} / "
+                                                           f"{fmt(max(r['scrub'], default=None), '.1f')}", ""),
+            ("4 tabs / 4 API runs", "<= 1.2x", lambda r: fmt(med(r["tabs"]), ".2f", "x"), "")]
+    widths = [27, 9] + [max(14, len(a)) for a in apps] + [14]
+    line = lambda cells: "  ".join(f"{c:<{w}}" if i == 0 else f"{c:>{w}}" for i, (c, w) in enumerate(zip(cells, widths)))
+    print(line(["metric", "goal"] + apps + ["bare denoise"]))
+    for name, goal, value, ref in rows:
+        print(line([name, goal] + [value(results[a]) for a in apps] + [ref]))
+    for a in apps:
+        if any(not ok for ok in results[a]["stop_valid"]):
+            print(f"note: in {a}, a 224-token run finished before Stop; that repeat's stop time is left out")
+        if results[a]["old_scrub"]:
+            print(f"note: {a} replays through the server (a Gradio slider): scrub is the time from setting the "
+                  "slider's number box until the grid shows the step (a round trip), not a draw time")
+    print("status lag: over the 128-step runs and the 224-step runs until Stop; the bare reference is this "
+          "checkout's denoise(), on the bundled model")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--apps", default=f"after={Path(__file__).resolve().parent.parent}",
+                    help="name=checkout,... (each served by its own app.py)")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=torch.get_num_threads())
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    apps = dict(item.split("=", 1) for item in args.apps.split(","))
+    loaded = load_model()
+    ids = prompt_ids(loaded, PROMPT)
+    rng, seeds, folder = random.Random(0), iter(range(10**6)), Path(tempfile.mkdtemp(prefix="bench-browser-"))
+    tiny = tiny_checkpoint(folder)
+    servers = {a: (Server(c, threads=args.threads), Server(c, tiny, threads=args.threads)) for a, c in apps.items()}
+    keys = ("ratio_wall", "ratio_cpu", "ratio_chrome", "kb_step", "stop", "lag", "tasks", "scrub", "tabs", "stop_valid", "old_scrub")
+    results = {a: {k: [] for k in keys} for a in apps}
+    bare = []
+    try:
+        for main_server, long_server in servers.values():
+            main_server.wait(), long_server.wait()
+        with sync_playwright() as p:
+            browser = launch_chromium(p)
+            context = browser.new_context(viewport={"width": 1280, "height": 900})
+            pages = {a: open_page(context, s.url) for a, (s, _) in servers.items()}
+            traffic = {a: Traffic(page) for a, page in pages.items()}
+            clients = {a: Client(s.url, verbose=False) for a, (s, _) in servers.items()}
+            for repeat in range(args.repeats):
+                for a, (server, long_server) in servers.items():
+                    r = results[a]
+                    seed = next(seeds)
+                    bare.append(bare_run(loaded, ids, DEFAULT, seed))
+                    run = page_run(pages[a], server, DEFAULT, seed, traffic[a])
+                    r["ratio_wall"].append(run["wall"] / bare[-1][0])
+                    r["ratio_cpu"].append(run["cpu"] / bare[-1][1])
+                    r["ratio_chrome"].append(run["chrome"] / bare[-1][1])
+                    r["kb_step"].append(run["bytes"] / 1024 / DEFAULT["steps"])
+                    stop = page_run(pages[a], server, STOPPED, next(seeds), stop_after=2.0)
+                    r["stop_valid"].append(stop["stop"] is not None)
+                    r["stop"].append(stop["stop"])
+                    r["lag"].append(max((x for x in (run["lag"], stop["lag"]) if x is not None), default=None))
+                    long_page = open_page(context, long_server.url)
+                    r["tasks"] += page_run(long_page, long_server, LONG, next(seeds))["tasks"]
+                    r["scrub"] += scrub_times(long_page, rng)
+                    r["old_scrub"] = long_page.evaluate("document.getElementById('ld-replay').tagName") != "INPUT"
+                    long_page.close()
+                    tab_seeds, api_seeds = [next(seeds) for _ in range(4)], [next(seeds) for _ in range(4)]
+                    r["tabs"].append(four_tabs(context, server, tab_seeds) / four_api(clients[a], api_seeds))
+            browser.close()
+    finally:
+        for pair in servers.values():
+            for server in pair:
+                server.close()
+        shutil.rmtree(folder, ignore_errors=True)
+    table(results, bare, args.threads, args.repeats)
+
+
+if __name__ == "__main__":
+    main()
