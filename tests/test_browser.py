@@ -185,3 +185,17 @@ def test_the_guesses_toggle_redraws_in_the_page(page):
     page.get_by_label("Show the model's guesses under the masks").uncheck()
     page.wait_for_function("document.querySelectorAll('#ld-grid .ld-cells .ld-guess').length === 0", timeout=5_000)
     assert np.sum([m for m, _ in answer_cells(page)]) == 32 - 8
+
+
+def test_values_the_page_missed_are_fetched_again(page, served):
+    _, app = served
+    # drop the start message and two steps on their way in, as a page that mounted late or a dropped
+    # value would miss them: the page asks the server for what it missed and ends with the whole run
+    page.evaluate("""() => { const live = LladaView.registry.live, receive = live.receive.bind(live);
+        let n = 0; live.receive = (p) => { n++; if (n === 1 || n === 3 || n === 4) return; receive(p); }; }""")
+    start_run(page, "And the earth", 24, 12, 12)
+    wait_status(page, "done")
+    assert "step 12/12 · block 2/2 · 12 forward passes" in status(page)
+    trajectory = last_session(app).trajectory
+    assert [t for _, t in answer_cells(page)] == trajectory.final_tokens().tolist()
+    assert "#" not in page.locator("#ld-grid .ld-cells").inner_text()  # every token's text arrived

@@ -8,7 +8,8 @@ model -> sampling (StepRecord) -> Trajectory -> wire messages -> page, API and e
 from __future__ import annotations
 
 import html
-import itertools
+import uuid
+from collections import OrderedDict
 import json
 import re
 import shutil
@@ -29,6 +30,7 @@ from .catalog import ModelCache, ModelChoice
 from .prompts import MASK_PLACEHOLDER, infill_ids, parse_constraints, prompt_ids
 from .session import Activity, Session, Sessions
 
+KEEP_OUTBOXES = 64  # runs whose messages the server keeps for pages that missed some
 SEND_INTERVAL = 1 / 60  # s: steps computed faster than a screen refreshes go to the page together
 EXAMPLES = ("In the beginning", "And Jesus said unto them", "The LORD is my shepherd")
 
@@ -90,17 +92,18 @@ class Job:
 
 
 class Outbox:
-    """What the page's live view receives: {run, seq, messages} with the messages as one JSON string
-    (Gradio diffs successive values; a string changes as one value, a list item by item)."""
-
-    _ids = itertools.count(1)
+    """What the page's live view receives: {run, first, messages}, the messages as one JSON string
+    (Gradio diffs successive values: a string changes as one value, a list item by item) and `first`
+    the index of their first message in the run. The page asks for messages it has missed (it
+    mounted after the run began, or the browser dropped a value) with `DemoApp.resend`."""
 
     def __init__(self):
-        self.run, self.seq = f"run-{next(self._ids)}", 0
+        self.run, self.log = uuid.uuid4().hex, []
 
     def payload(self, messages: list[dict]) -> dict:
-        self.seq += 1
-        return dict(run=self.run, seq=self.seq, messages=json.dumps(messages, separators=(",", ":")))
+        first = len(self.log)
+        self.log += messages
+        return dict(run=self.run, first=first, messages=json.dumps(messages, separators=(",", ":")))
 
 
 class DemoApp:
@@ -115,6 +118,7 @@ class DemoApp:
         self.sessions = Sessions()
         self.example_runs: dict[tuple, Trajectory] = {}  # lazily cached runs of the example prompts
         self.page = None  # the components, set by layout.build_demo; handlers return {component: value}
+        self.outboxes: OrderedDict[str, Outbox] = OrderedDict()  # the latest runs' messages, for resend
 
     # ---- models -------------------------------------------------------------------------------
     def model(self, label: str | None):
@@ -218,7 +222,7 @@ class DemoApp:
         session.trajectory, session.state, session.answer, session.run = job.trajectory, "", "", activity
         cached = self.example_runs.get(job.cache_key)
         source = _paced(cached.records) if cached is not None else job.records
-        trajectory, outbox = job.trajectory, Outbox()
+        trajectory, outbox = job.trajectory, self.new_outbox()
         encoder = Encoder(self.text_of(job.choice.label, job.loaded))
         try:
             yield {p.live: outbox.payload([encoder.start(trajectory.canvas, job.settings, job.choice.label,
@@ -246,6 +250,23 @@ class DemoApp:
             yield out
         finally:
             activity.done.set()
+
+    def new_outbox(self) -> Outbox:
+        outbox = Outbox()
+        self.outboxes[outbox.run] = outbox
+        while len(self.outboxes) > KEEP_OUTBOXES:
+            self.outboxes.popitem(last=False)
+        return outbox
+
+    def resend(self, request) -> str | None:
+        """[run, start, end] from the page -> the run's messages [start:end] as a JSON string (None if
+        that run is no longer kept). The run id is a random token only its page has seen."""
+        try:
+            run, start, end = request
+            outbox = self.outboxes[str(run)]
+            return json.dumps(outbox.log[int(start):int(end)], separators=(",", ":"))
+        except (KeyError, TypeError, ValueError):
+            return None
 
     def stop_run(self, request: gr.Request = None) -> None:
         """Stop the tab's run before its next step; the run itself then sends its end ("stopped")."""

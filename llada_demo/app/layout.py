@@ -31,9 +31,10 @@ except ImportError:
 HEAD = "".join(f'<script src="gradio_api/file={path}"></script>' for path in (PLOTLY_JS, VIEWER_JS))
 LIVE_JS = """
 const live = LladaView.mountLive(element.querySelector('.ld-live-root'));
+live.fetchMissing = (run, start, end) => server.resend([run, start, end]).then(t => (t ? JSON.parse(t) : null));
 const take = () => {
   const v = props.value;
-  if (v && typeof v === 'object' && v.messages) live.receive({run: v.run, seq: v.seq, messages: JSON.parse(v.messages)});
+  if (v && typeof v === 'object' && v.messages) live.receive({run: v.run, first: v.first, messages: JSON.parse(v.messages)});
 };
 take();
 watch('value', take);
@@ -85,6 +86,10 @@ def layout(app: DemoApp) -> Page:
     d = default.defaults
     # answer lengths up to what the default model can hold after a short prompt
     max_len = min(MAX_LENGTH, app.model(None)[1].model.config.max_sequence_length - 32)
+
+    def resend(request):  # the page's `server.resend`; a plain function, which Gradio can mark as one
+        return app.resend(request)
+
     banner = gr.HTML(app.banner())
     gr.Markdown("LLaDA writes by **unmasking**: the answer starts as masks and, at every step, the model "
                 "predicts all of them and commits the ones it is most sure of. Watch it below.")
@@ -105,7 +110,7 @@ def layout(app: DemoApp) -> Page:
             exports = gr.File(label="Exported run", file_count="multiple", interactive=False, visible=False)
         with gr.Column(scale=3, min_width=320):
             live = gr.HTML(None, html_template='<div class="ld-live-root"></div>', head=HEAD, js_on_load=LIVE_JS,
-                           elem_id="ld-live", apply_default_css=False)
+                           elem_id="ld-live", apply_default_css=False, server_functions=[resend])
     with gr.Row(equal_height=False):
         with gr.Column(scale=2, min_width=320):
             with gr.Accordion("Settings", open=True):

@@ -195,15 +195,42 @@
       this.charts = [];
       this.showGuesses = true;
       this.state = "idle";
-      this.seq = -1;
+      this.runId = null;
+      this.fetchMissing = null;
     }
-    /* A payload from the server: {run, seq, messages}; a new run id starts a new run. */
+    /* A payload from the server: {run, first, messages}, `first` being the index of its first message
+     * in the run. Messages this view missed (it mounted after the run began, or a value was dropped on
+     * the way) are asked for with fetchMissing(run, start, end) -> Promise of messages, set by the page. */
     receive(payload) {
       if (!payload || !payload.messages) return;
-      if (payload.run !== this.runId) { this.runId = payload.run; this.seq = -1; }
-      if (payload.seq <= this.seq) return;  // seen already (a re-render with the same value)
-      this.seq = payload.seq;
-      for (const m of payload.messages) this.message(m);
+      if (payload.run !== this.runId) { this.runId = payload.run; this.applied = 0; this.backlog = []; this.fetching = false; }
+      this.backlog.push(payload);
+      this.drain();
+    }
+    drain() {
+      while (this.backlog.length && !this.fetching) {
+        const p = this.backlog[0], run = this.runId;
+        if (p.first > this.applied && this.fetchMissing) {
+          this.fetching = true;
+          const upto = p.first;
+          this.fetchMissing(run, this.applied, upto).then((ms) => ms, () => null).then((ms) => {
+            if (run !== this.runId) return;
+            this.fetching = false;
+            if (ms && ms.length === upto - this.applied) for (const m of ms) this.apply(m);
+            else console.warn(`llada-demo: messages ${this.applied}..${upto} of this run could not be fetched`);
+            this.applied = Math.max(this.applied, upto);
+            this.drain();
+          });
+          return;
+        }
+        this.backlog.shift();
+        for (const m of p.messages.slice(Math.max(0, this.applied - p.first))) this.apply(m);
+        this.applied = Math.max(this.applied, p.first + p.messages.length);
+      }
+    }
+    apply(m) {
+      this.applied++;
+      this.message(m);
     }
     message(m) {
       if (m.type === "start") this.begin(m);
