@@ -258,7 +258,12 @@ def four_tabs(context, server, seeds) -> float:
     for page in pages:
         page.get_by_role("button", name="Generate").click()
     for page in pages:
-        page.wait_for_function(ENDED, timeout=600_000)
+        try:
+            page.wait_for_function(ENDED, timeout=300_000, polling=100)
+        except Exception:
+            for pg in pages:
+                print("DEBUG", pg.evaluate("[document.querySelector('#ld-status').innerText, JSON.stringify(window.__bench).slice(0, 300)]"))
+            raise
     ends = [page.evaluate("performance.timeOrigin + window.__bench.done") for page in pages]
     for page in pages:
         page.close()

@@ -150,6 +150,8 @@ def test_markup_stays_text_everywhere_and_the_export_replays_offline(page, serve
     page.get_by_role("button", name=re.compile("Export run")).click()
     page.locator('a[href$=".html"]').wait_for(state="attached", timeout=20_000)
     html_file = next(p for p in last_session(app).exports[-1].iterdir() if p.suffix == ".html")
+    json_file = tmp_path / "run.json"  # a copy: the export's folder goes when the tab closes
+    json_file.write_bytes(html_file.with_suffix(".json").read_bytes())
     context = browser.new_context(offline=True)
     offline = context.new_page()
     sent = []
@@ -167,6 +169,16 @@ def test_markup_stays_text_everywhere_and_the_export_replays_offline(page, serve
     offline.locator("#ld-heatmap .hm image").wait_for(timeout=20_000)
     assert [u for u in sent if not u.startswith("file:")] == []
     context.close()
+    # the JSON export opens back into the page's replay, with no request to the server
+    page.reload()
+    page.locator("#ld-open").wait_for(state="attached")
+    requests = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.set_input_files("#ld-open", str(json_file))
+    wait_status(page, "done")
+    scrub(page, 3)
+    assert [m for m, _ in answer_cells(page)] == trajectory.view(3).masked.tolist()
+    assert page.locator("#ld-grid img").count() == 0 and requests == []
 
 
 def test_bad_input_shows_a_message_as_text_and_keeps_the_prompt(page):

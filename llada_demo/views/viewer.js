@@ -297,6 +297,7 @@
       this.replay.value = k;
       this.replayOut.textContent = String(k);
       this.caption.textContent = `replay \u00b7 step ${k}/${this.run.done}`;
+      if (this.state !== "running") this.statusEl.textContent = this.run.status(this.run.done, this.state);
       this.drawGrid(k, k - 1);
       for (const c of this.charts) c.mark(k);
     }
