@@ -68,6 +68,15 @@ def scrub(page, k):
                   " r.dispatchEvent(new Event('input')); }", k)
 
 
+def heatmap_rows(page):
+    """Rows of the heatmap's cell raster that are painted (opaque at their first cell)."""
+    return page.evaluate("""() => { const c = document.querySelector('#ld-heatmap canvas.ld-heat-cells');
+        const ctx = c.getContext('2d'), cell = c.width / document.querySelectorAll('#ld-grid .ld-cell[data-pos]').length;
+        let rows = 0;
+        for (let y = 0; y < c.height; y += cell) if (ctx.getImageData(0, y, 1, 1).data[3] === 255) rows++;
+        return rows; }""")
+
+
 def answer_cells(page):
     """(masked, token id or None) of every answer cell, read from the page."""
     return page.evaluate("""() => [...document.querySelectorAll('#ld-grid .ld-cells .ld-cell[data-pos]')].map(c =>
@@ -91,7 +100,10 @@ def test_a_run_streams_ends_as_generate_and_replays_without_requests(page, serve
     cells = answer_cells(page)
     assert [tok for _, tok in cells] == expected.tolist() and not any(m for m, _ in cells)
     assert page.locator("#ld-grid .ld-block-start").count() == 1  # one boundary between the two blocks
-    page.locator("#ld-heatmap .hm image").wait_for(timeout=20_000)  # the heatmap's raster
+    assert heatmap_rows(page) == 16  # one painted row per step
+    box = page.locator("#ld-heatmap canvas.ld-heat-cells").bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 16.5 / 32, box["y"] + box["height"] * 8.5 / 16)  # position 16, step 9
+    assert re.match(r"position 16 · step 9 · confidence \d+%", page.locator("#ld-heatmap .ld-tip").inner_text())
     page.locator("#ld-order .hm image").wait_for(timeout=20_000)  # and the after-run charts
     assert page.get_by_label("Answer", exact=True).input_value() != ""
     # scrub: every step shows what the server's view of that step holds, and nothing goes to the server
@@ -166,7 +178,7 @@ def test_markup_stays_text_everywhere_and_the_export_replays_offline(page, serve
     masked = offline.evaluate("[...document.querySelectorAll('#ld-grid .ld-cell[data-pos]')]"
                               ".map(c => c.classList.contains('ld-mask'))")
     assert masked == trajectory.view(3).masked.tolist()
-    offline.locator("#ld-heatmap .hm image").wait_for(timeout=20_000)
+    assert heatmap_rows(offline) == 8
     assert [u for u in sent if not u.startswith("file:")] == []
     context.close()
     # the JSON export opens back into the page's replay, with no request to the server

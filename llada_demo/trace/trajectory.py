@@ -38,15 +38,13 @@ class Trajectory:
     records: list[StepRecord] = field(default_factory=list)
 
     def __post_init__(self):
-        n, mask_id = self.canvas.length, self.canvas.mask_id
-        given = self.canvas.initial != mask_id
+        given = self.canvas.initial != self.canvas.mask_id
         self._commit_step = np.where(given, 0, -1).astype(np.int16)  # after the last record
         self._tokens = self.canvas.initial.copy()  # after the last record
         self._commit_confidence = np.where(given, 1.0, np.nan).astype(np.float32)
         records, self.records = self.records, []
         for record in records:
             self.add(record)
-        assert len(self._tokens) == n
 
     def add(self, record: StepRecord) -> None:
         """Keep the next step's record."""

@@ -18,7 +18,6 @@
   // plasma, for the unmask order (plotly.js has no plasma of its own)
   const PLASMA = [[0, "#0d0887"], [0.25, "#7e03a8"], [0.5, "#cc4778"], [0.75, "#f89540"], [1, "#f0f921"]];
   const PROMPT_CELLS_SHOWN = 48;
-  const HEATMAP_INTERVAL = 250;  // ms between heatmap redraws while a run streams
   const GREY = "#8a8f98", GRID = "rgba(138,143,152,0.25)";
 
   function confidenceRgb(v) {
@@ -299,7 +298,6 @@
       this.caption.textContent = `replay \u00b7 step ${k}/${this.run.done}`;
       if (this.state !== "running") this.statusEl.textContent = this.run.status(this.run.done, this.state);
       this.drawGrid(k, k - 1);
-      for (const c of this.charts) c.mark(k);
     }
     startPlay() {
       if (!this.run || !this.run.done) return;
@@ -404,27 +402,29 @@
   }
   const axis = (o) => Object.assign({gridcolor: GRID, zeroline: false}, o);
 
+  /* Each confidence byte (0..255) as the viridis colour, for the heatmap raster. */
+  const BYTE_RGB = Array.from({length: 256}, (_, q) => confidenceRgb(q / 255));
+
   class Charts {
     constructor(root) {
       this.root = root;
       root.textContent = "";
-      this.heat = el("div", "ld-chart", root);
+      this.heat = el("div", "ld-chart ld-heat", root);
       this.heat.id = "ld-heatmap";
       this.order = el("div", "ld-chart", root);
       this.order.id = "ld-order";
       this.progress = el("div", "ld-chart", root);
       this.progress.id = "ld-progress";
-      this.note = el("div", "ld-empty", this.heat, "The confidence heatmap appears here when you press Generate.");
+      el("div", "ld-empty", this.heat, "The confidence heatmap appears here when you press Generate.");
     }
     get plotly() { return window.Plotly; }
+    /* Plotly draws the axes, the colour bar and the block boundaries once; the cells are a canvas laid
+     * over the plot area, one row painted per step (a Plotly heatmap re-renders every cell on every
+     * update: 1.5 s of the page's CPU per 128-step run, and 265 ms tasks at 512 x 512). */
     begin(run) {
       this.run = run;
       this.rows = 0;
-      this.z = [];
-      this.lastDraw = 0;
       this.finished = false;
-      if (this.timer) clearTimeout(this.timer);
-      this.timer = null;
       for (const e of [this.heat, this.order, this.progress]) {
         if (this.plotly) this.plotly.purge(e);
         e.textContent = "";
@@ -433,39 +433,65 @@
       const n = run.n, shapes = run.blockStarts.slice(1).map((s) => ({
         type: "line", x0: s - 0.5, x1: s - 0.5, y0: 0, y1: 1, yref: "paper", line: {color: "#e45756", width: 1, dash: "dot"}}));
       this.plotly.newPlot(this.heat, [
-        {type: "heatmap", z: this.z, x0: 0, dx: 1, y0: 1, dy: 1, zmin: 0, zmax: 100, colorscale: PLOTLY_SCALE,
-         colorbar: {title: {text: "conf. %", side: "right"}, thickness: 12, len: 0.9},
-         hovertemplate: "position %{x} \u00b7 step %{y}<br>confidence %{z}%<extra></extra>"},
-        {type: "scatter", mode: "markers", x: [], y: [], showlegend: false, name: "committed",
-         marker: {size: 4, color: "white", line: {width: 1, color: "black"}},
-         hovertemplate: "position %{x} committed at step %{y}<extra></extra>"},
+        {type: "scatter", mode: "markers", x: [null], y: [null], showlegend: false, hoverinfo: "skip",
+         marker: {color: [0], cmin: 0, cmax: 100, colorscale: PLOTLY_SCALE, showscale: true,
+                  colorbar: {title: {text: "conf. %", side: "right"}, thickness: 12, len: 0.9}}},
       ], styled("Confidence at every step", 320, {
         xaxis: axis({title: {text: "answer position"}, range: [-0.5, n - 0.5]}),
         yaxis: axis({title: {text: "step"}, range: [run.total + 0.5, 0.5]}), shapes,
       }), {responsive: true, displaylogo: false});
+      // one canvas pixel block per cell, scaled by the browser to the plot area
+      this.cell = Math.max(1, Math.min(6, Math.floor(768 / Math.max(n, run.total))));
+      this.canvas = el("canvas", "ld-heat-cells", this.heat);
+      this.canvas.width = n * this.cell;
+      this.canvas.height = run.total * this.cell;
+      this.ctx = this.canvas.getContext("2d");
+      this.tip = el("div", "ld-tip", this.heat);
+      this.place();
+      this.heat.on("plotly_afterplot", () => this.place());
+      this.canvas.addEventListener("mousemove", (e) => this.hover(e));
+      this.canvas.addEventListener("mouseleave", () => { this.tip.style.display = "none"; });
     }
-    /* Append the rows that arrived; redraw at most every HEATMAP_INTERVAL ms, and once at the end. */
+    place() {
+      const size = this.heat._fullLayout && this.heat._fullLayout._size;
+      if (!size || !this.canvas) return;
+      Object.assign(this.canvas.style, {left: `${size.l}px`, top: `${size.t}px`, width: `${size.w}px`, height: `${size.h}px`});
+    }
+    /* Paint the rows that arrived (a few microseconds a row); called at most once a frame. */
     update(run, final) {
-      if (!this.plotly || run !== this.run) return;
-      const now = performance.now();
-      if (!final && now - this.lastDraw < HEATMAP_INTERVAL) {
-        if (!this.timer) this.timer = setTimeout(() => { this.timer = null; this.update(run, false); }, HEATMAP_INTERVAL);
-        return;
-      }
-      if (this.timer) { clearTimeout(this.timer); this.timer = null; }
-      this.lastDraw = now;
-      const xs = [], ys = [];
+      if (!this.plotly || run !== this.run || !this.ctx) return;
+      const c = this.cell, ctx = this.ctx;
       for (; this.rows < run.done; this.rows++) {
-        const r = run.records[this.rows], row = new Array(run.n);
-        for (let i = 0; i < run.n; i++) row[i] = Math.round(r.conf[i] * 100 / 255);
-        this.z.push(row);
-        for (const p of r.committed) { xs.push(p); ys.push(r.step); }
+        const r = run.records[this.rows], y = this.rows * c;
+        const img = ctx.createImageData(run.n * c, c), px = img.data;
+        for (let i = 0; i < run.n; i++) {
+          const rgb = BYTE_RGB[r.conf[i]];
+          for (let dy = 0; dy < c; dy++) {
+            for (let dx = 0; dx < c; dx++) {
+              const o = 4 * (dy * run.n * c + i * c + dx);
+              px[o] = rgb[0]; px[o + 1] = rgb[1]; px[o + 2] = rgb[2]; px[o + 3] = 255;
+            }
+          }
+        }
+        ctx.putImageData(img, 0, y);
+        ctx.fillStyle = "#fff";
+        const d = Math.max(1, Math.round(c / 3));
+        for (const p of r.committed) ctx.fillRect(p * c + (c - d) / 2, y + (c - d) / 2, d, d);  // a dot at each commit
       }
-      this.plotly.restyle(this.heat, {z: [this.z]}, [0]);
-      if (xs.length) this.plotly.extendTraces(this.heat, {x: [xs], y: [ys]}, [1]);
       if (final && !this.finished && run.end) { this.finished = true; this.after(run); }
     }
-    mark() {}
+    hover(e) {
+      const run = this.run, box = this.canvas.getBoundingClientRect();
+      const i = Math.floor((e.clientX - box.left) / box.width * run.n);
+      const k = Math.floor((e.clientY - box.top) / box.height * run.total);
+      if (i < 0 || i >= run.n || k < 0 || k >= this.rows) { this.tip.style.display = "none"; return; }
+      const r = run.records[k], c = run.commitStep[i];
+      let what = `confidence ${Math.round(r.conf[i] * 100 / 255)}%`;
+      if (c === k + 1) what += ` \u00b7 committed ${quoted(run.text(run.commitToken[i]))}`;
+      this.tip.textContent = `position ${i} \u00b7 step ${k + 1} \u00b7 ${what}`;
+      const host = this.heat.getBoundingClientRect();
+      Object.assign(this.tip.style, {display: "block", left: `${e.clientX - host.left + 12}px`, top: `${e.clientY - host.top + 12}px`});
+    }
     after(run) {
       const width = 32, n = run.n, rows = Math.max(1, Math.ceil(n / width));
       const z = [], labels = [];
