@@ -18,6 +18,7 @@
   // plasma, for the unmask order (plotly.js has no plasma of its own)
   const PLASMA = [[0, "#0d0887"], [0.25, "#7e03a8"], [0.5, "#cc4778"], [0.75, "#f89540"], [1, "#f0f921"]];
   const PROMPT_CELLS_SHOWN = 48;
+  const GRID_INTERVAL = 50;  // ms between grid redraws while a run streams (status and heatmap: every step)
   const GREY = "#8a8f98", GRID = "rgba(138,143,152,0.25)";
 
   function confidenceRgb(v) {
@@ -242,6 +243,7 @@
       this.state = "running";
       this.drawn = null;  // what each cell shows now
       this.lastDrawn = 0;
+      this.lastGrid = 0;
       this.buildCells();
       this.replay.disabled = true;
       this.play.disabled = true;
@@ -281,11 +283,19 @@
       this.pending = true;
       requestAnimationFrame(() => { this.pending = false; this.drawLive(); });
     }
+    /* Status and heatmap rows every frame a step arrives; the grid at most GRID_INTERVAL apart (its
+     * guesses change in most masked cells at every step, and each redraw repaints them), and always at
+     * the end. Cells committed since the last drawn grid are outlined. */
     drawLive() {
       if (!this.run || this.replaying) return;
-      const k = this.run.done;
-      this.drawGrid(k, this.lastDrawn);
-      this.lastDrawn = k;
+      const k = this.run.done, now = performance.now();
+      if (this.state !== "running" || now - this.lastGrid >= GRID_INTERVAL) {
+        this.drawGrid(k, this.lastDrawn);
+        this.lastDrawn = k;
+        this.lastGrid = now;
+      } else if (!this.gridTimer) {
+        this.gridTimer = setTimeout(() => { this.gridTimer = null; this.request(); }, GRID_INTERVAL - (now - this.lastGrid));
+      }
       const state = this.state === "running" ? "running" : this.state;
       this.statusEl.textContent = this.run.status(k, state);
       for (const c of this.charts) c.update(this.run, this.state !== "running");
