@@ -488,7 +488,12 @@
         const d = Math.max(1, Math.round(c / 3));
         for (const p of r.committed) ctx.fillRect(p * c + (c - d) / 2, y + (c - d) / 2, d, d);  // a dot at each commit
       }
-      if (final && !this.finished && run.end) { this.finished = true; this.after(run); }
+      if (final && !this.finished && run.end) {
+        // later tasks, each its own: the final grid and status paint first, and no single long task
+        this.finished = true;
+        setTimeout(() => { if (run === this.run) this.orderChart(run); }, 30);
+        setTimeout(() => { if (run === this.run) this.progressChart(run); }, 60);
+      }
     }
     hover(e) {
       const run = this.run, box = this.canvas.getBoundingClientRect();
@@ -502,7 +507,7 @@
       const host = this.heat.getBoundingClientRect();
       Object.assign(this.tip.style, {display: "block", left: `${e.clientX - host.left + 12}px`, top: `${e.clientY - host.top + 12}px`});
     }
-    after(run) {
+    orderChart(run) {
       const width = 32, n = run.n, rows = Math.max(1, Math.ceil(n / width));
       const z = [], labels = [];
       for (let r = 0; r < rows; r++) { z.push(new Array(width).fill(null)); labels.push(new Array(width).fill("")); }
@@ -519,6 +524,8 @@
           yaxis: axis({title: {text: "first position"}, autorange: "reversed", tickmode: "array",
                        tickvals: [...Array(rows).keys()], ticktext: [...Array(rows).keys()].map((r) => String(r * width))}),
         }), {responsive: true, displaylogo: false});
+    }
+    progressChart(run) {
       let left = run.start.initial.filter((t) => t === run.mask).length;
       const steps = [], per = [], leftX = [0], leftY = [left];
       for (const r of run.records) {
