@@ -29,6 +29,7 @@ import argparse
 import os
 import random
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -173,8 +174,9 @@ class Traffic:
 
 def open_page(context, url):
     page = context.new_page()
-    page.goto(url, timeout=120_000)
-    page.get_by_placeholder("Type a prompt, then Generate").wait_for(timeout=120_000)
+    page.set_default_timeout(120_000)  # a loaded 2-core machine can stall a page for many seconds
+    page.goto(url)
+    page.get_by_placeholder("Type a prompt, then Generate").wait_for()
     page.locator("#ld-replay").wait_for(state="attached")
     page.evaluate(INSTRUMENT)
     return page
@@ -338,6 +340,7 @@ def main():
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("terminated"))  # so that the servers are stopped
     apps = dict(item.split("=", 1) for item in args.apps.split(","))
     loaded = load_model()
     ids = prompt_ids(loaded, PROMPT)
