@@ -167,10 +167,10 @@ def build_demo(app: DemoApp) -> gr.Blocks:
         gr.api(gpu(app.api_run), api_name="run", concurrency_id="model")
     # max_size keeps a queue of waiting runs (ZeroGPU otherwise keeps only one waiting)
     demo.queue(max_size=32, default_concurrency_limit=1)
-    # An idle Gradio polls its queue every 1 ms on Linux (gradio/queueing.py, `sleep_when_free`): ~1,100
-    # wake-ups a second, 4-9% of a core with no tab open. Its Windows values (50 ms, 100 ms) bring that to
-    # ~0.4% (bench/bench_idle.py) and add at most 50 ms before an event starts. Private attributes, set
-    # after queue(), which makes the queue: check them when Gradio is upgraded.
+    # An idle Gradio polls its queue every 1 ms on Linux (gradio/queueing.py, `sleep_when_free`; seen with
+    # strace as an epoll_wait every millisecond): 3.7% of a core with no tab open. Its Windows values (50 ms,
+    # 100 ms) bring that to 0.5% (bench/bench_idle.py) and add at most 50 ms before an event starts.
+    # Private attributes, set after queue(), which makes the queue: check them when Gradio is upgraded.
     demo._queue.sleep_when_free = 0.05
     demo._queue.progress_update_sleep_when_free = 0.1
     return demo
