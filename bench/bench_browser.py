@@ -20,8 +20,9 @@ Rows (medians over the repeats; "/ bare": over the bare run just before):
   512x512              a 512-token, 512-step run on the tiny checkpoint: its longest long task
                        (PerformanceObserver), the number over 100 ms, and then the replay slider set to
                        30 random steps: median and max ms per step shown
-  4 tabs / API         4 tabs click Generate at once, until the last shows "done"; / the same 4 runs
-                       submitted at once to /denoise (one queue slot: both run one after another)
+  4 tabs / API         4 tabs (a browser context each) click Generate at once, until the last shows
+                       "done"; / the same 4 runs submitted at once to /denoise (one queue slot: both
+                       run one after another)
 Columns: the goal, one per app, and bare denoise() (its median wall and CPU seconds).
 """
 
@@ -205,6 +206,7 @@ def wait_end(page, timeout):
 
 def page_run(page, server, browser_pid, settings, seed, traffic=None, stop_after=None, timeout=600):
     """One run from the page: seconds to the end, CPU of server and browser, bytes, lag, long tasks."""
+    page.bring_to_front()  # headless Chromium delays animation frames in the other pages of a context
     prepare(page, settings, seed)
     if traffic:
         traffic.bytes = 0
@@ -255,11 +257,12 @@ def scrub_times(page, rng, n=30) -> tuple[list[float], bool]:
 
 
 def four_tabs(browser, server, seeds) -> float:
-    """Seconds from the first of four Generate clicks until the last tab shows done. The tabs get a
-    browser context of their own: Chromium opens at most 6 connections to a host per context, and each
-    Gradio tab holds one open (its heartbeat), and one more while it has an event queued or running."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    pages = [open_page(context, server.url) for _ in seeds]
+    """Seconds from the first of four Generate clicks until the last tab shows done. Each tab has a
+    browser context of its own: in one context, headless Chromium delays animation frames (up to ~1 s)
+    in every page but the front one, and opens at most 6 connections to a host, while each Gradio tab
+    holds one open (its heartbeat) and one more while it has an event queued or running."""
+    contexts = [browser.new_context(viewport={"width": 1280, "height": 900}) for _ in seeds]
+    pages = [open_page(context, server.url) for context in contexts]
     for page, seed in zip(pages, seeds):
         prepare(page, DEFAULT, seed)
     start = time.time() * 1e3
@@ -268,7 +271,8 @@ def four_tabs(browser, server, seeds) -> float:
     for page in pages:
         wait_end(page, 600)
     ends = [page.evaluate("performance.timeOrigin + window.__bench.done") for page in pages]
-    context.close()
+    for context in contexts:
+        context.close()
     return (max(ends) - start) / 1e3
 
 
