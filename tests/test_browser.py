@@ -155,6 +155,7 @@ def test_markup_stays_text_everywhere_and_the_export_replays_offline(page, serve
     assert "<img" in texts and "<b" in texts  # the prompt's and the fixed tokens' text, as text
     titles = page.evaluate("[...document.querySelectorAll('#ld-grid .ld-cell')].map(c => c.title).join(' ')")
     assert re.search(r'"\s?<', titles)  # hover titles hold the fixed tokens' raw text
+    page.locator("#ld-order .hm image").wait_for(timeout=20_000)  # the after-run charts come a task later
     order_labels = page.evaluate("JSON.stringify(document.getElementById('ld-order').data[0].text)")
     assert "&lt;" in order_labels and "<" not in order_labels  # escaped for Plotly, which reads tags
     assert page.evaluate("window.pwned === undefined")
