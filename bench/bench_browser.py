@@ -13,7 +13,7 @@ Rows (medians over the repeats; "/ bare": over the bare run just before):
   click -> done        Generate click to "done" in #ld-status, / bare denoise() wall time
   server CPU           utime+stime of the server process over the run, / bare denoise() CPU time
   Chromium CPU         CPU of the browser process and all its descendants over the run, / bare CPU
-  KB / step            bytes the page receives on /gradio_api/queue/data in the run (CDP), / steps
+  KB / step            bytes the page receives on Gradio's /queue/data and the run stream (CDP), / steps
   Stop -> stopped      224-token run, Stop clicked 2 s after Generate: click to "stopped" in #ld-status
   status lag           max over a run of (time shown - server's elapsed) since the first step shown, in
                        median server steps; worse of the 128-step run and the 224-step run until Stop
@@ -155,7 +155,8 @@ def revision(checkout: str) -> str:
 
 # ---- the page --------------------------------------------------------------------------------------
 class Traffic:
-    """Bytes a page receives on Gradio's streaming requests (/queue/data), counted through CDP."""
+    """Bytes a page receives on Gradio's streaming requests (/queue/data) and on the page's own run
+    stream (/llada-demo/runs/), counted through CDP."""
 
     def __init__(self, page):
         self.streams, self.bytes = set(), 0
@@ -165,7 +166,7 @@ class Traffic:
         cdp.send("Network.enable")
 
     def sent(self, e):
-        if "/queue/data" in e["request"]["url"]:
+        if "/queue/data" in e["request"]["url"] or "/llada-demo/runs/" in e["request"]["url"]:
             self.streams.add(e["requestId"])
 
     def received(self, e):

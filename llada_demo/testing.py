@@ -36,11 +36,11 @@ def free_port() -> int:
 
 def serve(app):
     """Serve a DemoApp as app.py does, on a free local port, in this process: (address, Blocks)."""
-    from .app import build_demo, launch_options
+    from .app import build_demo, launch
 
     demo = build_demo(app)
     port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, **launch_options())
+    launch(demo, app, block=False, server_name="127.0.0.1", server_port=port, quiet=True)
     return f"http://127.0.0.1:{port}/", demo
 
 

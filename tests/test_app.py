@@ -6,6 +6,8 @@ import json
 import math
 import threading
 import time
+import urllib.error
+import urllib.request
 import warnings
 
 import gradio as gr
@@ -94,6 +96,57 @@ def test_a_page_that_missed_messages_gets_them_again(app):
     assert json.loads(app.resend([run_id, 0, 3])) == msgs[:3]
     assert json.loads(app.resend([run_id, 5, 10])) == msgs[5:10]
     assert app.resend(["no such run", 0, 3]) is None and app.resend("junk") is None
+
+
+def sse_events(url, into: list, headers=None):
+    """Read a Server-Sent Events stream to its end, appending each event's data (parsed JSON) and id."""
+    request = urllib.request.Request(url, headers=headers or {})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        assert response.status == 200 and response.headers["Content-Type"].startswith("text/event-stream")
+        event = {}
+        for line in response:
+            line = line.decode().rstrip("\n")
+            if line.startswith("id: "):
+                event["id"] = int(line[4:])
+            elif line.startswith("data: "):
+                event["data"] = json.loads(line[6:])
+            elif line == "" and event:
+                into.append(event)
+                event = {}
+
+
+def test_a_followed_run_streams_its_steps_on_the_page_stream_not_through_gradio(served):
+    url, app = served
+    gen = app.generate_run("In the beginning", [], app.default.label, 24, 12, 8, 0.0, 0.0, "low_confidence", 0, "",
+                           False)
+    first = next(gen)[app.page.live]
+    run_id = first["run"]
+    events = []
+    reader = threading.Thread(target=sse_events, args=(f"{url}llada-demo/runs/{run_id}?from=1", events))
+    reader.start()
+    deadline = time.monotonic() + 30
+    while not app.outboxes[run_id].followers and time.monotonic() < deadline:
+        time.sleep(0.01)
+    rest = [o[app.page.live] for o in gen if app.page.live in o]
+    reader.join(60)
+    log = app.outboxes[run_id].log
+    # the stream carried every message after the start, in order, ids counting them
+    streamed = [m for e in events for m in e["data"]["messages"]]
+    assert [e["data"]["first"] for e in events] == [1] + [e["id"] for e in events[:-1]]
+    assert streamed == log[1:] and [m["type"] for m in log] == ["start"] + ["step"] * 12 + ["end"]
+    # Gradio's value carried the start, then only the end
+    assert json.loads(first["messages"]) == log[:1]
+    assert len(rest) == 1 and rest[0]["first"] == len(log) - 1 and json.loads(rest[0]["messages"]) == log[-1:]
+    assert app.outboxes[run_id].followers == 0  # the stream ended with the run
+    # a page that reconnects resumes where it was; a finished, fully read run or an unknown one: 204
+    again = []
+    sse_events(f"{url}llada-demo/runs/{run_id}?from=1", again, headers={"Last-Event-ID": "10"})
+    assert again[0]["data"]["first"] == 10 and [m for e in again for m in e["data"]["messages"]] == log[10:]
+    for path in (f"{run_id}?from={len(log)}", "nosuchrun?from=0"):
+        with urllib.request.urlopen(f"{url}llada-demo/runs/{path}", timeout=30) as response:
+            assert response.status == 204
+    with pytest.raises(urllib.error.HTTPError, match="400"):
+        urllib.request.urlopen(f"{url}llada-demo/runs/{run_id}?from=-3", timeout=30)
 
 
 def test_steps_faster_than_the_screen_go_together(app):
@@ -299,6 +352,7 @@ def test_api_says_what_is_wrong_with_a_lone_surrogate(app_server):
 @pytest.mark.parametrize("args,message", [
     (["--port", "99999"], "--port must be from 1 to 65535, got 99999"),
     (["--host", "203.0.113.7"], "cannot listen on 203.0.113.7:"),  # an address this machine does not have
+    (["--threads", "0"], "--threads must be 1 or more, got 0"),
 ])
 def test_bad_command_line_arguments_fail_before_the_model_loads(args, message):
     import subprocess
@@ -308,3 +362,19 @@ def test_bad_command_line_arguments_fail_before_the_model_loads(args, message):
     app_py = Path(__file__).resolve().parent.parent / "app.py"
     done = subprocess.run([sys.executable, str(app_py), *args], capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_the_model_leaves_one_core_to_the_browser_unless_told(monkeypatch):
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("app_main", Path(__file__).resolve().parent.parent / "app.py")
+    app_main = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(app_main)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(app_main.os, "cpu_count", lambda: 8)
+    assert app_main.cpu_threads(None) == 7 and app_main.cpu_threads(3) == 3
+    monkeypatch.setattr(app_main.os, "cpu_count", lambda: 1)
+    assert app_main.cpu_threads(None) == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    assert app_main.cpu_threads(None) == 2

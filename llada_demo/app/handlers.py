@@ -7,7 +7,9 @@ model -> sampling (StepRecord) -> Trajectory -> wire messages -> page, API and e
 
 from __future__ import annotations
 
+import asyncio
 import html
+import threading
 import uuid
 from collections import OrderedDict
 import json
@@ -31,7 +33,7 @@ from .prompts import MASK_PLACEHOLDER, infill_ids, parse_constraints, prompt_ids
 from .session import Activity, Session, Sessions
 
 KEEP_OUTBOXES = 64  # runs whose messages the server keeps for pages that missed some
-SEND_INTERVAL = 1 / 60  # s: steps computed faster than a screen refreshes go to the page together
+SEND_INTERVAL = 1 / 60  # s: without the stream, steps computed faster than a screen refresh go together
 EXAMPLES = ("In the beginning", "And Jesus said unto them", "The LORD is my shepherd")
 
 
@@ -92,18 +94,47 @@ class Job:
 
 
 class Outbox:
-    """What the page's live view receives: {run, first, messages}, the messages as one JSON string
-    (Gradio diffs successive values: a string changes as one value, a list item by item) and `first`
-    the index of their first message in the run. The page asks for messages it has missed (it
-    mounted after the run began, or the browser dropped a value) with `DemoApp.resend`."""
+    """A run's messages, in order, as the page receives them. Two ways out:
+
+    - the page's own stream (app/stream.py, Server-Sent Events): every message as soon as it is added;
+      measured, a Gradio value update costs the page ~8 ms of main-thread work (its client and Svelte
+      state) against well under 1 ms for a message of its own stream;
+    - the live view's Gradio value, {run, first, messages}: the start and the end, and every step while
+      no page follows the stream (it has not connected yet, or cannot), `first` being the index of the
+      value's first message in the run (messages go as one JSON string: Gradio diffs successive values,
+      a string as one value, a list item by item).
+
+    A page that missed messages (it mounted after the run began, or a value was dropped) asks for them
+    with `DemoApp.resend`. Messages are added by the run's thread and read by the server's event loop."""
 
     def __init__(self):
-        self.run, self.log = uuid.uuid4().hex, []
+        self.run, self.log, self.closed, self.followers = uuid.uuid4().hex, [], False, 0
+        self._lock = threading.Lock()
+        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
 
-    def payload(self, messages: list[dict]) -> dict:
-        first = len(self.log)
-        self.log += messages
-        return dict(run=self.run, first=first, messages=json.dumps(messages, separators=(",", ":")))
+    def add(self, messages: list[dict], close: bool = False):
+        with self._lock:
+            self.log += messages
+            self.closed = self.closed or close
+            waiters, self._waiters = self._waiters, []
+        for loop, event in waiters:
+            loop.call_soon_threadsafe(event.set)
+
+    def payload(self, first: int) -> dict:
+        """The live view's value: the messages from `first` on."""
+        return dict(run=self.run, first=first, messages=json.dumps(self.log[first:], separators=(",", ":")))
+
+    async def wait(self, seen: int, timeout: float) -> None:
+        """Until the log holds more than `seen` messages, the run has ended, or `timeout` seconds."""
+        with self._lock:
+            if len(self.log) > seen or self.closed:
+                return
+            event = asyncio.Event()
+            self._waiters.append((asyncio.get_running_loop(), event))
+        try:
+            await asyncio.wait_for(event.wait(), timeout)
+        except asyncio.TimeoutError:
+            pass
 
 
 class DemoApp:
@@ -209,9 +240,10 @@ class DemoApp:
 
     def generate_run(self, prompt, history, label, gen_length, steps, block_length, temperature, cfg_scale,
                      remasking, seed, fixed, infill, request: gr.Request = None):
-        """Stream a run to the live view: a start message, every step's record (steps computed within
-        one screen refresh go together), and an end message with the answer; then the answer box and the
-        chat. Runs of the example prompts are cached lazily and streamed again at their first pace."""
+        """Stream a run to the live view (see Outbox: through the page's own stream, or through this
+        generator's values): a start message, every step's record, and an end message with the answer;
+        then the answer box and the chat. Runs of the example prompts are cached lazily and streamed again
+        at their first pace."""
         p = self.page
         try:
             job = self.prepare(label, prompt, history, gen_length, steps, block_length, temperature, cfg_scale,
@@ -225,30 +257,34 @@ class DemoApp:
         trajectory, outbox = job.trajectory, self.new_outbox()
         encoder = Encoder(self.text_of(job.choice.label, job.loaded))
         try:
-            yield {p.live: outbox.payload([encoder.start(trajectory.canvas, job.settings, job.choice.label,
-                                                         self.stop_ids(job.loaded))]),
-                   p.answer: "", p.exports: gr.update(value=None, visible=False)}
-            pending, sent = [], time.perf_counter()
+            outbox.add([encoder.start(trajectory.canvas, job.settings, job.choice.label, self.stop_ids(job.loaded))])
+            yield {p.live: outbox.payload(0), p.answer: "", p.exports: gr.update(value=None, visible=False),
+                   p.chatbot: list(history or [])}
+            carried, sent = 1, time.perf_counter()  # messages the Gradio value has carried; when last
             for record in source:
                 if activity.stop.is_set():
                     break  # Stop: a step computed after the click is dropped
                 trajectory.add(record)
-                pending.append(encoder.step(record))
-                if time.perf_counter() - sent >= SEND_INTERVAL:
-                    yield {p.live: outbox.payload(pending)}
-                    pending, sent = [], time.perf_counter()
+                outbox.add([encoder.step(record)])
+                if outbox.followers:  # the page's stream carries the steps
+                    carried = len(outbox.log)
+                elif time.perf_counter() - sent >= SEND_INTERVAL:
+                    yield {p.live: outbox.payload(carried)}
+                    carried, sent = len(outbox.log), time.perf_counter()
             state = "done" if trajectory.finished else "stopped"
             answer = self.answer_text(job.loaded, trajectory)
             session.state, session.answer = state, answer
             if state == "done" and job.cache_key is not None and cached is None:
                 self.example_runs[job.cache_key] = trajectory
-            out = {p.live: outbox.payload(pending + [encoder.end(state, answer)]),
+            outbox.add([encoder.end(state, answer)], close=True)
+            out = {p.live: outbox.payload(carried),
                    p.answer: answer if state == "done" else f"(stopped) {answer}"}
             if job.choice.chat and state == "done":
                 out[p.chatbot] = list(history or []) + [{"role": "user", "content": prompt},
                                                         {"role": "assistant", "content": answer}]
             yield out
         finally:
+            outbox.add([], close=True)  # streams end, also when the run failed or was abandoned
             activity.done.set()
 
     def new_outbox(self) -> Outbox:

@@ -15,6 +15,7 @@ from ..sampling import REMASKING_STRATEGIES
 from ..views.page import PLOTLY_JS, VIEWER_CSS, VIEWER_JS, source
 from .handlers import DemoApp, plan_text
 from .prompts import MASK_PLACEHOLDER
+from .stream import add_stream_route
 
 MAX_LENGTH = 512
 
@@ -29,12 +30,33 @@ except ImportError:
 # Both views load plotly.js and the renderer through `head`: Gradio runs a component's js_on_load only
 # after the scripts of its own head have loaded (scripts are loaded once per page).
 HEAD = "".join(f'<script src="gradio_api/file={path}"></script>' for path in (PLOTLY_JS, VIEWER_JS))
+# Steps come through the run's own stream (app/stream.py) once the page has the run's id from the start
+# value; Gradio values carry them only while no stream is open (see handlers.Outbox).
 LIVE_JS = """
 const live = LladaView.mountLive(element.querySelector('.ld-live-root'));
 live.fetchMissing = (run, start, end) => server.resend([run, start, end]).then(t => (t ? JSON.parse(t) : null));
+let followed = null, source = null;
+const follow = (run, from) => {
+  if (source) source.close();
+  source = null;
+  if (typeof EventSource === 'undefined') return;
+  const mine = source = new EventSource(`llada-demo/runs/${run}?from=${from}`);
+  mine.onmessage = (e) => {
+    const p = JSON.parse(e.data);
+    live.receive({run, first: p.first, messages: p.messages});
+    if (p.messages.some((m) => m.type === 'end')) { mine.close(); if (source === mine) source = null; }
+  };
+};
 const take = () => {
   const v = props.value;
-  if (v && typeof v === 'object' && v.messages) live.receive({run: v.run, first: v.first, messages: JSON.parse(v.messages)});
+  if (!(v && typeof v === 'object' && v.messages)) return;
+  const messages = JSON.parse(v.messages);
+  live.receive({run: v.run, first: v.first, messages});
+  if (v.run !== followed) {
+    followed = v.run;
+    if (messages.some((m) => m.type === 'end')) { if (source) source.close(); source = null; }
+    else follow(v.run, v.first + messages.length);
+  }
 };
 take();
 watch('value', take);
@@ -77,6 +99,15 @@ def launch_options() -> dict:
     """What launch() takes besides the address (Gradio 6 takes css and theme there)."""
     gr.set_static_paths([str(PLOTLY_JS), str(VIEWER_JS)])
     return dict(css=source(VIEWER_CSS), theme=gr.themes.Soft(primary_hue="teal"))
+
+
+def launch(demo: gr.Blocks, app: DemoApp, block: bool = True, **kwargs) -> None:
+    """Serve the page: demo.launch(**kwargs) with launch_options(), then the page's run stream
+    (app/stream.py; Gradio makes its server app inside launch(), so the route is added after it)."""
+    demo.launch(prevent_thread_lock=True, **launch_options(), **kwargs)
+    add_stream_route(demo.app, app)
+    if block:
+        demo.block_thread()
 
 
 def layout(app: DemoApp) -> Page:
