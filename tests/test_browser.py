@@ -70,6 +70,7 @@ def scrub(page, k):
 
 def heatmap_rows(page):
     """Rows of the heatmap's cell raster that are painted (opaque at their first cell)."""
+    page.locator("#ld-heatmap canvas.ld-heat-cells").wait_for(state="attached")  # drawn a task after the start
     return page.evaluate("""() => { const c = document.querySelector('#ld-heatmap canvas.ld-heat-cells');
         const ctx = c.getContext('2d'), cell = c.width / document.querySelectorAll('#ld-grid .ld-cell[data-pos]').length;
         let rows = 0;
@@ -89,9 +90,12 @@ def last_session(app):
 
 def test_a_run_streams_ends_as_generate_and_replays_without_requests(page, served, loaded):
     _, app = served
+    streams = []
+    page.on("response", lambda r: streams.append(r.status) if "/llada-demo/runs/" in r.url else None)
     start_run(page, "In the beginning", 32, 16, 16)
     wait_status(page, "done")
     assert "step 16/16 · block 2/2" in status(page)
+    assert streams == [200]  # the steps came through the page's own stream
     trajectory = last_session(app).trajectory
     settings = trajectory.settings  # what the page's controls gave: the app's defaults, our lengths
     assert (settings.gen_length, settings.steps, settings.block_length, settings.seed) == (32, 16, 16, 0)
@@ -143,6 +147,16 @@ def test_stop_shows_stopped_at_once_and_nothing_arrives_after(page, monkeypatch)
     assert page.get_by_label("Answer", exact=True).input_value().startswith("(stopped)")
     scrub(page, 1)
     assert sum(m for m, _ in answer_cells(page)) == n - 1  # one token per step
+
+
+def test_without_its_stream_the_page_gets_the_steps_through_gradio(page, served):
+    _, app = served
+    page.route("**/llada-demo/runs/**", lambda route: route.abort())  # a proxy that drops the stream
+    start_run(page, "And the earth", 24, 12, 12)
+    page.wait_for_function("/step (\\d+)\\//.test(document.querySelector('#ld-status').innerText)", timeout=60_000)
+    wait_status(page, "done")
+    assert "step 12/12" in status(page)
+    assert [t for _, t in answer_cells(page)] == last_session(app).trajectory.final_tokens().tolist()
 
 
 def test_markup_stays_text_everywhere_and_the_export_replays_offline(page, served, browser, tmp_path):

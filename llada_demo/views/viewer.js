@@ -435,6 +435,13 @@
       this.run = run;
       this.rows = 0;
       this.finished = false;
+      this.final = false;
+      this.ctx = null;
+      // the axes in a task of their own: with the grid's cells built in the same task, the first frame
+      // of a 512-token run took one ~100 ms task (bench/bench_browser.py, long tasks)
+      setTimeout(() => { if (run === this.run) { this.axes(run); this.update(run, this.final); } }, 0);
+    }
+    axes(run) {
       for (const e of [this.heat, this.order, this.progress]) {
         if (this.plotly) this.plotly.purge(e);
         e.textContent = "";
@@ -469,7 +476,9 @@
     }
     /* Paint the rows that arrived (a few microseconds a row); called at most once a frame. */
     update(run, final) {
-      if (!this.plotly || run !== this.run || !this.ctx) return;
+      if (run !== this.run) return;
+      this.final = this.final || final;
+      if (!this.plotly || !this.ctx) return;  // the axes come a task after begin(), then paint what came
       const c = this.cell, ctx = this.ctx;
       for (; this.rows < run.done; this.rows++) {
         const r = run.records[this.rows], y = this.rows * c;
