@@ -147,6 +147,7 @@ def test_a_followed_run_streams_its_steps_on_the_page_stream_not_through_gradio(
             assert response.status == 204
     with pytest.raises(urllib.error.HTTPError, match="400"):
         urllib.request.urlopen(f"{url}llada-demo/runs/{run_id}?from=-3", timeout=30)
+    app.close_session(None)  # the browser tests share this server and look for their own tab's session
 
 
 def test_steps_faster_than_the_screen_go_together(app):
