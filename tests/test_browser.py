@@ -151,12 +151,16 @@ def test_stop_shows_stopped_at_once_and_nothing_arrives_after(page, monkeypatch)
 
 def test_without_its_stream_the_page_gets_the_steps_through_gradio(page, served):
     _, app = served
-    page.route("**/llada-demo/runs/**", lambda route: route.abort())  # a proxy that drops the stream
+    tries = []
+    page.route("**/llada-demo/runs/**", lambda route: tries.append(1) or route.abort())  # a proxy that drops it
     start_run(page, "And the earth", 24, 12, 12)
     page.wait_for_function("/step (\\d+)\\//.test(document.querySelector('#ld-status').innerText)", timeout=60_000)
     wait_status(page, "done")
     assert "step 12/12" in status(page)
     assert [t for _, t in answer_cells(page)] == last_session(app).trajectory.final_tokens().tolist()
+    ended_after = len(tries)
+    page.wait_for_timeout(4000)  # EventSource retries every ~3 s until it is closed: the run's end closes it
+    assert ended_after >= 1 and len(tries) == ended_after
 
 
 def test_markup_stays_text_everywhere_and_the_export_replays_offline(page, served, browser, tmp_path):

@@ -258,8 +258,7 @@ class DemoApp:
         encoder = Encoder(self.text_of(job.choice.label, job.loaded))
         try:
             outbox.add([encoder.start(trajectory.canvas, job.settings, job.choice.label, self.stop_ids(job.loaded))])
-            yield {p.live: outbox.payload(0), p.answer: "", p.exports: gr.update(value=None, visible=False),
-                   p.chatbot: list(history or [])}
+            yield {p.live: outbox.payload(0), p.answer: "", p.exports: gr.update(value=None, visible=False)}
             carried, sent = 1, time.perf_counter()  # messages the Gradio value has carried; when last
             for record in source:
                 if activity.stop.is_set():

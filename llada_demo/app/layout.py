@@ -37,8 +37,6 @@ const live = LladaView.mountLive(element.querySelector('.ld-live-root'));
 live.fetchMissing = (run, start, end) => server.resend([run, start, end]).then(t => (t ? JSON.parse(t) : null));
 let followed = null, source = null;
 const follow = (run, from) => {
-  if (source) source.close();
-  source = null;
   if (typeof EventSource === 'undefined') return;
   const mine = source = new EventSource(`llada-demo/runs/${run}?from=${from}`);
   mine.onmessage = (e) => {
@@ -52,11 +50,10 @@ const take = () => {
   if (!(v && typeof v === 'object' && v.messages)) return;
   const messages = JSON.parse(v.messages);
   live.receive({run: v.run, first: v.first, messages});
-  if (v.run !== followed) {
-    followed = v.run;
-    if (messages.some((m) => m.type === 'end')) { if (source) source.close(); source = null; }
-    else follow(v.run, v.first + messages.length);
-  }
+  const ended = messages.some((m) => m.type === 'end');
+  if (ended || v.run !== followed) { if (source) source.close(); source = null; }  // a stream that failed too
+  if (!ended && v.run !== followed) follow(v.run, v.first + messages.length);
+  followed = v.run;
 };
 take();
 watch('value', take);
