@@ -1,7 +1,8 @@
 """The LLaDA mask predictor, in one file.
 
 A Llama-style Transformer without a causal mask: every position attends to every other one, so the
-model can predict all masked tokens of a sequence at once. Module and parameter names follow the
+model can predict all masked tokens of a sequence at once. With `causal` in its config (ours, not
+LLaDA's) the same network is an ordinary autoregressive LM: the twin the demo compares LLaDA with. Module and parameter names follow the
 official checkpoints (GSAI-ML/LLaDA-8B-Instruct, LLaDA-8B-Base, LLaDA-1.5) so their safetensors load
 as they are: `model.transformer.wte.weight`, `model.transformer.blocks.{i}.q_proj.weight`, ...
 
@@ -42,6 +43,7 @@ class LLaDAConfig:
     mask_token_id: int = 126336
     eos_token_id: int = 126081
     pad_token_id: int = 126081
+    causal: bool = False  # ours, not LLaDA's: the autoregressive twin (each position sees those before it)
 
     @property
     def head_dim(self) -> int:
@@ -127,6 +129,7 @@ class Block(nn.Module):
         super().__init__()
         d, hs, bias = config.d_model, config.head_dim, config.include_bias
         self.n_heads, self.kv_heads, self.head_dim = config.n_heads, config.kv_heads, hs
+        self.causal = config.causal
         self.attn_norm = RMSNorm(d, config.rms_norm_eps)
         self.q_proj = nn.Linear(d, config.n_heads * hs, bias=bias)
         self.k_proj = nn.Linear(d, config.kv_heads * hs, bias=bias)
@@ -148,7 +151,12 @@ class Block(nn.Module):
             k = k.repeat_interleave(self.n_heads // self.kv_heads, dim=1)
             v = v.repeat_interleave(self.n_heads // self.kv_heads, dim=1)
         # No causal mask: the mask predictor sees the whole sequence. key_mask hides padding only.
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask)  # (B, nh, T, hs)
+        # The autoregressive twin (config.causal) lets each position see itself and those before it.
+        if self.causal and key_mask is not None:  # a padding query keeps itself, or its row would be NaN
+            tril = torch.ones(T, T, dtype=torch.bool, device=x.device).tril()
+            key_mask = tril & (key_mask | torch.eye(T, dtype=torch.bool, device=x.device))  # (B, 1, T, T)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask,
+                                           is_causal=self.causal and key_mask is None)  # (B, nh, T, hs)
         x = x + self.attn_out(y.transpose(1, 2).reshape(B, T, C))
         h = self.ff_norm(x)
         return x + self.ff_out(F.silu(self.ff_proj(h)) * self.up_proj(h))

@@ -85,6 +85,24 @@ def test_attention_is_bidirectional(tiny):
     assert not torch.allclose(tiny.model(x).logits[0, 0], tiny.model(y).logits[0, 0])
 
 
+def test_the_causal_twin_sees_only_the_past_and_loads_as_causal(tmp_path):
+    model = tiny_model(seed=2, causal=True)
+    x = torch.tensor([[5, 6, 7, 8, 9, 10]])
+    y = x.clone()
+    y[0, 4:] = torch.tensor([100, 101])  # later tokens change: positions 0-3 do not notice
+    lx, ly = model(x).logits[0], model(y).logits[0]
+    assert torch.equal(lx[:4], ly[:4]) and not torch.allclose(lx[4], ly[4])
+    # left padding with an attention mask: the real tokens' logits are the unpadded ones, and no NaN
+    padded = model(torch.tensor([[1, 1, 7, 8, 9]]), attention_mask=torch.tensor([[0, 0, 1, 1, 1]])).logits[0]
+    assert not padded.isnan().any() and torch.allclose(padded[2:], model(torch.tensor([[7, 8, 9]])).logits[0],
+                                                        atol=1e-5)
+    save_checkpoint(model, tmp_path / "twin")
+    assert json.loads((tmp_path / "twin" / "config.json").read_text())["causal"] is True
+    loaded = load_model(tmp_path / "twin", device="cpu", dtype="float32")
+    assert loaded.model.config.causal and torch.equal(loaded.model(x).logits, model(x).logits)
+    assert not tiny_model().config.causal  # LLaDA's own configs have no such field: bidirectional
+
+
 def _copy(src, dst):
     shutil.copytree(src, dst)
     return dst

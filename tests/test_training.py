@@ -13,8 +13,8 @@ from llada_demo.corpus import HELDOUT_BOOKS, text_files_split
 from llada_demo.evaluate import distinct_n, evaluate_dir
 from llada_demo.model import LLaDAModelLM
 from llada_demo.tokenizer import CHAT_TEMPLATE, SPECIAL_TOKENS, train_tokenizer
-from llada_demo.train import (TrainConfig, diffusion_loss, encode_docs, mask_tokens, model_config, sample_batch,
-                              train)
+from llada_demo.train import (TrainConfig, diffusion_loss, encode_docs, mask_tokens, model_config, next_token_loss,
+                              sample_batch, train)
 
 WORDS = ("and the lord spake unto moses saying speak unto the children of israel that they bring me an offering "
          "of every man that giveth it willingly with his heart ye shall take my offering").split()
@@ -142,6 +142,22 @@ def test_short_training_run_lowers_loss_and_saves_loadable_checkpoint(text_file,
     assert info["steps"] == 20 and len(info["evals"]) == 2  # step 10 and the final one
     assert "demo_defaults" in json.loads((tmp_path / "model" / "generation_config.json").read_text())
     assert "## Training" in (tmp_path / "model" / "README.md").read_text()
+
+
+def test_the_causal_twin_trains_on_next_tokens_with_the_given_tokenizer(text_file, tmp_path):
+    train(tiny_cfg(tmp_path / "diffusion", text_file, steps=2))
+    cfg = tiny_cfg(tmp_path / "twin", text_file, causal=True, tokenizer=str(tmp_path / "diffusion"))
+    info = train(cfg, command="test")
+    twin = load_model(tmp_path / "twin", device="cpu", dtype="float32")
+    assert twin.model.config.causal and info["eval_metric"] == "next-token accuracy"
+    assert (tmp_path / "twin" / "tokenizer.json").read_text() == (tmp_path / "diffusion" / "tokenizer.json").read_text()
+    x = encode_docs(twin.tokenizer, {"t": make_text(40, seed=5)})[: 4 * 32].view(4, 32)
+    fresh = LLaDAModelLM(twin.model.config).init_weights(cfg.seed)
+    before, after = next_token_loss(fresh, x).item(), next_token_loss(twin.model, x).item()
+    assert after < 0.7 * before, (before, after)
+    assert next_token_loss(twin.model, x).item() == pytest.approx(  # the loss is the exact next-token NLL
+        -F.log_softmax(twin.model(x).logits[:, :-1, : len(twin.tokenizer)].float(), -1)
+        .gather(-1, x[:, 1:, None]).mean().item(), rel=1e-4)
 
 
 def test_resume_continues_bit_for_bit(text_file, tmp_path):
