@@ -21,8 +21,8 @@ import torch.nn.functional as F
 
 from .corpus import load_corpus
 from .loading import DEMO_DEFAULTS as DEMO_DEFAULTS_ALL, load_model
-from .train import encode_docs, heldout_windows, hidden_states, mask_tokens, masked_accuracy, output_head, \
-    write_model_card
+from .train import encode_docs, heldout_windows, hidden_states, mask_tokens, masked_accuracy, next_token_accuracy, \
+    output_head, write_model_card
 
 TS = (0.15, 0.5, 0.9)
 CARD_PROMPTS = ["In the beginning", "And Jesus said unto them,", "The LORD is my shepherd;",
@@ -42,6 +42,19 @@ def elbo_nll(model, windows, mask_id, draws=8, eps=1e-3, seed=0, batch_size=16) 
             nll = F.cross_entropy(logits.float(), x[masked], reduction="none") / p_mask[masked]
             total += nll.sum().item()
             count += x.numel()
+    return total / count
+
+
+@torch.no_grad()
+def exact_nll(model, windows, batch_size=16) -> float:
+    """A causal model's NLL per token: each token of a window given those before it (the first token of
+    each window is context only, as in training)."""
+    total, count = 0.0, 0
+    for i in range(0, len(windows), batch_size):
+        x = windows[i : i + batch_size]
+        logits = output_head(model, hidden_states(model, x[:, :-1]))[..., : model.config.vocab_size].float()
+        total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]), x[:, 1:].reshape(-1), reduction="sum").item()
+        count += x[:, 1:].numel()
     return total / count
 
 
@@ -81,8 +94,12 @@ def demo_defaults(path: Path) -> dict:
 
 
 def evaluate_dir(path, text_files=None, windows: int = 64, draws: int = 8, threads: int = 2, write: bool = True,
-                 overrides: dict | None = None, metrics: bool = True, save_defaults: bool = False):
-    """Metrics and samples of the checkpoint at `path`; `overrides` change the sampling settings."""
+                 overrides: dict | None = None, metrics: bool = True, save_defaults: bool = False,
+                 compare: str | Path | None = None):
+    """Metrics and samples of the checkpoint at `path`; `overrides` change the sampling settings.
+    A causal model (the autoregressive twin) gets next-token accuracy and its exact perplexity, and,
+    with `compare` (a diffusion model with the same tokenizer), that model's ELBO bound on the very same
+    windows beside it."""
     torch.set_num_threads(threads)
     path = Path(path)
     t0 = time.time()
@@ -93,6 +110,10 @@ def evaluate_dir(path, text_files=None, windows: int = 64, draws: int = 8, threa
     if metrics:
         _, held_docs = load_corpus(text_files)
         win = heldout_windows(encode_docs(tok, held_docs), seq_len, windows)
+        if model.config.causal:
+            results.update(windows=len(win), heldout=list(held_docs),
+                           **causal_metrics(loaded, win, draws, compare, path))
+    if metrics and not model.config.causal:
         acc = {str(t): masked_accuracy(model, win, loaded.mask_id, t, seed=0) for t in TS}
         nll = elbo_nll(model, win, loaded.mask_id, draws=draws)
         print(f"{len(win)} held-out windows of {seq_len} tokens")
@@ -118,11 +139,14 @@ def evaluate_dir(path, text_files=None, windows: int = 64, draws: int = 8, threa
     for s in samples:
         print("---\n" + s)
 
+    how = (f"{d['steps']} steps, block length {d['block_length']}, temperature {d['temperature']}, "
+           f"{d['remasking']} remasking")
+    if model.config.causal:
+        how = f"one token per step, temperature {d['temperature']}"
     results.update(
         distinct3=per_sample, distinct3_pooled=pooled, distinct_samples=20, distinct_length=64, samples=samples,
         sampling=d, sample_settings=(
-            f"prompt as shown, {d['gen_length']} new tokens, {d['steps']} steps, block length {d['block_length']}, "
-            f"temperature {d['temperature']}, {d['remasking']} remasking, seeds 0-4, cut at the first <|endoftext|>"),
+            f"prompt as shown, {d['gen_length']} new tokens, {how}, seeds 0-4, cut at the first <|endoftext|>"),
         seconds=round(time.time() - t0, 1),
     )
     if save_defaults:  # the app reads these as its starting settings for this model
@@ -137,6 +161,23 @@ def evaluate_dir(path, text_files=None, windows: int = 64, draws: int = 8, threa
     return results
 
 
+def causal_metrics(loaded, win, draws, compare, path) -> dict:
+    """The twin's held-out numbers; with `compare`, the diffusion model's bound on the same windows."""
+    acc, nll = next_token_accuracy(loaded.model, win), exact_nll(loaded.model, win)
+    print(f"next-token accuracy {acc:.4f}; NLL {nll:.4f} nats/token -> perplexity {math.exp(nll):.2f}")
+    out = dict(next_token_accuracy=acc, nll=nll, ppl=math.exp(nll))
+    if compare is not None:
+        other = load_model(compare, device="cpu", dtype="float32")
+        if other.tokenizer.backend_tokenizer.to_str() != loaded.tokenizer.backend_tokenizer.to_str():
+            raise SystemExit(f"{compare} reads other tokens than {path}: their numbers would not compare")
+        if other.model.config.causal:
+            raise SystemExit(f"--compare takes a diffusion model; {compare} is causal")
+        bound = elbo_nll(other.model, win, other.mask_id, draws=draws)
+        print(f"{compare}: ELBO NLL bound {bound:.4f} nats/token -> perplexity <= {math.exp(bound):.2f}")
+        out["compare"] = dict(model=str(compare), elbo_nll=bound, elbo_ppl=math.exp(bound), elbo_samples=draws)
+    return out
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description="Held-out metrics and samples of a LLaDA checkpoint directory")
     p.add_argument("dir")
@@ -145,6 +186,8 @@ def main(argv=None):
     p.add_argument("--windows", type=int, default=64, help="held-out windows (default 64)")
     p.add_argument("--draws", type=int, default=8, help="draws of t per window for the ELBO (default 8)")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--compare", metavar="DIR", help="a causal model's card: this diffusion model's ELBO bound "
+                                                    "on the same windows (the same tokenizer)")
     p.add_argument("--no-write", action="store_true", help="print only; leave eval_results.json and README.md")
     p.add_argument("--card-only", action="store_true", help="only re-render README.md from the saved results")
     p.add_argument("--samples-only", action="store_true", help="skip the held-out metrics (implies --no-write)")
@@ -162,7 +205,7 @@ def main(argv=None):
     names = ("temperature", "steps", "gen_length", "block_length", "remasking")
     overrides = {k: getattr(a, k) for k in names if getattr(a, k) is not None}
     evaluate_dir(a.dir, a.text, a.windows, a.draws, a.threads, write=not a.no_write, overrides=overrides,
-                 metrics=not a.samples_only, save_defaults=a.save_defaults)
+                 metrics=not a.samples_only, save_defaults=a.save_defaults, compare=a.compare)
 
 
 if __name__ == "__main__":

@@ -122,6 +122,29 @@ def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch
     return (x32 * cos + rotated * sin).to(x.dtype)
 
 
+class KVCache:
+    """Keys and values of the positions a causal model has read, per layer, each (B, n_kv, S, hs):
+    the autoregressive twin reads its prompt once, then one new token per forward pass."""
+
+    def __init__(self):
+        self.keys: list[torch.Tensor] = []
+        self.values: list[torch.Tensor] = []
+
+    @property
+    def length(self) -> int:
+        return self.keys[0].shape[2] if self.keys else 0
+
+    def extend(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Add this pass's keys and values (B, n_kv, T, hs) of `layer`; return all of them so far."""
+        if layer == len(self.keys):
+            self.keys.append(k)
+            self.values.append(v)
+        else:
+            self.keys[layer] = torch.cat([self.keys[layer], k], dim=2)
+            self.values[layer] = torch.cat([self.values[layer], v], dim=2)
+        return self.keys[layer], self.values[layer]
+
+
 class Block(nn.Module):
     """Pre-norm Transformer block: x + Attn(norm(x)), then + SwiGLU(norm(x))."""
 
@@ -140,13 +163,17 @@ class Block(nn.Module):
         self.up_proj = nn.Linear(d, config.mlp_hidden_size, bias=bias)
         self.ff_out = nn.Linear(config.mlp_hidden_size, d, bias=bias)  # down
 
-    def forward(self, x, cos, sin, key_mask=None):
+    def forward(self, x, cos, sin, key_mask=None, cache: KVCache | None = None, layer: int = 0):
         B, T, C = x.shape
         h = self.attn_norm(x)
         q = self.q_proj(h).view(B, T, self.n_heads, self.head_dim).transpose(1, 2)  # (B, nh, T, hs)
         k = self.k_proj(h).view(B, T, self.kv_heads, self.head_dim).transpose(1, 2)  # (B, nkv, T, hs)
         v = self.v_proj(h).view(B, T, self.kv_heads, self.head_dim).transpose(1, 2)  # (B, nkv, T, hs)
         q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
+        past = 0
+        if cache is not None:  # keys and values of the earlier positions come from the cache
+            past = cache.keys[layer].shape[2] if layer < len(cache.keys) else 0
+            k, v = cache.extend(layer, k, v)  # (B, nkv, past + T, hs)
         if self.kv_heads != self.n_heads:  # grouped-query attention: share each kv head
             k = k.repeat_interleave(self.n_heads // self.kv_heads, dim=1)
             v = v.repeat_interleave(self.n_heads // self.kv_heads, dim=1)
@@ -155,8 +182,10 @@ class Block(nn.Module):
         if self.causal and key_mask is not None:  # a padding query keeps itself, or its row would be NaN
             tril = torch.ones(T, T, dtype=torch.bool, device=x.device).tril()
             key_mask = tril & (key_mask | torch.eye(T, dtype=torch.bool, device=x.device))  # (B, 1, T, T)
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask,
-                                           is_causal=self.causal and key_mask is None)  # (B, nh, T, hs)
+        elif self.causal and past and T > 1:  # new positions after cached ones: query i sees keys <= past + i
+            key_mask = torch.ones(T, past + T, dtype=torch.bool, device=x.device).tril(past)  # (T, past + T)
+        causal = self.causal and key_mask is None and past == 0  # (one new position after a cache sees all)
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask, is_causal=causal)  # (B, nh, T, hs)
         x = x + self.attn_out(y.transpose(1, 2).reshape(B, T, C))
         h = self.ff_norm(x)
         return x + self.ff_out(F.silu(self.ff_proj(h)) * self.up_proj(h))
@@ -210,22 +239,30 @@ class LLaDAModelLM(nn.Module):
             cache = self._rope_cache = (length, device, cos, sin)
         return cache[2][:T], cache[3][:T]
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None):
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                cache: KVCache | None = None):
         """input_ids (B, T) -> SimpleNamespace(logits=(B, T, V)).
 
         attention_mask (B, T), 1 for real tokens and 0 for padding: padded positions are hidden as
         keys, so a sequence's logits do not depend on what else is in the batch. Rotary embeddings
         are relative, so left padding needs no position shift.
+        cache (causal models only): input_ids follow the positions already in it, and are added to it.
         """
         B, T = input_ids.shape
         t = self.model.transformer
-        cos, sin = self._rotary(T, input_ids.device)
+        past = 0
+        if cache is not None:
+            if not self.config.causal or attention_mask is not None:
+                raise ValueError("a KV cache is for causal models, without attention_mask")
+            past = cache.length
+        cos, sin = self._rotary(past + T, input_ids.device)
+        cos, sin = cos[past:], sin[past:]
         key_mask = None
         if attention_mask is not None and not bool(attention_mask.all()):
             key_mask = attention_mask.bool()[:, None, None, :]  # (B, 1, 1, T)
         x = t.wte(input_ids)  # (B, T, C)
-        for block in t.blocks:
-            x = block(x, cos, sin, key_mask)
+        for i, block in enumerate(t.blocks):
+            x = block(x, cos, sin, key_mask, cache, i)
         x = t.ln_f(x)
         head = t.wte.weight if self.config.weight_tying else t.ff_out.weight
         logits = F.linear(x, head, t.ff_out.bias if not self.config.weight_tying else None)  # (B, T, V)

@@ -250,12 +250,26 @@ def write_model_card(out: Path):
     ev = json.loads((out / "eval_results.json").read_text()) if (out / "eval_results.json").is_file() else None
     config = json.loads((out / "config.json").read_text())
     data = info.get("data", "")
-    lines = [
+    causal = bool(config.get("causal"))
+    intro = [
         "# llada-kjv: a tiny LLaDA-style masked diffusion language model",
         "",
         "A small mask predictor in the layout of the official LLaDA checkpoints (GSAI-ML/LLaDA-8B-*), "
         "trained from scratch on a CPU with LLaDA's pre-training objective. It exists so the llada-demo "
         "app can show diffusion decoding without downloading 16 GB; it is not a useful language model.",
+    ]
+    objective = (f"- objective: LLaDA pre-training (t ~ U(1e-3, 1), mask with probability t, CE on masked tokens "
+                 f"weighted by 1/t)")
+    if causal:
+        intro = [
+            "# llada-kjv-ar: the autoregressive twin of llada-kjv",
+            "",
+            "The same network, data, tokenizer and training budget as the bundled diffusion model, trained "
+            "as an ordinary autoregressive language model (`causal: true` in config.json: causal attention, "
+            "next-token loss), so the llada-demo app can set the two side by side. Not a useful language model.",
+        ]
+        objective = "- objective: next-token cross-entropy"
+    lines = intro + [
         "",
         "## Data",
         "",
@@ -283,16 +297,41 @@ def write_model_card(out: Path):
         f"{info.get('train_minutes', 0):.0f} minutes on {info.get('hardware', '?')} "
         f"({info.get('tokens_seen', 0) / max(info.get('train_seconds', 0), 1):.0f} tokens/s on average, "
         "evaluations and other work on the machine included)",
-        f"- held-out masked-token accuracy at t = 0.15 during training (step: accuracy): "
+        f"- held-out {info.get('eval_metric', ACCURACY[False])} during training (step: accuracy): "
         + ", ".join(f"{e['step']}: {e['acc']:.3f}" for e in info.get("evals", [])),
-        f"- objective: LLaDA pre-training (t ~ U(1e-3, 1), mask with probability t, CE on masked tokens "
-        f"weighted by 1/t); {info.get('random_length_prob', 0):.0%} of batches cut to a random length; "
+        f"{objective}; {info.get('random_length_prob', 0):.0%} of batches cut to a random length; "
         "AdamW, warmup + cosine decay, gradient clipping 1.0",
         "",
         "## Held-out results",
         "",
     ]
-    if ev:
+    if ev and causal:
+        lines += [
+            f"On {ev['windows']} windows of {ev['seq_len']} tokens from the held-out books "
+            f"({', '.join(ev.get('heldout', []))}):",
+            "",
+            "| metric | value |",
+            "|---|---|",
+            f"| next-token accuracy | {ev['next_token_accuracy']:.3f} |",
+            f"| perplexity (exact; each token given those before it in its window) | {ev['ppl']:.1f} |",
+        ]
+        if ev.get("compare"):
+            c = ev["compare"]
+            lines.append(f"| `{c['model']}` on the same windows: ELBO perplexity bound ({c['elbo_samples']} draws "
+                         f"of t per window) | {c['elbo_ppl']:.1f} |")
+        lines += [
+            f"| distinct 3-grams, {ev['distinct_samples']} samples of {ev['distinct_length']} tokens "
+            f"(mean per sample; pooled over samples) | {ev['distinct3']:.3f}; {ev.get('distinct3_pooled', 0):.3f} |",
+            "",
+            "The diffusion model's number is an upper bound on its perplexity; the twin's is exact. Distinct "
+            "3-grams: token 3-grams of unconditional samples (prompt <|endoftext|>).",
+            "",
+            f"## Samples (unedited; {ev['sample_settings']})",
+            "",
+        ]
+        for s in ev["samples"]:
+            lines += ["```", s.rstrip("\n"), "```", ""]
+    elif ev:
         lines += [
             f"On {ev['windows']} windows of {ev['seq_len']} tokens from the held-out books "
             f"({', '.join(ev.get('heldout', []))}):",
@@ -320,7 +359,7 @@ def write_model_card(out: Path):
             lines += ["```", s.rstrip("\n"), "```", ""]
     else:
         last = info.get("evals", [{}])[-1] if info.get("evals") else {}
-        lines += [f"Masked-token accuracy at t = 0.15 during training: {last.get('acc', '?')}. "
+        lines += [f"Held-out {info.get('eval_metric', ACCURACY[False])} during training: {last.get('acc', '?')}. "
                   "Run `python -m llada_demo.evaluate DIR` for the full numbers and samples.", ""]
     lines += [
         "## Limitations",
@@ -472,13 +511,11 @@ def train(cfg: TrainConfig, command: str | None = None) -> dict:
     bar.close()
     acc = evaluate_and_save()
     print(f"done: {step} steps, held-out {ACCURACY[cfg.causal]}: {acc:.4f}; model in {out}", flush=True)
-    if cfg.final_eval and cfg.causal:  # evaluate.py measures a mask predictor: the twin's card comes later
-        print("the twin is not evaluated by llada_demo.evaluate; its model card is not filled")
-    elif cfg.final_eval:
+    if cfg.final_eval:
         try:  # the model is saved already; a failure here must not lose it
             from .evaluate import evaluate_dir
 
-            evaluate_dir(out, list(cfg.text) or None, threads=cfg.threads)
+            evaluate_dir(out, list(cfg.text) or None, threads=cfg.threads, compare=cfg.tokenizer if cfg.causal else None)
         except Exception as e:  # pragma: no cover
             print(f"final evaluation failed ({type(e).__name__}: {e}); run python -m llada_demo.evaluate {out}")
     return info

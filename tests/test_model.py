@@ -103,6 +103,21 @@ def test_the_causal_twin_sees_only_the_past_and_loads_as_causal(tmp_path):
     assert not tiny_model().config.causal  # LLaDA's own configs have no such field: bidirectional
 
 
+def test_the_twins_kv_cache_gives_the_full_passes_logits():
+    from llada_demo.model import KVCache
+
+    model = tiny_model(seed=3, causal=True, n_kv_heads=2)
+    x = torch.tensor([[5, 6, 7, 8, 9, 10, 11, 12]])
+    full = model(x).logits
+    cache = KVCache()
+    parts = [model(x[:, :3], cache=cache).logits]  # the prompt, read once
+    parts += [model(x[:, i : i + 1], cache=cache).logits for i in (3, 4)]  # one token per pass
+    parts.append(model(x[:, 5:], cache=cache).logits)  # several after a cache
+    assert cache.length == 8 and torch.allclose(torch.cat(parts, dim=1), full, atol=1e-5)
+    with pytest.raises(ValueError, match="causal"):
+        tiny_model().forward(x, cache=KVCache())
+
+
 def _copy(src, dst):
     shutil.copytree(src, dst)
     return dst

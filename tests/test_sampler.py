@@ -252,3 +252,41 @@ def test_settings_of_any_int_type_and_huge_requests_fail_fast(tiny, prompt):
     with pytest.raises(ValueError, match="more than the model's maximum"):
         denoise(tiny, prompt, steps=3_000_000, gen_length=4_000_001, block_length=2)
     assert time.perf_counter() - start < 1
+
+
+# ---- the autoregressive twin --------------------------------------------------------------------
+def test_the_autoregressive_twin_writes_left_to_right_as_a_plain_greedy_loop():
+    model = tiny_model(seed=4, causal=True)
+    prompt = torch.tensor([[5, 17, 33, 8]])
+    run = denoise(model, prompt, gen_length=10, steps=5, block_length=5, **TINY_IDS)
+    records = list(run)
+    assert run.canvas.steps_per_block == (10,) and "one token per step" in run.canvas.notes[0]
+    assert [r.committed.tolist() for r in records] == [[i] for i in range(10)]
+    assert [r.forward_passes for r in records] == list(range(1, 11))
+    assert all(np.isnan(np.delete(r.confidence, i)).all() and 0 < r.confidence[i] <= 1
+               for i, r in enumerate(records))
+    assert [len(r.guesses) for r in records] == list(range(9, -1, -1))
+    # the KV-cache loop writes what a loop of full passes writes
+    seq = prompt.clone()
+    for _ in range(10):
+        seq = torch.cat([seq, model(seq).logits[:, -1, :TINY_IDS["mask_id"]].argmax(-1, keepdim=True)], dim=1)
+    written = np.concatenate([r.tokens for r in records])
+    assert written.tolist() == seq[0, 4:].tolist()
+    assert generate(model, prompt, gen_length=10, steps=10, block_length=10, **TINY_IDS)[0, 4:].tolist() == \
+        written.tolist()
+    trajectory = Trajectory(run.canvas, run.settings)  # and the views read it like any run
+    for r in records:
+        trajectory.add(r)
+    assert trajectory.final_tokens().tolist() == written.tolist() and trajectory.view(3).masked.sum() == 7
+
+
+def test_the_twin_samples_with_a_seed_keeps_fixed_tokens_and_refuses_what_it_cannot_do():
+    model = tiny_model(seed=4, causal=True)
+    prompt = torch.tensor([[5, 17, 33, 8]])
+    kw = dict(gen_length=8, steps=8, block_length=8, temperature=1.0, seed=3, constraints={2: 77}, **TINY_IDS)
+    a, b = generate(model, prompt, **kw), generate(model, prompt, **kw)
+    assert torch.equal(a, b) and int(a[0, 4 + 2]) == 77
+    with pytest.raises(ValueError, match="only continues a prompt"):
+        denoise(model, torch.tensor([[5, TINY_IDS["mask_id"], 8]]), gen_length=0, steps=1, infill=True, **TINY_IDS)
+    with pytest.raises(ValueError, match="cfg_scale"):
+        denoise(model, prompt, gen_length=8, steps=8, cfg_scale=1.0, **TINY_IDS)

@@ -158,6 +158,17 @@ def test_the_causal_twin_trains_on_next_tokens_with_the_given_tokenizer(text_fil
     assert next_token_loss(twin.model, x).item() == pytest.approx(  # the loss is the exact next-token NLL
         -F.log_softmax(twin.model(x).logits[:, :-1, : len(twin.tokenizer)].float(), -1)
         .gather(-1, x[:, 1:, None]).mean().item(), rel=1e-4)
+    # its card: exact perplexity, and the diffusion model's bound on the same windows beside it
+    res = evaluate_dir(tmp_path / "twin", text_files=[text_file], windows=4, draws=1, threads=1,
+                       compare=tmp_path / "diffusion")
+    assert 0 <= res["next_token_accuracy"] <= 1 and res["ppl"] == pytest.approx(math.exp(res["nll"]))
+    assert math.isfinite(res["compare"]["elbo_ppl"]) and "one token per step" in res["sample_settings"]
+    card = (tmp_path / "twin" / "README.md").read_text()
+    assert card.startswith("# llada-kjv-ar: the autoregressive twin") and "perplexity (exact" in card
+    assert f"{res['compare']['elbo_ppl']:.1f}" in card and "next-token accuracy during training" in card
+    with pytest.raises(SystemExit, match="diffusion model"):
+        evaluate_dir(tmp_path / "twin", text_files=[text_file], windows=2, draws=1, threads=1, write=False,
+                     compare=tmp_path / "twin")
 
 
 def test_resume_continues_bit_for_bit(text_file, tmp_path):

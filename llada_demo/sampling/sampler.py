@@ -17,9 +17,14 @@ import numpy as np
 import torch
 
 from ..loading import OFFICIAL_SPECIAL_IDS
+from ..model import KVCache
 from .record import Canvas, StepRecord
 from .schedule import Schedule, predict_tokens, remasking_score, select_transfer, token_probability, transfer_counts
 from .settings import SamplingSettings
+
+
+AUTOREGRESSIVE_NOTE = ("an autoregressive model writes one token per step, left to right: as many steps as "
+                       "answer tokens, in one block (steps, block length and remasking do not apply)")
 
 
 def _first_id(*candidates):
@@ -106,7 +111,20 @@ def _setup(model, prompt, settings: SamplingSettings, attention_mask=None, mask_
         raise ValueError(f"{what} = {L + gen_length} tokens is more than the model's maximum of {max_len}; "
                          f"shorten the {'text' if settings.infill else 'prompt or the answer'}")
 
-    if settings.infill:  # fill the prompt's own mask tokens in place; no answer is appended
+    causal = bool(getattr(config, "causal", False))
+    if causal:  # the autoregressive twin: one token per step, left to right, in one block
+        if settings.infill:
+            raise ValueError("an autoregressive model only continues a prompt: infilling needs a diffusion model")
+        if settings.cfg_scale > 0:
+            raise ValueError("classifier-free guidance is for diffusion models here: set cfg_scale to 0")
+        if attention_mask is not None and not bool(attention_mask.all()):
+            raise ValueError("an autoregressive model here takes prompts of one length (no padding)")
+        if (settings.steps, settings.block_length) != (gen_length, gen_length):
+            settings = replace(settings, steps=gen_length, block_length=gen_length)
+        schedule = replace(settings.plan(), notes=(AUTOREGRESSIVE_NOTE,))
+        slots = torch.arange(L, L + gen_length, device=device)
+        start = L
+    elif settings.infill:  # fill the prompt's own mask tokens in place; no answer is appended
         if B != 1:
             raise ValueError("infill takes one text at a time")
         slots = (prompt[0] == mask_id).nonzero().flatten()
@@ -163,6 +181,9 @@ def _mask_predictor_logits(run: _Run, x: torch.Tensor) -> torch.Tensor:
 
 def _steps(run: _Run, records: bool = True) -> Iterator[tuple[StepRecord, ...] | None]:
     """The loop: yields a StepRecord per sequence and step (None if not `records`); the final x is `run.x`."""
+    if getattr(run.model.config, "causal", False):
+        yield from _autoregressive_steps(run, records)
+        return
     x, mask_id, schedule, settings = run.x, run.mask_id, run.schedule, run.settings
     positions = torch.arange(x.shape[1], device=x.device)
     start_time, step = time.perf_counter(), 0
@@ -194,6 +215,40 @@ def _steps(run: _Run, records: bool = True) -> Iterator[tuple[StepRecord, ...] |
             # generate.py), so it does not count as committed
             transfer &= x0 != mask_id
             yield _records(run, step, b, x, x0, transfer, probability, time.perf_counter() - start_time)
+
+
+def _autoregressive_steps(run: _Run, records: bool = True) -> Iterator[tuple[StepRecord, ...] | None]:
+    """The autoregressive twin's loop: it reads the prompt once (a KV cache keeps its keys and values),
+    then writes the answer left to right, one token per forward pass, sampled as the diffusion model
+    samples (Gumbel-max at the temperature; greedy at 0). Fixed tokens are written, not sampled. Its
+    records say the same things: one position committed per step, the confidence p(token) there (it
+    predicts nothing else), and no guesses under the masks left (mask_id)."""
+    x, settings, L = run.x, run.settings, run.start
+    cache, start_time = KVCache(), time.perf_counter()
+    logits = run.model(x[:, :L], cache=cache).logits[:, -1:]  # (B, 1, V): the first answer position
+    for i in range(x.shape[1] - L):
+        if settings.logits_eos_inf:
+            logits[:, :, run.eos_id] = -torch.inf
+        fixed = x[:, L + i : L + i + 1] != run.mask_id  # (B, 1)
+        token = torch.where(fixed, x[:, L + i : L + i + 1], predict_tokens(logits, settings.temperature,
+                                                                           run.generator))  # (B, 1)
+        probability = token_probability(logits, token)  # (B, 1)
+        x[:, L + i] = token[:, 0]
+        if i + 1 < x.shape[1] - L:
+            logits = run.model(token, cache=cache).logits  # (B, 1, V)
+        if not records:
+            yield None
+            continue
+        elapsed, n = time.perf_counter() - start_time, x.shape[1] - L
+        out = []
+        for row in range(x.shape[0]):
+            confidence = np.full(n, np.nan, dtype=np.float32)
+            confidence[i] = float(probability[row, 0])
+            out.append(StepRecord(step=i + 1, block=0, forward_passes=i + 1, elapsed=elapsed,
+                                  committed=np.array([i], dtype=np.int32), tokens=token[row].cpu().numpy(),
+                                  confidence=confidence,
+                                  guesses=np.full(n - i - 1, run.mask_id, dtype=np.int64)))
+        yield tuple(out)
 
 
 def _records(run: _Run, step: int, block: int, x, x0, transfer, probability, elapsed) -> tuple[StepRecord, ...]:
