@@ -37,24 +37,52 @@ HOLDOUT_FRACTION = 0.05  # of each user text file
 _VERSE = re.compile(r"^(\d?[A-Za-z]+)(\d+):(\d+) (.*)$")
 
 
-def bible_books() -> dict[str, str]:
-    """All 66 books of the KJV as {book name: text}, one verse per line, references stripped."""
+def bible_verses() -> dict[tuple[str, int, int], str]:
+    """Every verse of the KJV as {(book name, chapter, verse): text}, in canonical order."""
     if shutil.which("bible") is None:
         raise RuntimeError("the King James Bible comes from Debian's `bible` program: "
                            "run `apt-get install bible-kjv` (it pulls in bible-kjv-text)")
     # -f turns pretty-printing off, so each verse is one line: "Ge1:1 In the beginning ..."
     out = subprocess.run(["bible", "-f", "gen1:1-rev22:21"], capture_output=True, text=True, check=True).stdout
     names = dict(BOOKS)
-    books: dict[str, list[str]] = {}
+    verses: dict[tuple[str, int, int], str] = {}
     for line in out.splitlines():
         m = _VERSE.match(line.strip())
-        if m is None:
-            continue
-        abbrev, _, _, verse = m.groups()
-        books.setdefault(names[abbrev], []).append(verse.strip())
-    if len(books) != len(BOOKS):
-        raise RuntimeError(f"`bible` printed {len(books)} books, expected {len(BOOKS)}; is bible-kjv-text intact?")
-    return {name: "\n".join(verses) for name, verses in books.items()}
+        if m is not None:
+            abbrev, chapter, verse, text = m.groups()
+            verses[names[abbrev], int(chapter), int(verse)] = text.strip()
+    if len({book for book, _, _ in verses}) != len(BOOKS):
+        raise RuntimeError("`bible` printed fewer books than the 66 expected; is bible-kjv-text intact?")
+    return verses
+
+
+def bible_books() -> dict[str, str]:
+    """All 66 books of the KJV as {book name: text}, one verse per line, references stripped."""
+    books: dict[str, list[str]] = {}
+    for (book, _, _), text in bible_verses().items():
+        books.setdefault(book, []).append(text)
+    return {name: "\n".join(lines) for name, lines in books.items()}
+
+
+_REFERENCE = re.compile(r"^\s*(\d?\s?[A-Za-z][A-Za-z ]*?)\s+(\d+):(\d+)(?:-(\d+))?\s*$")
+
+
+def passage(reference: str, verses: dict | None = None) -> list[str]:
+    """The verses of a reference such as "Psalms 23:1-6" or "John 3:16", in order (one chapter)."""
+    m = _REFERENCE.match(reference)
+    if m is None:
+        raise ValueError(f"{reference!r} is not a reference like 'Psalms 23:1-6'")
+    book, chapter, first, last = m.group(1).strip(), int(m.group(2)), int(m.group(3)), m.group(4)
+    if book not in dict((name, name) for _, name in BOOKS):
+        raise ValueError(f"{reference!r}: no book named {book!r} (names as in 'Song of Solomon', '1 Corinthians')")
+    last = int(last) if last else first
+    if last < first:
+        raise ValueError(f"{reference!r}: the range runs backwards")
+    verses = verses if verses is not None else bible_verses()
+    missing = [v for v in range(first, last + 1) if (book, chapter, v) not in verses]
+    if missing:
+        raise ValueError(f"{reference!r}: {book} {chapter} has no verse {missing[0]}")
+    return [verses[book, chapter, v] for v in range(first, last + 1)]
 
 
 def bible_split() -> tuple[dict[str, str], dict[str, str]]:
