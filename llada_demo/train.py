@@ -4,6 +4,8 @@
     python -m llada_demo.train --out my-model --text notes.txt --minutes 20
     python -m llada_demo.train --out my-model --resume --minutes 20     # continue where it stopped
     python -m llada_demo.train --out twin --causal --tokenizer assets/llada-kjv --minutes 100  # AR twin
+    python -m llada_demo.train --out recite --init assets/llada-kjv \
+        --recite assets/llada-recite/passages.json --minutes 30 --lr 1e-3      # learn passages by heart
 
 The objective is LLaDA's: draw t ~ U(eps, 1) per sequence, replace each token by the mask token
 with probability t, and score the model by cross-entropy on the masked positions, weighted by 1/t
@@ -52,6 +54,9 @@ class TrainConfig:
     # tokenizer
     vocab_size: int = 4096
     tokenizer: str | None = None  # a model directory whose tokenizer to use (default: train one)
+    init: str | None = None  # fine-tune: start from this model directory (its weights, shape and tokenizer)
+    recite: str | None = None  # a passages.json: part of every batch is its passages, in reading order
+    recite_share: float = 0.5  # of each batch's rows
     # model
     d_model: int = 256
     n_layers: int = 4
@@ -184,6 +189,39 @@ def sample_batch(stream: torch.Tensor, batch_size: int, seq_len: int, generator)
 
 # ----------------------------------------------------------------------------------------------
 # optimiser
+
+
+def recitation_rows(tok, references: list[str], seq_len: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(running, pairs): each passage as running text, and each pair of consecutive verses (A, B), both
+    as BOS + verses joined by newlines (the corpus's format) + EOS, padded with EOS to seq_len, (n, seq_len)."""
+    from .corpus import bible_verses, passage
+
+    verses = bible_verses()
+    passages = [passage(r, verses) for r in references]
+
+    def rows(texts):
+        out = torch.full((len(texts), seq_len), tok.eos_token_id, dtype=torch.long)
+        for i, text in enumerate(texts):
+            ids = [tok.bos_token_id] + tok.encode(text, add_special_tokens=False) + [tok.eos_token_id]
+            if len(ids) > seq_len:
+                raise SystemExit(f"a passage of {len(ids)} tokens does not fit --seq-len {seq_len}: split it")
+            out[i, : len(ids)] = torch.tensor(ids)
+        return out
+
+    return (rows(["\n".join(p) for p in passages]),
+            rows([a + "\n" + b for p in passages for a, b in zip(p, p[1:])]))
+
+
+def recitation_batch(stream, running, pairs, cfg: TrainConfig, generator) -> torch.Tensor:
+    """A batch whose first recite_share of rows recite (running text or a verse pair, half and half on
+    average), the rest general text windows."""
+    n = round(cfg.batch_size * cfg.recite_share)
+    rows = []
+    for _ in range(n):
+        pool = running if torch.rand(1, generator=generator).item() < 0.5 else pairs
+        rows.append(pool[int(torch.randint(0, len(pool), (1,), generator=generator))])
+    general = sample_batch(stream, cfg.batch_size - n, cfg.seq_len, generator)
+    return torch.cat([torch.stack(rows), general]) if rows else general
 
 
 def make_optimizer(model, cfg: TrainConfig):
@@ -385,10 +423,10 @@ def build_tokenizer(cfg, train_docs, state):
         from tokenizers import Tokenizer
 
         return wrap(Tokenizer.from_str(state["tokenizer"]))
-    if cfg.tokenizer:  # another model's, so that the two read the same token ids
+    if cfg.tokenizer or cfg.init:  # another model's, so that the two read the same token ids
         from tokenizers import Tokenizer
 
-        return wrap(Tokenizer.from_file(str(Path(cfg.tokenizer) / "tokenizer.json")))
+        return wrap(Tokenizer.from_file(str(Path(cfg.tokenizer or cfg.init) / "tokenizer.json")))
     return train_tokenizer(train_docs.values(), vocab_size=cfg.vocab_size)
 
 
@@ -418,7 +456,17 @@ def train(cfg: TrainConfig, command: str | None = None) -> dict:
     mask_id = tok.mask_token_id
 
     torch.manual_seed(cfg.seed)
-    model = LLaDAModelLM(model_config(cfg, tok)).init_weights(cfg.seed)
+    if cfg.init:  # fine-tune: the checkpoint's shape and weights (in float32, as we train)
+        from .loading import load_model
+
+        start = load_model(cfg.init, device="cpu", dtype="float32").model
+        model = LLaDAModelLM(start.config)
+        model.load_state_dict(start.state_dict())
+    else:
+        model = LLaDAModelLM(model_config(cfg, tok)).init_weights(cfg.seed)
+    running = pairs = None
+    if cfg.recite:
+        running, pairs = recitation_rows(tok, json.loads(Path(cfg.recite).read_text())["passages"], cfg.seq_len)
     opt = make_optimizer(model, cfg)
     gen = torch.Generator().manual_seed(cfg.seed)  # data order and masks: one stream, saved with the state
     step, total_steps, info = 0, cfg.steps, None
@@ -434,6 +482,12 @@ def train(cfg: TrainConfig, command: str | None = None) -> dict:
         f"line, each book followed by <|endoftext|>. Held out (never trained on): {', '.join(HELDOUT_BOOKS)}."
         if not cfg.text else f"User text: {', '.join(cfg.text)} (last 5% of each file held out)."
     )
+    if cfg.init:
+        data_desc += f" Fine-tuned: started from {cfg.init}."
+    if cfg.recite:
+        data_desc += (f" {cfg.recite_share:.0%} of each batch's rows are the passages of {cfg.recite}, each as "
+                      "running text or as a pair of consecutive verses (<|startoftext|> + verses joined by newlines "
+                      "+ <|endoftext|>, padded with <|endoftext|>), in reading order only.")
     batch_tokens = cfg.batch_size * cfg.seq_len
     info = info or dict(command=command or "", data=data_desc, parameters=n_params, batch_tokens=batch_tokens,
                         train_tokens=len(train_stream), heldout_tokens=len(held_stream),
@@ -473,8 +527,11 @@ def train(cfg: TrainConfig, command: str | None = None) -> dict:
     tokens_done, t_loop, acc, ema_loss = 0, time.time(), None, None
     t_window, steps_window = time.time(), 0  # speed since the last schedule estimate
     while total_steps is None or step < total_steps:
-        x = sample_batch(train_stream, cfg.batch_size, cfg.seq_len, gen)
-        if torch.rand(1, generator=gen).item() < cfg.random_length_prob:
+        if cfg.recite:  # (never cut shorter: a recited row must hold its verses)
+            x = recitation_batch(train_stream, running, pairs, cfg, gen)
+        else:
+            x = sample_batch(train_stream, cfg.batch_size, cfg.seq_len, gen)
+        if not cfg.recite and torch.rand(1, generator=gen).item() < cfg.random_length_prob:
             x = x[:, : int(torch.randint(1, cfg.seq_len + 1, (1,), generator=gen))]
         lr = lr_at(step, total_steps or schedule_hint or 10**9, cfg)
         for group in opt.param_groups:
@@ -532,7 +589,7 @@ def parse_args(argv=None) -> TrainConfig:
             p.add_argument(flag, action=argparse.BooleanOptionalAction, default=value)
         else:
             kind = {"minutes": float, "steps": int, "stop_after": int, "n_kv_heads": int, "state": str,
-                    "tokenizer": str}.get(name, type(value))
+                    "tokenizer": str, "init": str, "recite": str}.get(name, type(value))
             p.add_argument(flag, type=kind, default=value, help=f"default {value}")
     args = p.parse_args(argv)
     return TrainConfig(**{k: (tuple(v) if k == "text" else v) for k, v in vars(args).items()})

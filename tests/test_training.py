@@ -14,7 +14,7 @@ from llada_demo.evaluate import distinct_n, evaluate_dir
 from llada_demo.model import LLaDAModelLM
 from llada_demo.tokenizer import CHAT_TEMPLATE, SPECIAL_TOKENS, train_tokenizer
 from llada_demo.train import (TrainConfig, diffusion_loss, encode_docs, mask_tokens, model_config, next_token_loss,
-                              sample_batch, train)
+                              recitation_batch, recitation_rows, sample_batch, train)
 
 WORDS = ("and the lord spake unto moses saying speak unto the children of israel that they bring me an offering "
          "of every man that giveth it willingly with his heart ye shall take my offering").split()
@@ -169,6 +169,31 @@ def test_the_causal_twin_trains_on_next_tokens_with_the_given_tokenizer(text_fil
     with pytest.raises(SystemExit, match="diffusion model"):
         evaluate_dir(tmp_path / "twin", text_files=[text_file], windows=2, draws=1, threads=1, write=False,
                      compare=tmp_path / "twin")
+
+
+def test_a_fine_tune_starts_from_its_init_and_recites_in_reading_order(text_file, tmp_path, monkeypatch):
+    import llada_demo.corpus as corpus
+
+    train(tiny_cfg(tmp_path / "base", text_file, steps=2))
+    fake = {("Psalms", 23, v): f"Verse {v}." for v in range(1, 4)}
+    monkeypatch.setattr(corpus, "bible_verses", lambda: fake)  # no Bible needed for the mechanics
+    (tmp_path / "passages.json").write_text(json.dumps({"passages": ["Psalms 23:1-3"]}))
+    base = load_model(tmp_path / "base", device="cpu", dtype="float32")
+    running, pairs = recitation_rows(base.tokenizer, ["Psalms 23:1-3"], 32)
+    tok = base.tokenizer
+    assert len(running) == 1 and len(pairs) == 2  # one passage, two consecutive pairs
+    assert tok.decode(pairs[0]).startswith("<|startoftext|>Verse 1.\nVerse 2.<|endoftext|>")
+    assert tok.decode(running[0]).count("Verse") == 3 and pairs[0][-1] == tok.eos_token_id
+    # steps=0: the fine-tune's starting point is the init checkpoint itself
+    cfg = tiny_cfg(tmp_path / "recite", text_file, init=str(tmp_path / "base"), recite=str(tmp_path / "passages.json"),
+                   steps=0, d_model=64)  # shape options give way to the init's
+    info = train(cfg)
+    tuned = load_model(tmp_path / "recite", device="cpu", dtype="float32")
+    assert tuned.model.config == base.model.config and "Fine-tuned: started from" in info["data"]
+    assert all(torch.equal(a, b) for a, b in zip(tuned.model.state_dict().values(), base.model.state_dict().values()))
+    gen = torch.Generator().manual_seed(0)
+    batch = recitation_batch(torch.arange(500) % 50, running, pairs, cfg, gen)
+    assert batch.shape == (8, 32) and all(int(row[0]) == tok.bos_token_id for row in batch[:4])
 
 
 def test_resume_continues_bit_for_bit(text_file, tmp_path):
