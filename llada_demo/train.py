@@ -37,7 +37,7 @@ from .model import LLaDAConfig, LLaDAModelLM
 from .tokenizer import train_tokenizer, wrap
 
 STATE_FILE = "training_state.pt"
-ACCURACY = {False: "masked accuracy at t=0.15", True: "next-token accuracy"}  # by cfg.causal
+ACCURACY = {False: "masked-token accuracy at t = 0.15", True: "next-token accuracy"}  # by cfg.causal
 INFO_FILE = "training_info.json"
 
 
@@ -595,11 +595,24 @@ def parse_args(argv=None) -> TrainConfig:
     return TrainConfig(**{k: (tuple(v) if k == "text" else v) for k, v in vars(args).items()})
 
 
+REPOSITORY = Path(__file__).resolve().parent.parent
+
+
+def repository_relative(arg: str) -> str:
+    """An absolute path inside the repository as a path from its root (a model card's command must
+    work on any clone); anything else as it is."""
+    flag, eq, value = arg.partition("=") if arg.startswith("--") else ("", "", arg)
+    path = Path(value)
+    if path.is_absolute() and path.resolve().is_relative_to(REPOSITORY):
+        value = str(path.resolve().relative_to(REPOSITORY))
+    return flag + eq + value
+
+
 def main(argv=None):
     cfg = parse_args(argv)
     env = "".join(f"{k}={os.environ[k]} " for k in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS") if k in os.environ)
     args = sys.argv[1:] if argv is None else argv
-    command = env + "python -m llada_demo.train " + " ".join(shlex.quote(a) for a in args)
+    command = env + "python -m llada_demo.train " + " ".join(shlex.quote(repository_relative(a)) for a in args)
     train(cfg, command)
 
 

@@ -231,3 +231,13 @@ def test_distinct_n():
     assert distinct_n([[1, 2, 3, 4]], 3) == (1.0, 1.0)
     pooled, per = distinct_n([[1, 2, 3, 1, 2, 3], [1, 2, 3]], 3)
     assert per == pytest.approx((3 / 4 + 1) / 2) and pooled == pytest.approx(3 / 5)
+
+
+def test_commands_name_paths_inside_the_repository_from_its_root():
+    from llada_demo.train import REPOSITORY, repository_relative
+
+    assert repository_relative(str(REPOSITORY / "assets" / "llada-kjv")) == "assets/llada-kjv"
+    assert repository_relative(f"--out={REPOSITORY}/assets/x") == "--out=assets/x"
+    assert repository_relative("/tmp/elsewhere") == "/tmp/elsewhere" and repository_relative("1e-3") == "1e-3"
+    card = (REPOSITORY / "assets" / "llada-kjv" / "README.md").read_text()
+    assert str(REPOSITORY) not in card and "/work/" not in card  # the bundled model's card, too
