@@ -241,3 +241,31 @@ def test_commands_name_paths_inside_the_repository_from_its_root():
     assert repository_relative("/tmp/elsewhere") == "/tmp/elsewhere" and repository_relative("1e-3") == "1e-3"
     card = (REPOSITORY / "assets" / "llada-kjv" / "README.md").read_text()
     assert str(REPOSITORY) not in card and "/work/" not in card  # the bundled model's card, too
+
+
+def test_the_reversal_experiment_runs_on_tiny_checkpoints(text_file, tmp_path, capsys):
+    from llada_demo import reversal
+
+    train(tiny_cfg(tmp_path / "diffusion", text_file, steps=2, seq_len=64))  # room for a pair of verses
+    train(tiny_cfg(tmp_path / "twin", text_file, steps=2, seq_len=64, causal=True,
+                   tokenizer=str(tmp_path / "diffusion")))
+    fake = {("Psalms", 23, v): line for v, line in enumerate(make_text(4, seed=7).splitlines(), start=1)}
+    pairs = reversal.verse_pairs(["Psalms 23:1-4"], fake)
+    assert pairs == [(fake["Psalms", 23, v], fake["Psalms", 23, v + 1]) for v in (1, 2, 3)]
+    passages = tmp_path / "passages.json"
+    passages.write_text(json.dumps({"passages": ["Psalms 23:1-4"]}))
+    import llada_demo.corpus as corpus
+
+    original = corpus.bible_verses
+    corpus.bible_verses = lambda: fake
+    try:
+        reversal.main([str(tmp_path / "diffusion"), str(tmp_path / "twin"), "--passages", str(passages),
+                       "--threads", "1", "--json", str(tmp_path / "r.json")])
+    finally:
+        corpus.bible_verses = original
+    results = json.loads((tmp_path / "r.json").read_text())
+    d, ar = results[str(tmp_path / "diffusion")], results[str(tmp_path / "twin")]
+    assert (d["kind"], ar["kind"], d["pairs"], ar["pairs"]) == ("diffusion", "autoregressive", 3, 3)
+    assert all(0 <= r[k] <= 1 for r in (d, ar) for k in ("forward", "backward"))
+    assert 0 < d["first_step_confidence"] <= 1 and ar["first_step_confidence"] is None
+    assert "picks A among the 4 verses" in capsys.readouterr().out
