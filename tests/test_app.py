@@ -36,9 +36,9 @@ def app(cache):
 
 
 def run(app, prompt="In the beginning", history=(), label=None, gen_length=24, steps=12, block_length=8,
-        temperature=0.0, cfg_scale=0.0, remasking="low_confidence", seed=0, fixed="", infill=False):
+        temperature=0.0, cfg_scale=0.0, remasking="low_confidence", seed=0, fixed="", infill=False, stop_at_eos=False):
     return list(app.generate_run(prompt, list(history), label or app.default.label, gen_length, steps, block_length,
-                                 temperature, cfg_scale, remasking, seed, fixed, infill))
+                                 temperature, cfg_scale, remasking, seed, fixed, infill, stop_at_eos))
 
 
 def messages(app, outs):
@@ -76,6 +76,24 @@ def test_a_run_streams_its_records_and_the_answer_only_at_the_end(app, loaded):
     assert np.array_equal(trajectory.final_tokens(), expected.numpy())
     assert end["state"] == "done" and outs[-1][p.answer] == end["answer"] != ""
     assert app.sessions.of(None).trajectory.steps_done == 12
+
+
+def test_a_run_that_stops_at_eos_ends_done_early_with_the_same_answer(app, loaded, monkeypatch):
+    # the bundled model rarely ends a text within a short answer: make it sure of an EOS at answer position 5
+    at = len(prompt_ids(loaded, "In the beginning")) + 5
+    forward = type(loaded.model).forward
+
+    def eos_at_5(self, *args, **kwargs):
+        out = forward(self, *args, **kwargs)
+        out.logits[:, at, loaded.eos_id] += 100.0
+        return out
+
+    monkeypatch.setattr(type(loaded.model), "forward", eos_at_5)
+    kw = dict(gen_length=32, steps=32, block_length=8, temperature=0.7, remasking="random", seed=3)
+    full, early = messages(app, run(app, **kw)), messages(app, run(app, stop_at_eos=True, **kw))
+    assert early[0]["settings"]["stop_at_eos"] is True
+    assert early[-1]["state"] == full[-1]["state"] == "done" and early[-1]["answer"] == full[-1]["answer"]
+    assert len(early) < len(full) == 1 + 32 + 1
 
 
 def test_every_step_goes_out_when_the_model_is_slower_than_the_screen(app, loaded, monkeypatch):

@@ -290,3 +290,45 @@ def test_the_twin_samples_with_a_seed_keeps_fixed_tokens_and_refuses_what_it_can
         denoise(model, torch.tensor([[5, TINY_IDS["mask_id"], 8]]), gen_length=0, steps=1, infill=True, **TINY_IDS)
     with pytest.raises(ValueError, match="cfg_scale"):
         denoise(model, prompt, gen_length=8, steps=8, cfg_scale=1.0, **TINY_IDS)
+
+
+# ---- stop at EOS --------------------------------------------------------------------------------
+def final(run, records):
+    trajectory = Trajectory(run.canvas, run.settings)
+    for r in records:
+        trajectory.add(r)
+    return trajectory.final_tokens().tolist()
+
+
+def answer_up_to_eos(tokens, stop_ids=(TINY_IDS["eos_id"], TINY_IDS["eot_id"])):
+    tokens = list(tokens)
+    end = next((i for i, t in enumerate(tokens) if t in stop_ids), len(tokens))
+    return tokens[: end + 1]
+
+
+@pytest.mark.parametrize("temperature", [0.0, 0.8])
+@pytest.mark.parametrize("remasking", ["low_confidence", "random", "margin", "entropy"])
+@pytest.mark.parametrize("causal", [False, True])
+def test_stop_at_eos_ends_early_with_the_same_answer(temperature, remasking, causal):
+    model = tiny_model(seed=5, causal=causal)
+    prompt = torch.tensor([[5, 17, 33, 8]])
+    # an EOS fixed at answer position 6: once positions 0-5 are written, the answer cannot change
+    kw = dict(gen_length=24, steps=24, block_length=8, temperature=temperature, remasking=remasking, seed=11,
+              constraints={6: TINY_IDS["eos_id"]}, **TINY_IDS)
+    full = denoise(model, prompt, **kw)
+    full_records = list(full)
+    early = denoise(model, prompt, stop_at_eos=True, **kw)
+    early_records = list(early)
+    assert answer_up_to_eos(final(early, early_records)) == answer_up_to_eos(final(full, full_records))
+    assert len(early_records) < len(full_records)
+    assert [r.tokens.tolist() for r in early_records] == [r.tokens.tolist() for r in full_records[: len(early_records)]]
+    out = generate(model, prompt, stop_at_eos=True, **kw)[0, 4:].tolist()
+    assert answer_up_to_eos(out) == answer_up_to_eos(final(full, full_records))
+
+
+def test_settled_at_eos_is_the_first_stop_with_nothing_masked_before_it():
+    from llada_demo.sampling.schedule import settled_at_eos
+
+    M, E = 250, 1
+    tokens = torch.tensor([[3, 4, E, M], [3, M, E, 4], [3, 4, 5, M], [E, M, M, M], [3, E, M, 2]])
+    assert settled_at_eos(tokens, M, (E, 2)).tolist() == [True, False, False, True, True]

@@ -42,6 +42,7 @@ def test_integral_floats_become_ints_and_constraints_a_sorted_tuple():
     (dict(remasking="sideways"), "unknown remasking strategy 'sideways'"),
     (dict(gen_length=0, infill=True, constraints={0: 5}), "fixed tokens are not used in infill mode"),
     (dict(gen_length=16, infill=True), "infill fills the masks inside the text: set gen_length to 0"),
+    (dict(gen_length=0, infill=True, stop_at_eos=True), "stop at EOS ends an answer"),
     (dict(constraints=((1, 5), (1, 6))), "fixed tokens: position 1 is given twice"),
 ])
 def test_bad_values_are_refused_with_a_message(kwargs, message):

@@ -195,7 +195,7 @@ class DemoApp:
 
     # ---- a run ----------------------------------------------------------------------------------
     def prepare(self, label, prompt, history, gen_length, steps, block_length, temperature, cfg_scale, remasking,
-                seed, fixed, infill) -> Job:
+                seed, fixed, infill, stop_at_eos=False) -> Job:
         """Check everything the user gave and set the run up; anything wrong is a gr.Error saying what to
         change (before any model work, and leaving the inputs as they are)."""
         prompt = _text_input("The prompt", prompt, required=True)
@@ -217,7 +217,7 @@ class DemoApp:
             else:
                 settings = SamplingSettings(gen_length=gen_length, steps=steps, block_length=block_length,
                                             temperature=temperature, cfg_scale=cfg_scale, remasking=remasking,
-                                            seed=seed)
+                                            seed=seed, stop_at_eos=bool(stop_at_eos))  # (answers only)
                 ids = prompt_ids(loaded, prompt, history or (), chat=choice.chat)
                 settings = replace(settings, constraints=parse_constraints(loaded, fixed, settings.gen_length))
             records = denoise(loaded, [ids], settings=settings)
@@ -239,7 +239,7 @@ class DemoApp:
         return loaded.tokenizer.decode(kept, skip_special_tokens=True).strip()
 
     def generate_run(self, prompt, history, label, gen_length, steps, block_length, temperature, cfg_scale,
-                     remasking, seed, fixed, infill, request: gr.Request = None):
+                     remasking, seed, fixed, infill, stop_at_eos=False, request: gr.Request = None):
         """Stream a run to the live view (see Outbox: through the page's own stream, or through this
         generator's values): a start message, every step's record, and an end message with the answer;
         then the answer box and the chat. Runs of the example prompts are cached lazily and streamed again
@@ -247,7 +247,7 @@ class DemoApp:
         p = self.page
         try:
             job = self.prepare(label, prompt, history, gen_length, steps, block_length, temperature, cfg_scale,
-                               remasking, seed, fixed, infill)
+                               remasking, seed, fixed, infill, stop_at_eos)
         except gr.Error as e:
             raise gr.Error(for_toast(e.message)) from None
         session, activity = self.sessions.of(request), Activity()
@@ -260,8 +260,10 @@ class DemoApp:
             outbox.add([encoder.start(trajectory.canvas, job.settings, job.choice.label, self.stop_ids(job.loaded))])
             yield {p.live: outbox.payload(0), p.answer: "", p.exports: gr.update(value=None, visible=False)}
             carried, sent = 1, time.perf_counter()  # messages the Gradio value has carried; when last
+            stopped = False
             for record in source:
                 if activity.stop.is_set():
+                    stopped = True
                     break  # Stop: a step computed after the click is dropped
                 trajectory.add(record)
                 outbox.add([encoder.step(record)])
@@ -270,7 +272,7 @@ class DemoApp:
                 elif time.perf_counter() - sent >= SEND_INTERVAL:
                     yield {p.live: outbox.payload(carried)}
                     carried, sent = len(outbox.log), time.perf_counter()
-            state = "done" if trajectory.finished else "stopped"
+            state = "stopped" if stopped else "done"  # done: every step, or settled at EOS (stop_at_eos)
             answer = self.answer_text(job.loaded, trajectory)
             session.state, session.answer = state, answer
             if state == "done" and job.cache_key is not None and cached is None:

@@ -89,6 +89,7 @@ class Page:
     seed: gr.Number
     fixed: gr.Textbox
     infill: gr.Checkbox
+    stop_at_eos: gr.Checkbox
     guesses: gr.Checkbox
 
 
@@ -153,6 +154,8 @@ def layout(app: DemoApp) -> Page:
                 seed = gr.Number(value=0, precision=0, label="Seed")
                 fixed = gr.Textbox(label="Fixed tokens (answer position: text)", placeholder="0: And, 10: God")
                 infill = gr.Checkbox(label=f"Infill mode: fill each {MASK_PLACEHOLDER} in the prompt")
+                stop_at_eos = gr.Checkbox(label="Stop at EOS: end once everything before the first end-of-text "
+                                                "is written (the answer cannot change after that; not in infill)")
                 guesses = gr.Checkbox(value=True, label="Show the model's guesses under the masks")
         with gr.Column(scale=3, min_width=320):
             charts = gr.HTML(None, html_template='<div class="ld-charts-root"></div>', head=HEAD,
@@ -160,7 +163,8 @@ def layout(app: DemoApp) -> Page:
     gr.Examples([[e] for e in sorted(app.example_prompts)], inputs=[prompt],
                 label="Examples (their runs are cached after the first one)")
     return Page(banner, model, current, chatbot, new_chat, prompt, run, stop, answer, export, exports, live, charts,
-                gen_length, steps, block_length, plan, temperature, cfg_scale, remasking, seed, fixed, infill, guesses)
+                gen_length, steps, block_length, plan, temperature, cfg_scale, remasking, seed, fixed, infill,
+                stop_at_eos, guesses)
 
 
 def build_demo(app: DemoApp) -> gr.Blocks:
@@ -173,7 +177,7 @@ def build_demo(app: DemoApp) -> gr.Blocks:
                        [p.model, p.current, p.banner, p.chatbot, p.new_chat, p.gen_length, p.steps, p.block_length,
                         p.temperature, p.cfg_scale, p.remasking], api_visibility="private")
         inputs = [p.prompt, p.chatbot, p.current, p.gen_length, p.steps, p.block_length, p.temperature, p.cfg_scale,
-                  p.remasking, p.seed, p.fixed, p.infill]
+                  p.remasking, p.seed, p.fixed, p.infill, p.stop_at_eos]
         outputs = [p.live, p.answer, p.chatbot, p.exports]
         # Runs share one queue slot per app ("model"): a GPU holds one run at a time. Stop and export
         # need no model and never wait behind a run.

@@ -19,7 +19,8 @@ import torch
 from ..loading import OFFICIAL_SPECIAL_IDS
 from ..model import KVCache
 from .record import Canvas, StepRecord
-from .schedule import Schedule, predict_tokens, remasking_score, select_transfer, token_probability, transfer_counts
+from .schedule import (Schedule, predict_tokens, remasking_score, select_transfer, settled_at_eos, token_probability,
+                       transfer_counts)
 from .settings import SamplingSettings
 
 
@@ -210,11 +211,15 @@ def _steps(run: _Run, records: bool = True) -> Iterator[tuple[StepRecord, ...] |
             step += 1
             if not records:
                 yield None
+                if _settled(run):
+                    return
                 continue
             # a position where the model predicted the mask token itself stays masked (as in
             # generate.py), so it does not count as committed
             transfer &= x0 != mask_id
             yield _records(run, step, b, x, x0, transfer, probability, time.perf_counter() - start_time)
+            if _settled(run):
+                return
 
 
 def _autoregressive_steps(run: _Run, records: bool = True) -> Iterator[tuple[StepRecord, ...] | None]:
@@ -238,6 +243,8 @@ def _autoregressive_steps(run: _Run, records: bool = True) -> Iterator[tuple[Ste
             logits = run.model(token, cache=cache).logits  # (B, 1, V)
         if not records:
             yield None
+            if _settled(run):
+                return
             continue
         elapsed, n = time.perf_counter() - start_time, x.shape[1] - L
         out = []
@@ -249,6 +256,16 @@ def _autoregressive_steps(run: _Run, records: bool = True) -> Iterator[tuple[Ste
                                   confidence=confidence,
                                   guesses=np.full(n - i - 1, run.mask_id, dtype=np.int64)))
         yield tuple(out)
+        if _settled(run):
+            return
+
+
+def _settled(run: _Run) -> bool:
+    """With stop_at_eos: has every sequence's answer settled (schedule.settled_at_eos)?"""
+    if not run.settings.stop_at_eos:
+        return False
+    stop_ids = tuple(i for i in (run.eos_id, run.eot_id) if i is not None)
+    return bool(settled_at_eos(run.x[:, run.start:], run.mask_id, stop_ids).all())
 
 
 def _records(run: _Run, step: int, block: int, x, x0, transfer, probability, elapsed) -> tuple[StepRecord, ...]:
@@ -286,7 +303,7 @@ class Denoising:
 def denoise(model, prompt, attention_mask=None, steps=128, gen_length=128, block_length=128, temperature=0.,
             cfg_scale=0., remasking="low_confidence", mask_id=None, logits_eos_inf=False,
             confidence_eos_eot_inf=False, *, eos_id=None, eot_id=None, seed=None,
-            constraints: Mapping[int, int] | None = None, infill=False,
+            constraints: Mapping[int, int] | None = None, infill=False, stop_at_eos=False,
             settings: SamplingSettings | None = None) -> Denoising:
     """Run the reverse process on one sequence and yield one StepRecord per step, before the next
     forward pass starts. Arguments as `generate()`; the result's `.canvas` tells what is filled.
@@ -294,7 +311,7 @@ def denoise(model, prompt, attention_mask=None, steps=128, gen_length=128, block
     settings = settings_of(settings, steps=steps, gen_length=gen_length, block_length=block_length,
                            temperature=temperature, cfg_scale=cfg_scale, remasking=remasking, seed=seed,
                            constraints=constraints or (), infill=infill, logits_eos_inf=logits_eos_inf,
-                           confidence_eos_eot_inf=confidence_eos_eot_inf)
+                           confidence_eos_eot_inf=confidence_eos_eot_inf, stop_at_eos=stop_at_eos)
     prompt = torch.as_tensor(prompt) if not isinstance(prompt, torch.Tensor) else prompt
     if prompt.dim() == 2 and prompt.shape[0] != 1:
         raise ValueError(f"denoise() streams one sequence, got a batch of {prompt.shape[0]}; use denoise_batch()")
@@ -312,7 +329,7 @@ def denoise_batch(model, prompt, attention_mask=None, *, settings: SamplingSetti
 def generate(model, prompt, attention_mask=None, steps=128, gen_length=128, block_length=128, temperature=0.,
              cfg_scale=0., remasking="low_confidence", mask_id=None, logits_eos_inf=False,
              confidence_eos_eot_inf=False, *, eos_id=None, eot_id=None, seed=None,
-             constraints: Mapping[int, int] | None = None, infill=False,
+             constraints: Mapping[int, int] | None = None, infill=False, stop_at_eos=False,
              settings: SamplingSettings | None = None) -> torch.Tensor:
     """LLaDA's reverse process; returns the token ids (B, L + gen_length).
 
@@ -326,6 +343,9 @@ def generate(model, prompt, attention_mask=None, steps=128, gen_length=128, bloc
       LLaDA-8B's. logits_eos_inf: never predict EOS. confidence_eos_eot_inf: predicted EOS/EoT
       tokens are unmasked only after every other candidate of the block.
     seed: makes sampling reproducible (None: torch's global RNG, as generate.py).
+    stop_at_eos: end the run once an EOS/EoT is committed with nothing masked before it (every
+      sequence, in a batch): the answer up to it is then what more steps would give; positions
+      after it stay masked (schedule.settled_at_eos).
     constraints: {answer position: token id} fixed before the run (positions count from the
       answer's first token). infill: fill the mask tokens inside `prompt` in place (gen_length 0).
     settings: all of the sampling keywords above as one SamplingSettings, instead of the keywords.
@@ -333,7 +353,7 @@ def generate(model, prompt, attention_mask=None, steps=128, gen_length=128, bloc
     settings = settings_of(settings, steps=steps, gen_length=gen_length, block_length=block_length,
                            temperature=temperature, cfg_scale=cfg_scale, remasking=remasking, seed=seed,
                            constraints=constraints or (), infill=infill, logits_eos_inf=logits_eos_inf,
-                           confidence_eos_eot_inf=confidence_eos_eot_inf)
+                           confidence_eos_eot_inf=confidence_eos_eot_inf, stop_at_eos=stop_at_eos)
     run = _setup(model, prompt, settings, attention_mask, mask_id, eos_id, eot_id)
     for _ in _steps(run, records=False):
         pass

@@ -203,3 +203,17 @@ def select_transfer(score: torch.Tensor, candidates: torch.Tensor, counts: torch
         if k > 0:
             transfer[b, torch.topk(confidence[b], k=k).indices] = True
     return transfer
+
+
+# After a step: can the run end here?
+def settled_at_eos(tokens: torch.Tensor, mask_id: int, stop_ids: tuple[int, ...]) -> torch.Tensor:
+    """(B,) bool: the answer `tokens` (B, N) holds a committed EOS/EoT and no mask before the first one.
+    Then nothing the answer shows (its text up to that token) can change in later steps: they only fill
+    positions after it. An exact early stop (`stop_at_eos`), not a heuristic."""
+    stop = torch.zeros_like(tokens, dtype=torch.bool)
+    for i in stop_ids:
+        stop |= tokens == i
+    has_stop = stop.any(dim=1)
+    first = torch.where(has_stop, stop.int().argmax(dim=1), tokens.shape[1])  # (B,)
+    before = torch.arange(tokens.shape[1], device=tokens.device)[None, :] < first[:, None]
+    return has_stop & ~((tokens == mask_id) & before).any(dim=1)

@@ -70,6 +70,7 @@ class SamplingSettings:
     infill: bool = False
     logits_eos_inf: bool = False
     confidence_eos_eot_inf: bool = False
+    stop_at_eos: bool = False  # end once nothing the answer shows can change (schedule.settled_at_eos)
 
     def __post_init__(self):
         fix = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 (frozen)
@@ -84,7 +85,7 @@ class SamplingSettings:
             if not 0 <= seed < SEED_LIMIT:
                 raise ValueError(f"seed must be a whole number from 0 to 2**63 - 1, got {seed}")
             fix("seed", seed)
-        for flag in ("infill", "logits_eos_inf", "confidence_eos_eot_inf"):
+        for flag in ("infill", "logits_eos_inf", "confidence_eos_eot_inf", "stop_at_eos"):
             fix(flag, bool(getattr(self, flag)))
         items = self.constraints.items() if isinstance(self.constraints, dict) else self.constraints
         pairs = sorted((whole_number("fixed token position", p), whole_number("fixed token id", t))
@@ -99,6 +100,8 @@ class SamplingSettings:
             if self.constraints:
                 raise ValueError("fixed tokens are not used in infill mode: write the fixed text into the prompt "
                                  "instead, or turn infill off")
+            if self.stop_at_eos:
+                raise ValueError("stop at EOS ends an answer; infill fills a text in place: turn one of them off")
         elif self.gen_length < 1:
             raise ValueError(f"gen_length must be at least 1, got {self.gen_length}")
 

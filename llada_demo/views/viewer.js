@@ -131,8 +131,11 @@
       const r = this.records[k - 1] || this.records[this.done - 1];
       const rate = r.elapsed > 0 ? this.useful(this.done) / r.elapsed : 0;
       const blocks = this.start.block_spans.length;
+      const settings = this.start.settings || {};
+      const early = state === "done" && this.done < this.total && settings.stop_at_eos ? " \u00b7 stopped at EOS" : "";
       return `${state} \u00b7 step ${this.done}/${this.total} \u00b7 block ${r.block + 1}/${blocks} \u00b7 ` +
-             `${r.forward_passes} forward passes \u00b7 ${r.elapsed.toFixed(2)} s \u00b7 ${rate.toFixed(1)} tokens/s (to EOS)`;
+             `${r.forward_passes} forward passes \u00b7 ${r.elapsed.toFixed(2)} s \u00b7 ${rate.toFixed(1)} tokens/s (to EOS)` +
+             early;
     }
   }
 
