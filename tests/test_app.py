@@ -36,9 +36,11 @@ def app(cache):
 
 
 def run(app, prompt="In the beginning", history=(), label=None, gen_length=24, steps=12, block_length=8,
-        temperature=0.0, cfg_scale=0.0, remasking="low_confidence", seed=0, fixed="", infill=False, stop_at_eos=False):
+        temperature=0.0, cfg_scale=0.0, remasking="low_confidence", seed=0, fixed="", infill=False, stop_at_eos=False,
+        decoding="fixed", threshold=0.9, factor=1.0):
     return list(app.generate_run(prompt, list(history), label or app.default.label, gen_length, steps, block_length,
-                                 temperature, cfg_scale, remasking, seed, fixed, infill, stop_at_eos))
+                                 temperature, cfg_scale, remasking, seed, fixed, infill, stop_at_eos, decoding, threshold,
+                                 factor))
 
 
 def messages(app, outs):
@@ -344,6 +346,23 @@ def test_api_run_streams_the_wire_format(app_server):
     trajectory, _, end = decode_run({"format": "llada-demo-run", "version": 1, "messages": msgs})
     assert trajectory.finished and end["state"] == "done"
     assert max(len(json.dumps(m, separators=(",", ":"))) for m in msgs[1:-1]) < 2000
+
+
+def test_a_threshold_run_commits_as_many_as_the_model_is_sure_of(app, app_server):
+    # in the handler
+    msgs = messages(app, run(app, gen_length=32, steps=32, block_length=32, decoding="threshold", threshold=0.3))
+    steps = [m for m in msgs if m["type"] == "step"]
+    per_step = [len(m["committed"]) for m in steps]
+    assert sum(per_step) == 32 and len(set(per_step)) > 1 and len(steps) < 32
+    assert msgs[-1]["state"] == "done" and "no masks left" in msgs[0]["notes"][0]
+    assert [m["forward_passes"] for m in steps] == list(range(1, len(steps) + 1))
+    # and through the real server
+    client = Client(app_server, verbose=False)
+    api = list(client.submit(prompt="In the beginning", gen_length=32, steps=32, block_length=32, decoding="threshold",
+                             threshold=0.3, api_name="/run"))
+    assert [len(m["committed"]) for m in api if m["type"] == "step"] == per_step
+    with pytest.raises(Exception, match="unknown decoding rule"):
+        client.predict(prompt="In the beginning", decoding="fast", api_name="/run")
 
 
 def test_api_rejects_bad_settings_with_a_plain_message(app_server):

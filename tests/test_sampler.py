@@ -308,13 +308,14 @@ def answer_up_to_eos(tokens, stop_ids=(TINY_IDS["eos_id"], TINY_IDS["eot_id"])):
 
 @pytest.mark.parametrize("temperature", [0.0, 0.8])
 @pytest.mark.parametrize("remasking", ["low_confidence", "random", "margin", "entropy"])
-@pytest.mark.parametrize("causal", [False, True])
-def test_stop_at_eos_ends_early_with_the_same_answer(temperature, remasking, causal):
+@pytest.mark.parametrize("causal,decoding", [(False, "fixed"), (False, "threshold"), (False, "factor"),
+                                             (True, "fixed")])
+def test_stop_at_eos_ends_early_with_the_same_answer(temperature, remasking, causal, decoding):
     model = tiny_model(seed=5, causal=causal)
     prompt = torch.tensor([[5, 17, 33, 8]])
     # an EOS fixed at answer position 6: once positions 0-5 are written, the answer cannot change
     kw = dict(gen_length=24, steps=24, block_length=8, temperature=temperature, remasking=remasking, seed=11,
-              constraints={6: TINY_IDS["eos_id"]}, **TINY_IDS)
+              constraints={6: TINY_IDS["eos_id"]}, decoding=decoding, threshold=0.5, **TINY_IDS)
     full = denoise(model, prompt, **kw)
     full_records = list(full)
     early = denoise(model, prompt, stop_at_eos=True, **kw)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import gradio as gr
 
 from ..sampling import REMASKING_STRATEGIES
+from ..sampling.rules import DECODING_RULES
 from ..views.page import PLOTLY_JS, VIEWER_CSS, VIEWER_JS, source
 from .handlers import DemoApp, plan_text
 from .prompts import MASK_PLACEHOLDER
@@ -90,6 +91,9 @@ class Page:
     fixed: gr.Textbox
     infill: gr.Checkbox
     stop_at_eos: gr.Checkbox
+    decoding: gr.Dropdown
+    threshold: gr.Slider
+    factor: gr.Slider
     guesses: gr.Checkbox
 
 
@@ -151,6 +155,12 @@ def layout(app: DemoApp) -> Page:
                 cfg_scale = gr.Slider(0, 5, value=d.cfg_scale, step=0.1, label="CFG scale")
                 remasking = gr.Dropdown(list(REMASKING_STRATEGIES), value=d.remasking,
                                         label="Remasking strategy")
+                decoding = gr.Dropdown(list(DECODING_RULES), value="fixed", label="Decoding rule: fixed (LLaDA: "
+                                       "tokens per step from the schedule), threshold or factor (Fast-dLLM: as "
+                                       "many as the model is sure of)")
+                with gr.Row():
+                    threshold = gr.Slider(0, 1, value=0.9, step=0.01, label="Threshold (confidence)")
+                    factor = gr.Slider(0.05, 4, value=1.0, step=0.05, label="Factor f")
                 seed = gr.Number(value=0, precision=0, label="Seed")
                 fixed = gr.Textbox(label="Fixed tokens (answer position: text)", placeholder="0: And, 10: God")
                 infill = gr.Checkbox(label=f"Infill mode: fill each {MASK_PLACEHOLDER} in the prompt")
@@ -164,20 +174,20 @@ def layout(app: DemoApp) -> Page:
                 label="Examples (their runs are cached after the first one)")
     return Page(banner, model, current, chatbot, new_chat, prompt, run, stop, answer, export, exports, live, charts,
                 gen_length, steps, block_length, plan, temperature, cfg_scale, remasking, seed, fixed, infill,
-                stop_at_eos, guesses)
+                stop_at_eos, decoding, threshold, factor, guesses)
 
 
 def build_demo(app: DemoApp) -> gr.Blocks:
     with gr.Blocks(title="llada-demo: watch a diffusion LM write") as demo:
         p = app.page = layout(app)
-        settings = [p.gen_length, p.steps, p.block_length, p.infill]
+        settings = [p.gen_length, p.steps, p.block_length, p.infill, p.decoding]
         for comp in settings:
             comp.change(plan_text, settings, p.plan, show_progress="hidden", api_visibility="private")
         p.model.change(app.select_model, [p.model, p.current],
                        [p.model, p.current, p.banner, p.chatbot, p.new_chat, p.gen_length, p.steps, p.block_length,
                         p.temperature, p.cfg_scale, p.remasking], api_visibility="private")
         inputs = [p.prompt, p.chatbot, p.current, p.gen_length, p.steps, p.block_length, p.temperature, p.cfg_scale,
-                  p.remasking, p.seed, p.fixed, p.infill, p.stop_at_eos]
+                  p.remasking, p.seed, p.fixed, p.infill, p.stop_at_eos, p.decoding, p.threshold, p.factor]
         outputs = [p.live, p.answer, p.chatbot, p.exports]
         # Runs share one queue slot per app ("model"): a GPU holds one run at a time. Stop and export
         # need no model and never wait behind a run.

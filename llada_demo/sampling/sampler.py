@@ -19,13 +19,12 @@ import torch
 from ..loading import OFFICIAL_SPECIAL_IDS
 from ..model import KVCache
 from .record import Canvas, StepRecord
-from .schedule import (Schedule, predict_tokens, remasking_score, select_transfer, settled_at_eos, token_probability,
-                       transfer_counts)
+from .schedule import Schedule, predict_tokens, remasking_score, settled_at_eos, token_probability, transfer_counts
 from .settings import SamplingSettings
 
 
 AUTOREGRESSIVE_NOTE = ("an autoregressive model writes one token per step, left to right: as many steps as "
-                       "answer tokens, in one block (steps, block length and remasking do not apply)")
+                       "answer tokens, in one block (steps, block length, remasking and decoding rules do not apply)")
 
 
 def _first_id(*candidates):
@@ -186,6 +185,7 @@ def _steps(run: _Run, records: bool = True) -> Iterator[tuple[StepRecord, ...] |
         yield from _autoregressive_steps(run, records)
         return
     x, mask_id, schedule, settings = run.x, run.mask_id, run.schedule, run.settings
+    rule = settings.rule()
     positions = torch.arange(x.shape[1], device=x.device)
     start_time, step = time.perf_counter(), 0
     for b, ((s, e), n_steps) in enumerate(zip(schedule.block_spans, schedule.steps_per_block)):
@@ -193,8 +193,11 @@ def _steps(run: _Run, records: bool = True) -> Iterator[tuple[StepRecord, ...] |
         # As in generate.py: the block's own masks at its start are spread over its steps, and every
         # mask before the block's end may be chosen (prompt masks too).
         in_reach = positions < block_end
-        counts = transfer_counts(x[:, run.slots[s:e]].eq(mask_id).sum(dim=1), n_steps)  # (B, n_steps)
-        for i in range(n_steps):
+        block_masks = x[:, run.slots[s:e]].eq(mask_id).sum(dim=1)  # (B,)
+        counts = transfer_counts(block_masks, n_steps)  # (B, n_steps): the fixed rule's n_k
+        for i in range(n_steps):  # a dynamic rule's n_steps is one per token: the most it can need
+            if rule.dynamic and not bool(x[:, run.slots[s:e]].eq(mask_id).any()):
+                break  # the block is written
             mask_index = x == mask_id
             logits = _mask_predictor_logits(run, x)  # (B, T, V)
             x0 = predict_tokens(logits, settings.temperature, run.generator)  # step 1 (B, T)
@@ -205,7 +208,7 @@ def _steps(run: _Run, records: bool = True) -> Iterator[tuple[StepRecord, ...] |
                 demote = x0 == run.eos_id
                 if run.eot_id is not None:
                     demote |= x0 == run.eot_id
-            transfer = select_transfer(score, mask_index & in_reach, counts[:, i], demote)  # step 3
+            transfer = rule.select(score, probability, mask_index & in_reach, counts[:, i], demote)  # step 3
             x = torch.where(transfer, x0, x)  # step 4
             run.x = x
             step += 1
@@ -303,15 +306,16 @@ class Denoising:
 def denoise(model, prompt, attention_mask=None, steps=128, gen_length=128, block_length=128, temperature=0.,
             cfg_scale=0., remasking="low_confidence", mask_id=None, logits_eos_inf=False,
             confidence_eos_eot_inf=False, *, eos_id=None, eot_id=None, seed=None,
-            constraints: Mapping[int, int] | None = None, infill=False, stop_at_eos=False,
-            settings: SamplingSettings | None = None) -> Denoising:
+            constraints: Mapping[int, int] | None = None, infill=False, stop_at_eos=False, decoding="fixed",
+            threshold=0.9, factor=1.0, settings: SamplingSettings | None = None) -> Denoising:
     """Run the reverse process on one sequence and yield one StepRecord per step, before the next
     forward pass starts. Arguments as `generate()`; the result's `.canvas` tells what is filled.
     Applying every record's commits to the canvas gives generate()'s output."""
     settings = settings_of(settings, steps=steps, gen_length=gen_length, block_length=block_length,
                            temperature=temperature, cfg_scale=cfg_scale, remasking=remasking, seed=seed,
                            constraints=constraints or (), infill=infill, logits_eos_inf=logits_eos_inf,
-                           confidence_eos_eot_inf=confidence_eos_eot_inf, stop_at_eos=stop_at_eos)
+                           confidence_eos_eot_inf=confidence_eos_eot_inf, stop_at_eos=stop_at_eos,
+                           decoding=decoding, threshold=threshold, factor=factor)
     prompt = torch.as_tensor(prompt) if not isinstance(prompt, torch.Tensor) else prompt
     if prompt.dim() == 2 and prompt.shape[0] != 1:
         raise ValueError(f"denoise() streams one sequence, got a batch of {prompt.shape[0]}; use denoise_batch()")
@@ -329,8 +333,8 @@ def denoise_batch(model, prompt, attention_mask=None, *, settings: SamplingSetti
 def generate(model, prompt, attention_mask=None, steps=128, gen_length=128, block_length=128, temperature=0.,
              cfg_scale=0., remasking="low_confidence", mask_id=None, logits_eos_inf=False,
              confidence_eos_eot_inf=False, *, eos_id=None, eot_id=None, seed=None,
-             constraints: Mapping[int, int] | None = None, infill=False, stop_at_eos=False,
-             settings: SamplingSettings | None = None) -> torch.Tensor:
+             constraints: Mapping[int, int] | None = None, infill=False, stop_at_eos=False, decoding="fixed",
+             threshold=0.9, factor=1.0, settings: SamplingSettings | None = None) -> torch.Tensor:
     """LLaDA's reverse process; returns the token ids (B, L + gen_length).
 
     model: the mask predictor (our LLaDAModelLM or LoadedModel, or any module whose
@@ -343,6 +347,9 @@ def generate(model, prompt, attention_mask=None, steps=128, gen_length=128, bloc
       LLaDA-8B's. logits_eos_inf: never predict EOS. confidence_eos_eot_inf: predicted EOS/EoT
       tokens are unmasked only after every other candidate of the block.
     seed: makes sampling reproducible (None: torch's global RNG, as generate.py).
+    decoding: which masked positions a step commits (sampling/rules.py): 'fixed' (LLaDA, the default),
+      'threshold' (every one with confidence >= `threshold`, at least one) or 'factor' (Fast-dLLM's
+      rule with `factor`); under the last two a block runs until it is written.
     stop_at_eos: end the run once an EOS/EoT is committed with nothing masked before it (every
       sequence, in a batch): the answer up to it is then what more steps would give; positions
       after it stay masked (schedule.settled_at_eos).
@@ -353,7 +360,8 @@ def generate(model, prompt, attention_mask=None, steps=128, gen_length=128, bloc
     settings = settings_of(settings, steps=steps, gen_length=gen_length, block_length=block_length,
                            temperature=temperature, cfg_scale=cfg_scale, remasking=remasking, seed=seed,
                            constraints=constraints or (), infill=infill, logits_eos_inf=logits_eos_inf,
-                           confidence_eos_eot_inf=confidence_eos_eot_inf, stop_at_eos=stop_at_eos)
+                           confidence_eos_eot_inf=confidence_eos_eot_inf, stop_at_eos=stop_at_eos,
+                           decoding=decoding, threshold=threshold, factor=factor)
     run = _setup(model, prompt, settings, attention_mask, mask_id, eos_id, eot_id)
     for _ in _steps(run, records=False):
         pass

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import math
 import numbers
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 
+from .rules import make_rule
 from .schedule import Schedule, check_remasking, plan_schedule
 
 SEED_LIMIT = 2**63  # torch.Generator.manual_seed takes 0 .. 2**63 - 1
@@ -71,6 +72,9 @@ class SamplingSettings:
     logits_eos_inf: bool = False
     confidence_eos_eot_inf: bool = False
     stop_at_eos: bool = False  # end once nothing the answer shows can change (schedule.settled_at_eos)
+    decoding: str = "fixed"  # which positions a step commits: rules.RULES
+    threshold: float = 0.9  # decoding="threshold": commit every masked position at least this confident
+    factor: float = 1.0  # decoding="factor": Fast-dLLM's factor f
 
     def __post_init__(self):
         fix = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 (frozen)
@@ -80,6 +84,13 @@ class SamplingSettings:
         fix("temperature", finite_number("temperature", self.temperature))
         fix("cfg_scale", finite_number("cfg_scale", self.cfg_scale))
         check_remasking(self.remasking)
+        make_rule(self.decoding)  # an unknown rule fails here, with the names of the known ones
+        fix("threshold", finite_number("threshold", self.threshold))
+        if self.threshold > 1:
+            raise ValueError(f"threshold is a probability, from 0 to 1; got {self.threshold:g}")
+        fix("factor", finite_number("factor", self.factor))
+        if self.factor <= 0:
+            raise ValueError(f"factor must be more than 0, got {self.factor:g}")
         if self.seed is not None:
             seed = whole_number("seed", self.seed)
             if not 0 <= seed < SEED_LIMIT:
@@ -106,8 +117,19 @@ class SamplingSettings:
             raise ValueError(f"gen_length must be at least 1, got {self.gen_length}")
 
     def plan(self, fill_length: int | None = None) -> Schedule:
-        """The schedule that really runs over `fill_length` positions (default: the answer)."""
-        return plan_schedule(self.gen_length if fill_length is None else fill_length, self.block_length, self.steps)
+        """The schedule that really runs over `fill_length` positions (default: the answer). Under a
+        dynamic rule (threshold, factor) its steps are the most a block can take: one per token."""
+        n = self.gen_length if fill_length is None else fill_length
+        if not self.rule().dynamic:
+            return plan_schedule(n, self.block_length, self.steps)
+        plan = plan_schedule(n, self.block_length, n)
+        note = (f"{self.decoding} decoding: each block runs until it has no masks left, at least one token "
+                "per step (the steps setting does not apply)")
+        return replace(plan, notes=(note,) + plan.notes)
+
+    def rule(self):
+        """The decoding rule object (rules.py)."""
+        return make_rule(self.decoding, self.threshold, self.factor)
 
     def as_dict(self) -> dict:
         """Plain JSON-able fields (constraints as [[position, id], ...])."""
