@@ -75,4 +75,4 @@ def test_sampling_matches_official_under_the_same_seed(remasking):
     kwargs = dict(steps=8, gen_length=16, block_length=8, temperature=0.8, remasking=remasking, mask_id=250)
     torch.manual_seed(11)
     expected = official.generate(model, prompt, **kwargs)
-    assert torch.equal(generate(model, prompt, seed=11, **kwargs), expected)
+    assert torch.equal(generate(model, prompt, seed=11, full_noise=True, **kwargs), expected)  # its random stream

@@ -333,3 +333,25 @@ def test_settled_at_eos_is_the_first_stop_with_nothing_masked_before_it():
     M, E = 250, 1
     tokens = torch.tensor([[3, 4, E, M], [3, M, E, 4], [3, 4, 5, M], [E, M, M, M], [3, E, M, 2]])
     assert settled_at_eos(tokens, M, (E, 2)).tolist() == [True, False, False, True, True]
+
+
+def test_noise_is_drawn_only_where_a_step_may_commit():
+    from llada_demo.sampling.schedule import predict_tokens
+
+    logits = torch.randn(2, 6, 50, generator=torch.Generator().manual_seed(0))
+    where = torch.tensor([[True, False, False, True, False, False], [False] * 5 + [True]])
+    out = predict_tokens(logits, 1.0, torch.Generator().manual_seed(4), where)
+    argmax = logits.argmax(-1)
+    assert torch.equal(out[~where], argmax[~where])  # elsewhere: the argmax, no noise
+    # there: a Gumbel-max draw, i.e. a sample of softmax(logits / temperature)
+    row = torch.tensor([0.0, 1.0, 2.0, 0.5])
+    many = predict_tokens(row.expand(1, 40_000, 4), 0.7, torch.Generator().manual_seed(5),
+                          torch.ones(1, 40_000, dtype=torch.bool))
+    share = torch.bincount(many[0], minlength=4) / 40_000
+    assert torch.allclose(share, torch.softmax(row / 0.7, dim=0), atol=0.01), share
+    # greedy runs do not depend on it (generate.py's stream itself: tests/test_official_parity.py)
+    model, prompt = tiny_model(seed=8), torch.tensor([[5, 17, 33, 8]])
+    kw = dict(gen_length=16, steps=8, block_length=8, **TINY_IDS)
+    assert torch.equal(generate(model, prompt, **kw), generate(model, prompt, full_noise=True, **kw))
+    hot = dict(kw, temperature=1.0, seed=2)  # with noise, each way is reproducible under its seed
+    assert torch.equal(generate(model, prompt, **hot), generate(model, prompt, **hot))

@@ -200,7 +200,9 @@ def _steps(run: _Run, records: bool = True) -> Iterator[tuple[StepRecord, ...] |
                 break  # the block is written
             mask_index = x == mask_id
             logits = _mask_predictor_logits(run, x)  # (B, T, V)
-            x0 = predict_tokens(logits, settings.temperature, run.generator)  # step 1 (B, T)
+            # step 1 (B, T): sampled where this step may commit, the argmax elsewhere (see predict_tokens)
+            x0 = predict_tokens(logits, settings.temperature, run.generator,
+                                None if settings.full_noise else mask_index & in_reach)
             probability = token_probability(logits, x0)  # (B, T)
             score = remasking_score(settings.remasking, logits, probability, run.generator)  # step 2
             demote = None
@@ -307,7 +309,7 @@ def denoise(model, prompt, attention_mask=None, steps=128, gen_length=128, block
             cfg_scale=0., remasking="low_confidence", mask_id=None, logits_eos_inf=False,
             confidence_eos_eot_inf=False, *, eos_id=None, eot_id=None, seed=None,
             constraints: Mapping[int, int] | None = None, infill=False, stop_at_eos=False, decoding="fixed",
-            threshold=0.9, factor=1.0, settings: SamplingSettings | None = None) -> Denoising:
+            threshold=0.9, factor=1.0, full_noise=False, settings: SamplingSettings | None = None) -> Denoising:
     """Run the reverse process on one sequence and yield one StepRecord per step, before the next
     forward pass starts. Arguments as `generate()`; the result's `.canvas` tells what is filled.
     Applying every record's commits to the canvas gives generate()'s output."""
@@ -315,7 +317,8 @@ def denoise(model, prompt, attention_mask=None, steps=128, gen_length=128, block
                            temperature=temperature, cfg_scale=cfg_scale, remasking=remasking, seed=seed,
                            constraints=constraints or (), infill=infill, logits_eos_inf=logits_eos_inf,
                            confidence_eos_eot_inf=confidence_eos_eot_inf, stop_at_eos=stop_at_eos,
-                           decoding=decoding, threshold=threshold, factor=factor)
+                           decoding=decoding, threshold=threshold, factor=factor,
+                           full_noise=full_noise)
     prompt = torch.as_tensor(prompt) if not isinstance(prompt, torch.Tensor) else prompt
     if prompt.dim() == 2 and prompt.shape[0] != 1:
         raise ValueError(f"denoise() streams one sequence, got a batch of {prompt.shape[0]}; use denoise_batch()")
@@ -334,7 +337,7 @@ def generate(model, prompt, attention_mask=None, steps=128, gen_length=128, bloc
              cfg_scale=0., remasking="low_confidence", mask_id=None, logits_eos_inf=False,
              confidence_eos_eot_inf=False, *, eos_id=None, eot_id=None, seed=None,
              constraints: Mapping[int, int] | None = None, infill=False, stop_at_eos=False, decoding="fixed",
-             threshold=0.9, factor=1.0, settings: SamplingSettings | None = None) -> torch.Tensor:
+             threshold=0.9, factor=1.0, full_noise=False, settings: SamplingSettings | None = None) -> torch.Tensor:
     """LLaDA's reverse process; returns the token ids (B, L + gen_length).
 
     model: the mask predictor (our LLaDAModelLM or LoadedModel, or any module whose
@@ -350,6 +353,9 @@ def generate(model, prompt, attention_mask=None, steps=128, gen_length=128, bloc
     decoding: which masked positions a step commits (sampling/rules.py): 'fixed' (LLaDA, the default),
       'threshold' (every one with confidence >= `threshold`, at least one) or 'factor' (Fast-dLLM's
       rule with `factor`); under the last two a block runs until it is written.
+    full_noise: Gumbel noise at every position, as generate.py (its exact random stream); by default
+      only where the step may commit (the same distribution for what is committed, at a fraction of
+      the cost; the guesses shown under other masks are then the argmax).
     stop_at_eos: end the run once an EOS/EoT is committed with nothing masked before it (every
       sequence, in a batch): the answer up to it is then what more steps would give; positions
       after it stay masked (schedule.settled_at_eos).
@@ -361,7 +367,8 @@ def generate(model, prompt, attention_mask=None, steps=128, gen_length=128, bloc
                            temperature=temperature, cfg_scale=cfg_scale, remasking=remasking, seed=seed,
                            constraints=constraints or (), infill=infill, logits_eos_inf=logits_eos_inf,
                            confidence_eos_eot_inf=confidence_eos_eot_inf, stop_at_eos=stop_at_eos,
-                           decoding=decoding, threshold=threshold, factor=factor)
+                           decoding=decoding, threshold=threshold, factor=factor,
+                           full_noise=full_noise)
     run = _setup(model, prompt, settings, attention_mask, mask_id, eos_id, eot_id)
     for _ in _steps(run, records=False):
         pass

@@ -132,15 +132,28 @@ def transfer_counts(num_masked: torch.Tensor, steps: int) -> torch.Tensor:
 
 
 # Step 1: predict
-def predict_tokens(logits: torch.Tensor, temperature: float, generator: torch.Generator | None = None):
+def predict_tokens(logits: torch.Tensor, temperature: float, generator: torch.Generator | None = None,
+                   where: torch.Tensor | None = None):
     """x0_hat (B, T): argmax, or a Gumbel-max sample at `temperature`.
 
     As in LLaDA's generate.py: exp(logits) / (-log u)^temperature in float64 (low-precision Gumbel
     noise hurts generation quality), u ~ U(0, 1) drawn with `generator` (the global RNG if None).
+    where: bool (B, T), sample only there (the positions this step may commit) and take the argmax
+    elsewhere. The noise over the whole vocabulary at every position cost as much as the model's
+    forward pass (bench/bench_step_cost.py); None samples everywhere, generate.py's random stream.
     """
     if temperature == 0:
         return logits.argmax(dim=-1)
     dtype = _wide_float(logits.device)
+    if where is not None:
+        x0 = logits.argmax(dim=-1)
+        if bool(where.any()):
+            wide = logits[where].to(dtype)  # (K, V)
+            noise = torch.empty_like(wide).exponential_(generator=generator)  # -log u, u ~ U(0, 1), in one pass
+            if temperature != 1:
+                noise.pow_(temperature)
+            x0[where] = wide.exp_().div_(noise).argmax(dim=-1)
+        return x0
     wide = logits.to(dtype)
     u = torch.rand(wide.shape, dtype=dtype, device=logits.device, generator=generator)
     return (wide.exp() / (-torch.log(u)) ** temperature).argmax(dim=-1)

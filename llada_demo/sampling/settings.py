@@ -75,6 +75,7 @@ class SamplingSettings:
     decoding: str = "fixed"  # which positions a step commits: rules.RULES
     threshold: float = 0.9  # decoding="threshold": commit every masked position at least this confident
     factor: float = 1.0  # decoding="factor": Fast-dLLM's factor f
+    full_noise: bool = False  # Gumbel noise at every position, as generate.py (its random stream; slower)
 
     def __post_init__(self):
         fix = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 (frozen)
@@ -96,7 +97,7 @@ class SamplingSettings:
             if not 0 <= seed < SEED_LIMIT:
                 raise ValueError(f"seed must be a whole number from 0 to 2**63 - 1, got {seed}")
             fix("seed", seed)
-        for flag in ("infill", "logits_eos_inf", "confidence_eos_eot_inf", "stop_at_eos"):
+        for flag in ("infill", "logits_eos_inf", "confidence_eos_eot_inf", "stop_at_eos", "full_noise"):
             fix(flag, bool(getattr(self, flag)))
         items = self.constraints.items() if isinstance(self.constraints, dict) else self.constraints
         pairs = sorted((whole_number("fixed token position", p), whole_number("fixed token id", t))
