@@ -134,6 +134,10 @@ class KVCache:
     def length(self) -> int:
         return self.keys[0].shape[2] if self.keys else 0
 
+    def past(self, layer: int) -> int:
+        """Positions before this pass's in `layer` (its causal mask is offset by them)."""
+        return self.keys[layer].shape[2] if layer < len(self.keys) else 0
+
     def extend(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Add this pass's keys and values (B, n_kv, T, hs) of `layer`; return all of them so far."""
         if layer == len(self.keys):
@@ -142,6 +146,38 @@ class KVCache:
         else:
             self.keys[layer] = torch.cat([self.keys[layer], k], dim=2)
             self.values[layer] = torch.cat([self.values[layer], v], dim=2)
+        return self.keys[layer], self.values[layer]
+
+
+class BlockCache:
+    """Keys and values of every position from one full pass, per layer (B, n_kv, T, hs): Fast-dLLM's
+    prefix and dual caches for the mask predictor (Wu et al. 2025). A later pass gives the tokens of
+    positions [start, start + n) only; they attend to the stored keys and values of all the others
+    (approximate: bidirectional attention would have changed those too) and their own fresh ones,
+    which replace the stored ones. The sampler refreshes it with a full pass at every block start."""
+
+    def __init__(self):
+        self.keys: list[torch.Tensor] = []
+        self.values: list[torch.Tensor] = []
+        self.start = 0  # first position of the pass under way (set by LLaDAModelLM.forward)
+
+    @property
+    def length(self) -> int:
+        return self.keys[0].shape[2] if self.keys else 0
+
+    def past(self, layer: int) -> int:
+        return 0  # bidirectional: no causal offset
+
+    def extend(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Store a full pass's keys and values, or write a partial pass's over theirs; return all."""
+        if layer == len(self.keys):
+            self.keys.append(k)
+            self.values.append(v)
+        else:
+            end = self.start + k.shape[2]
+            self.keys[layer] = torch.cat([self.keys[layer][:, :, : self.start], k, self.keys[layer][:, :, end:]], 2)
+            self.values[layer] = torch.cat([self.values[layer][:, :, : self.start], v,
+                                            self.values[layer][:, :, end:]], 2)
         return self.keys[layer], self.values[layer]
 
 
@@ -163,7 +199,7 @@ class Block(nn.Module):
         self.up_proj = nn.Linear(d, config.mlp_hidden_size, bias=bias)
         self.ff_out = nn.Linear(config.mlp_hidden_size, d, bias=bias)  # down
 
-    def forward(self, x, cos, sin, key_mask=None, cache: KVCache | None = None, layer: int = 0):
+    def forward(self, x, cos, sin, key_mask=None, cache: KVCache | BlockCache | None = None, layer: int = 0):
         B, T, C = x.shape
         h = self.attn_norm(x)
         q = self.q_proj(h).view(B, T, self.n_heads, self.head_dim).transpose(1, 2)  # (B, nh, T, hs)
@@ -172,8 +208,8 @@ class Block(nn.Module):
         q, k = apply_rotary(q, cos, sin), apply_rotary(k, cos, sin)
         past = 0
         if cache is not None:  # keys and values of the earlier positions come from the cache
-            past = cache.keys[layer].shape[2] if layer < len(cache.keys) else 0
-            k, v = cache.extend(layer, k, v)  # (B, nkv, past + T, hs)
+            past = cache.past(layer)
+            k, v = cache.extend(layer, k, v)  # (B, nkv, past + T, hs); a BlockCache: (B, nkv, all, hs)
         if self.kv_heads != self.n_heads:  # grouped-query attention: share each kv head
             k = k.repeat_interleave(self.n_heads // self.kv_heads, dim=1)
             v = v.repeat_interleave(self.n_heads // self.kv_heads, dim=1)
@@ -240,21 +276,32 @@ class LLaDAModelLM(nn.Module):
         return cache[2][:T], cache[3][:T]
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
-                cache: KVCache | None = None):
+                cache: KVCache | BlockCache | None = None, start: int = 0):
         """input_ids (B, T) -> SimpleNamespace(logits=(B, T, V)).
 
         attention_mask (B, T), 1 for real tokens and 0 for padding: padded positions are hidden as
         keys, so a sequence's logits do not depend on what else is in the batch. Rotary embeddings
         are relative, so left padding needs no position shift.
-        cache (causal models only): input_ids follow the positions already in it, and are added to it.
+        cache: a KVCache (causal models): input_ids follow the positions already in it, and are added
+        to it. A BlockCache (the mask predictor): empty, a full pass fills it; filled, input_ids are the
+        tokens of positions [start, start + T) only, and attention_mask (if any) covers all positions.
         """
         B, T = input_ids.shape
         t = self.model.transformer
         past = 0
-        if cache is not None:
+        if isinstance(cache, KVCache):
             if not self.config.causal or attention_mask is not None:
                 raise ValueError("a KV cache is for causal models, without attention_mask")
             past = cache.length
+        elif cache is not None:
+            if self.config.causal:
+                raise ValueError("a block cache is for the mask predictor, not causal models")
+            if cache.keys:  # a partial pass: positions [start, start + T) of the cached sequence
+                if start < 0 or start + T > cache.length:
+                    raise ValueError(f"positions {start}..{start + T} are outside the cached {cache.length}")
+                past, cache.start = start, start
+            elif start:
+                raise ValueError("an empty block cache is filled by a full pass (start 0)")
         cos, sin = self._rotary(past + T, input_ids.device)
         cos, sin = cos[past:], sin[past:]
         key_mask = None

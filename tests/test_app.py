@@ -363,6 +363,9 @@ def test_a_threshold_run_commits_as_many_as_the_model_is_sure_of(app, app_server
     assert [len(m["committed"]) for m in api if m["type"] == "step"] == per_step
     with pytest.raises(Exception, match="unknown decoding rule"):
         client.predict(prompt="In the beginning", decoding="fast", api_name="/run")
+    cached = list(client.submit(prompt="In the beginning", gen_length=32, steps=32, block_length=16, cache="dual",
+                                api_name="/run"))
+    assert cached[0]["settings"]["cache"] == "dual" and cached[-1]["state"] == "done"
 
 
 def test_api_rejects_bad_settings_with_a_plain_message(app_server):

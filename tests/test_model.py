@@ -118,6 +118,41 @@ def test_the_twins_kv_cache_gives_the_full_passes_logits():
         tiny_model().forward(x, cache=KVCache())
 
 
+def test_block_cache_partial_passes_match_full_passes_where_they_should():
+    from llada_demo.model import BlockCache
+
+    x = torch.tensor([[5, 6, 7, 250, 250, 250, 250, 12, 13, 250]])
+    for layers in (1, 2):
+        model = tiny_model(seed=9, n_layers=layers)
+        cache = BlockCache()
+        assert torch.equal(model(x, cache=cache).logits, model(x).logits)  # the refresh is a plain full pass
+        full = model(x).logits
+        # nothing changed since the refresh: dual (the block only) and prefix (the block and after) are exact
+        assert torch.allclose(model(x[:, 3:7], cache=cache, start=3).logits, full[:, 3:7], atol=1e-5)
+        assert torch.allclose(model(x[:, 3:], cache=cache, start=3).logits, full[:, 3:], atol=1e-5)
+        # the block's tokens change: with one layer, the others' keys and values do not depend on them
+        y = x.clone()
+        y[0, 4] = 40
+        partial = model(y[:, 3:7], cache=cache, start=3).logits
+        exact = torch.allclose(partial, model(y).logits[:, 3:7], atol=1e-5)
+        assert exact == (layers == 1)  # deeper, the cached positions would have changed: approximate
+    with pytest.raises(ValueError, match="outside the cached"):
+        model(x[:, 8:], cache=cache, start=9)
+
+
+def test_block_cache_respects_the_attention_mask():
+    from llada_demo.model import BlockCache
+
+    model = tiny_model(seed=9)
+    batch = torch.tensor([[5, 6, 7, 8, 9, 10], [1, 1, 20, 21, 22, 23]])
+    mask = torch.tensor([[1] * 6, [0, 0, 1, 1, 1, 1]])
+    cache = BlockCache()
+    model(batch, attention_mask=mask, cache=cache)
+    partial = model(batch[:, 3:5], attention_mask=mask, cache=cache, start=3).logits
+    alone = model(torch.tensor([[20, 21, 22, 23]])).logits
+    assert torch.allclose(partial[1], alone[0, 1:3], atol=1e-5)
+
+
 def _copy(src, dst):
     shutil.copytree(src, dst)
     return dst

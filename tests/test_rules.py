@@ -75,3 +75,25 @@ def test_threshold_one_commits_one_token_per_step_and_zero_a_block_per_step():
     kw = dict(gen_length=16, steps=16, block_length=8, decoding="threshold", **TINY_IDS)
     assert [len(r.committed) for r in denoise(model, prompt, threshold=1.0, **kw)] == [1] * 16
     assert [len(r.committed) for r in denoise(model, prompt, threshold=0.0, **kw)] == [8, 8]
+
+
+@pytest.mark.parametrize("cache", ["prefix", "dual"])
+@pytest.mark.parametrize("decoding,temperature", [("fixed", 0.0), ("threshold", 0.0), ("fixed", 0.9)])
+def test_a_cached_run_is_the_uncached_run_where_the_cache_is_exact(cache, decoding, temperature):
+    # one layer: the cached positions' keys and values depend on their own tokens only, which do not
+    # change within a block; so the block's logits, and every commit, are the uncached run's
+    model, prompt = tiny_model(seed=10, n_layers=1), torch.tensor([[5, 17, 33, 8]])
+    kw = dict(gen_length=24, steps=12, block_length=8, decoding=decoding, threshold=0.4, temperature=temperature,
+              seed=1, **TINY_IDS)
+    plain, cached = list(denoise(model, prompt, **kw)), list(denoise(model, prompt, cache=cache, **kw))
+    assert [r.committed.tolist() for r in cached] == [r.committed.tolist() for r in plain]
+    assert [r.tokens.tolist() for r in cached] == [r.tokens.tolist() for r in plain]
+    # deeper models: approximate, but every run fills its answer
+    deep = generate(tiny_model(seed=10), prompt, cache=cache, **kw)
+    assert (deep[0, 4:] != TINY_IDS["mask_id"]).all()
+
+
+def test_the_cache_setting_is_checked():
+    assert SamplingSettings(cache="none").cache is None
+    with pytest.raises(ValueError, match="unknown cache 'triple'; choose one of none, prefix, dual"):
+        SamplingSettings(cache="triple")

@@ -196,7 +196,8 @@ class DemoApp:
 
     # ---- a run ----------------------------------------------------------------------------------
     def prepare(self, label, prompt, history, gen_length, steps, block_length, temperature, cfg_scale, remasking,
-                seed, fixed, infill, stop_at_eos=False, decoding="fixed", threshold=0.9, factor=1.0) -> Job:
+                seed, fixed, infill, stop_at_eos=False, decoding="fixed", threshold=0.9, factor=1.0,
+                cache="none") -> Job:
         """Check everything the user gave and set the run up; anything wrong is a gr.Error saying what to
         change (before any model work, and leaving the inputs as they are)."""
         prompt = _text_input("The prompt", prompt, required=True)
@@ -215,12 +216,12 @@ class DemoApp:
                 settings = SamplingSettings(gen_length=0, steps=min(whole_number("steps", steps, minimum=1), n_masks),
                                             block_length=block_length, temperature=temperature, cfg_scale=cfg_scale,
                                             remasking=remasking, seed=seed, infill=True, decoding=decoding,
-                                            threshold=threshold, factor=factor)
+                                            threshold=threshold, factor=factor, cache=cache)
             else:
                 settings = SamplingSettings(gen_length=gen_length, steps=steps, block_length=block_length,
                                             temperature=temperature, cfg_scale=cfg_scale, remasking=remasking,
                                             seed=seed, stop_at_eos=bool(stop_at_eos),  # (answers only)
-                                            decoding=decoding, threshold=threshold, factor=factor)
+                                            decoding=decoding, threshold=threshold, factor=factor, cache=cache)
                 ids = prompt_ids(loaded, prompt, history or (), chat=choice.chat)
                 settings = replace(settings, constraints=parse_constraints(loaded, fixed, settings.gen_length))
             records = denoise(loaded, [ids], settings=settings)
@@ -243,7 +244,7 @@ class DemoApp:
 
     def generate_run(self, prompt, history, label, gen_length, steps, block_length, temperature, cfg_scale,
                      remasking, seed, fixed, infill, stop_at_eos=False, decoding="fixed", threshold=0.9, factor=1.0,
-                     request: gr.Request = None):
+                     cache="none", request: gr.Request = None):
         """Stream a run to the live view (see Outbox: through the page's own stream, or through this
         generator's values): a start message, every step's record, and an end message with the answer;
         then the answer box and the chat. Runs of the example prompts are cached lazily and streamed again
@@ -251,7 +252,7 @@ class DemoApp:
         p = self.page
         try:
             job = self.prepare(label, prompt, history, gen_length, steps, block_length, temperature, cfg_scale,
-                               remasking, seed, fixed, infill, stop_at_eos, decoding, threshold, factor)
+                               remasking, seed, fixed, infill, stop_at_eos, decoding, threshold, factor, cache)
         except gr.Error as e:
             raise gr.Error(for_toast(e.message)) from None
         session, activity = self.sessions.of(request), Activity()
@@ -371,12 +372,12 @@ class DemoApp:
     def api_run(self, prompt: str, gen_length: int = 64, steps: int = 64, block_length: int = 32,
                 temperature: float = 0.0, cfg_scale: float = 0.0, remasking: str = "low_confidence",
                 seed: int = 0, decoding: str = "fixed", threshold: float = 0.9, factor: float = 1.0,
-                stop_at_eos: bool = False) -> Iterator[dict]:
+                stop_at_eos: bool = False, cache: str = "none") -> Iterator[dict]:
         """Stream the run in the compact wire format (README: "Wire format"): a start message, one
         message per step, an end message; on the app's default model. Beyond /denoise's arguments (which
-        keep their places for clients that send them by position): the decoding rule and stop_at_eos."""
+        keep their places for clients that send them by position): the decoding rule, stop_at_eos, cache."""
         job = self.prepare(self.default.label, prompt, [], gen_length, steps, block_length, temperature, cfg_scale,
-                           remasking, seed, "", False, stop_at_eos, decoding, threshold, factor)
+                           remasking, seed, "", False, stop_at_eos, decoding, threshold, factor, cache)
         encoder, trajectory = Encoder(self.text_of(job.choice.label, job.loaded)), job.trajectory
         yield encoder.start(trajectory.canvas, job.settings, job.choice.label, self.stop_ids(job.loaded))
         for record in job.records:

@@ -94,6 +94,7 @@ class Page:
     decoding: gr.Dropdown
     threshold: gr.Slider
     factor: gr.Slider
+    cache: gr.Dropdown
     guesses: gr.Checkbox
 
 
@@ -161,6 +162,8 @@ def layout(app: DemoApp) -> Page:
                 with gr.Row():
                     threshold = gr.Slider(0, 1, value=0.9, step=0.01, label="Threshold (confidence)")
                     factor = gr.Slider(0.05, 4, value=1.0, step=0.05, label="Factor f")
+                cache = gr.Dropdown(["none", "prefix", "dual"], value="none", label="Key/value cache (Fast-dLLM; "
+                                    "approximate): recompute only the block and after (prefix) or the block (dual)")
                 seed = gr.Number(value=0, precision=0, label="Seed")
                 fixed = gr.Textbox(label="Fixed tokens (answer position: text)", placeholder="0: And, 10: God")
                 infill = gr.Checkbox(label=f"Infill mode: fill each {MASK_PLACEHOLDER} in the prompt")
@@ -174,7 +177,7 @@ def layout(app: DemoApp) -> Page:
                 label="Examples (their runs are cached after the first one)")
     return Page(banner, model, current, chatbot, new_chat, prompt, run, stop, answer, export, exports, live, charts,
                 gen_length, steps, block_length, plan, temperature, cfg_scale, remasking, seed, fixed, infill,
-                stop_at_eos, decoding, threshold, factor, guesses)
+                stop_at_eos, decoding, threshold, factor, cache, guesses)
 
 
 def build_demo(app: DemoApp) -> gr.Blocks:
@@ -187,7 +190,8 @@ def build_demo(app: DemoApp) -> gr.Blocks:
                        [p.model, p.current, p.banner, p.chatbot, p.new_chat, p.gen_length, p.steps, p.block_length,
                         p.temperature, p.cfg_scale, p.remasking], api_visibility="private")
         inputs = [p.prompt, p.chatbot, p.current, p.gen_length, p.steps, p.block_length, p.temperature, p.cfg_scale,
-                  p.remasking, p.seed, p.fixed, p.infill, p.stop_at_eos, p.decoding, p.threshold, p.factor]
+                  p.remasking, p.seed, p.fixed, p.infill, p.stop_at_eos, p.decoding, p.threshold, p.factor,
+                  p.cache]
         outputs = [p.live, p.answer, p.chatbot, p.exports]
         # Runs share one queue slot per app ("model"): a GPU holds one run at a time. Stop and export
         # need no model and never wait behind a run.

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ..loading import OFFICIAL_SPECIAL_IDS
-from ..model import KVCache
+from ..model import BlockCache, KVCache
 from .record import Canvas, StepRecord
 from .schedule import Schedule, predict_tokens, remasking_score, settled_at_eos, token_probability, transfer_counts
 from .settings import SamplingSettings
@@ -164,16 +164,21 @@ def _setup(model, prompt, settings: SamplingSettings, attention_mask=None, mask_
                 eos_id, eot_id, generator)
 
 
-def _mask_predictor_logits(run: _Run, x: torch.Tensor) -> torch.Tensor:
-    """One forward pass; with CFG, the conditional and unconditional halves go in one batch."""
+def _mask_predictor_logits(run: _Run, x: torch.Tensor, cache: BlockCache | None = None, start: int = 0,
+                           end: int | None = None) -> torch.Tensor:
+    """One forward pass; with CFG, the conditional and unconditional halves go in one batch. With a
+    filled block cache, only positions [start, end) are computed (their logits are returned)."""
     cfg_scale = run.settings.cfg_scale
+    part = slice(start, end)
+    kw = {} if cache is None else dict(cache=cache, start=start)
     if cfg_scale > 0:
-        unconditional = torch.where(run.prompt_index, run.mask_id, x)
+        unconditional = torch.where(run.prompt_index[:, part], run.mask_id, x[:, part])
         am = None if run.attention_mask is None else torch.cat([run.attention_mask, run.attention_mask])
-        cond, uncond = run.model(torch.cat([x, unconditional]), attention_mask=am).logits.chunk(2, dim=0)
+        both = run.model(torch.cat([x[:, part], unconditional]), attention_mask=am, **kw).logits
+        cond, uncond = both.chunk(2, dim=0)
         logits = uncond + (cfg_scale + 1) * (cond - uncond)
     else:
-        logits = run.model(x, attention_mask=run.attention_mask).logits
+        logits = run.model(x[:, part], attention_mask=run.attention_mask, **kw).logits
     if run.settings.logits_eos_inf:
         logits[:, :, run.eos_id] = -torch.inf
     return logits
@@ -195,11 +200,18 @@ def _steps(run: _Run, records: bool = True) -> Iterator[tuple[StepRecord, ...] |
         in_reach = positions < block_end
         block_masks = x[:, run.slots[s:e]].eq(mask_id).sum(dim=1)  # (B,)
         counts = transfer_counts(block_masks, n_steps)  # (B, n_steps): the fixed rule's n_k
+        cache = BlockCache() if settings.cache else None  # refreshed by the block's first pass
+        recompute = (int(run.slots[s]), block_end if settings.cache == "dual" else x.shape[1])
         for i in range(n_steps):  # a dynamic rule's n_steps is one per token: the most it can need
             if rule.dynamic and not bool(x[:, run.slots[s:e]].eq(mask_id).any()):
                 break  # the block is written
             mask_index = x == mask_id
-            logits = _mask_predictor_logits(run, x)  # (B, T, V)
+            if cache is None or i == 0:
+                logits = _mask_predictor_logits(run, x, cache)  # (B, T, V)
+            else:  # only the block (dual) or the block and what follows (prefix); elsewhere the logits
+                # of the block's first pass stand (the guesses shown there are that pass's)
+                logits = logits.clone()
+                logits[:, recompute[0] : recompute[1]] = _mask_predictor_logits(run, x, cache, *recompute)
             # step 1 (B, T): sampled where this step may commit, the argmax elsewhere (see predict_tokens)
             x0 = predict_tokens(logits, settings.temperature, run.generator,
                                 None if settings.full_noise else mask_index & in_reach)
@@ -309,7 +321,7 @@ def denoise(model, prompt, attention_mask=None, steps=128, gen_length=128, block
             cfg_scale=0., remasking="low_confidence", mask_id=None, logits_eos_inf=False,
             confidence_eos_eot_inf=False, *, eos_id=None, eot_id=None, seed=None,
             constraints: Mapping[int, int] | None = None, infill=False, stop_at_eos=False, decoding="fixed",
-            threshold=0.9, factor=1.0, full_noise=False, settings: SamplingSettings | None = None) -> Denoising:
+            threshold=0.9, factor=1.0, full_noise=False, cache=None, settings: SamplingSettings | None = None) -> Denoising:
     """Run the reverse process on one sequence and yield one StepRecord per step, before the next
     forward pass starts. Arguments as `generate()`; the result's `.canvas` tells what is filled.
     Applying every record's commits to the canvas gives generate()'s output."""
@@ -318,7 +330,7 @@ def denoise(model, prompt, attention_mask=None, steps=128, gen_length=128, block
                            constraints=constraints or (), infill=infill, logits_eos_inf=logits_eos_inf,
                            confidence_eos_eot_inf=confidence_eos_eot_inf, stop_at_eos=stop_at_eos,
                            decoding=decoding, threshold=threshold, factor=factor,
-                           full_noise=full_noise)
+                           full_noise=full_noise, cache=cache)
     prompt = torch.as_tensor(prompt) if not isinstance(prompt, torch.Tensor) else prompt
     if prompt.dim() == 2 and prompt.shape[0] != 1:
         raise ValueError(f"denoise() streams one sequence, got a batch of {prompt.shape[0]}; use denoise_batch()")
@@ -337,7 +349,7 @@ def generate(model, prompt, attention_mask=None, steps=128, gen_length=128, bloc
              cfg_scale=0., remasking="low_confidence", mask_id=None, logits_eos_inf=False,
              confidence_eos_eot_inf=False, *, eos_id=None, eot_id=None, seed=None,
              constraints: Mapping[int, int] | None = None, infill=False, stop_at_eos=False, decoding="fixed",
-             threshold=0.9, factor=1.0, full_noise=False, settings: SamplingSettings | None = None) -> torch.Tensor:
+             threshold=0.9, factor=1.0, full_noise=False, cache=None, settings: SamplingSettings | None = None) -> torch.Tensor:
     """LLaDA's reverse process; returns the token ids (B, L + gen_length).
 
     model: the mask predictor (our LLaDAModelLM or LoadedModel, or any module whose
@@ -356,6 +368,9 @@ def generate(model, prompt, attention_mask=None, steps=128, gen_length=128, bloc
     full_noise: Gumbel noise at every position, as generate.py (its exact random stream); by default
       only where the step may commit (the same distribution for what is committed, at a fraction of
       the cost; the guesses shown under other masks are then the argmax).
+    cache: None, or Fast-dLLM's 'prefix' or 'dual' cache (model.BlockCache): a full pass at each block
+      start, then each step recomputes only the block and what follows it ('prefix') or only the
+      block ('dual'), reading the other positions' keys and values from that pass (approximate).
     stop_at_eos: end the run once an EOS/EoT is committed with nothing masked before it (every
       sequence, in a batch): the answer up to it is then what more steps would give; positions
       after it stay masked (schedule.settled_at_eos).
@@ -368,7 +383,7 @@ def generate(model, prompt, attention_mask=None, steps=128, gen_length=128, bloc
                            constraints=constraints or (), infill=infill, logits_eos_inf=logits_eos_inf,
                            confidence_eos_eot_inf=confidence_eos_eot_inf, stop_at_eos=stop_at_eos,
                            decoding=decoding, threshold=threshold, factor=factor,
-                           full_noise=full_noise)
+                           full_noise=full_noise, cache=cache)
     run = _setup(model, prompt, settings, attention_mask, mask_id, eos_id, eot_id)
     for _ in _steps(run, records=False):
         pass

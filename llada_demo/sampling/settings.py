@@ -18,6 +18,7 @@ from .rules import make_rule
 from .schedule import Schedule, check_remasking, plan_schedule
 
 SEED_LIMIT = 2**63  # torch.Generator.manual_seed takes 0 .. 2**63 - 1
+CACHES = (None, "prefix", "dual")
 
 
 def whole_number(name: str, value, *, minimum: int | None = None) -> int:
@@ -76,6 +77,7 @@ class SamplingSettings:
     threshold: float = 0.9  # decoding="threshold": commit every masked position at least this confident
     factor: float = 1.0  # decoding="factor": Fast-dLLM's factor f
     full_noise: bool = False  # Gumbel noise at every position, as generate.py (its random stream; slower)
+    cache: str | None = None  # Fast-dLLM's "prefix" or "dual" key/value cache (approximate), or None
 
     def __post_init__(self):
         fix = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 (frozen)
@@ -86,6 +88,10 @@ class SamplingSettings:
         fix("cfg_scale", finite_number("cfg_scale", self.cfg_scale))
         check_remasking(self.remasking)
         make_rule(self.decoding)  # an unknown rule fails here, with the names of the known ones
+        if self.cache in ("", "none", "None"):
+            fix("cache", None)
+        if self.cache not in CACHES:
+            raise ValueError(f"unknown cache {self.cache!r}; choose one of none, prefix, dual")
         fix("threshold", finite_number("threshold", self.threshold))
         if self.threshold > 1:
             raise ValueError(f"threshold is a probability, from 0 to 1; got {self.threshold:g}")
