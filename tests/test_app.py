@@ -18,7 +18,7 @@ from gradio_client import Client
 
 from llada_demo import generate
 from llada_demo.app import DemoApp, build_demo, plan_text
-from llada_demo.app.catalog import ModelChoice, available_choices, bundled_choice
+from llada_demo.app.catalog import ModelChoice, available_choices, bundled_choice, shipped_choices
 from llada_demo.app.prompts import prompt_ids
 from llada_demo.loading import BUNDLED_MODEL_DIR
 from llada_demo.trace.wire import decode_run
@@ -291,7 +291,24 @@ def test_the_allow_list_holds_only_what_the_hardware_can():
     labels = [c.label for c in available_choices()]
     assert labels[0] == bundled_choice().label
     if not torch.cuda.is_available():
-        assert labels == [bundled_choice().label]
+        assert labels == [bundled_choice().label] + [c.label for c in shipped_choices()]
+
+
+def test_a_shipped_autoregressive_twin_is_offered_and_writes_left_to_right(cache, tmp_path):
+    from llada_demo.train import TrainConfig, train
+
+    text = tmp_path / "text.txt"
+    text.write_text("And God said, Let there be light: and there was light.\n" * 200, encoding="utf-8")
+    assets = tmp_path / "assets"
+    train(TrainConfig(out=str(assets / "llada-kjv-ar"), text=(str(text),), steps=3, vocab_size=300, d_model=32,
+                      n_layers=2, n_heads=4, mlp_hidden_size=64, seq_len=64, batch_size=4, eval_every=10,
+                      eval_windows=2, threads=1, final_eval=False, causal=True, save_dtype="float32"))
+    (twin,) = shipped_choices(assets)
+    assert twin.label.startswith("Autoregressive twin") and shipped_choices(tmp_path / "nothing") == []
+    app = make_app(cache, choices=[bundled_choice(), twin])
+    msgs = messages(app, run(app, prompt="And God said", label=twin.label, gen_length=12, steps=4, block_length=4))
+    assert "one token per step, left to right" in msgs[0]["notes"][0]
+    assert [m["committed"] for m in msgs[1:-1]] == [[i] for i in range(12)] and msgs[-1]["state"] == "done"
 
 
 def test_example_runs_are_cached_lazily(cache, loaded, monkeypatch):

@@ -34,12 +34,31 @@ CATALOG = (
 )
 
 
-def bundled_choice() -> ModelChoice:
+# Models we train and ship beside the bundled one, offered when their directory holds a checkpoint.
+SHIPPED = (
+    ("llada-kjv-ar", "Autoregressive twin of the bundled model (same data and size, left to right)"),
+    ("llada-recite", "Recitation: the bundled model, fine-tuned on famous passages"),
+    ("llada-recite-ar", "Recitation, autoregressive twin"),
+)
+
+
+def _trained_defaults(directory) -> SamplingSettings:
     defaults = dict(DEMO_DEFAULTS)  # the training script's, for a model it made
-    config = BUNDLED_MODEL_DIR / "generation_config.json"
+    config = directory / "generation_config.json"
     if config.is_file():  # the training script records the settings that read best for this model
         defaults.update(json.loads(config.read_text()).get("demo_defaults", {}))
-    return ModelChoice(BUNDLED, None, chat=False, defaults=SamplingSettings(**defaults))
+    return SamplingSettings(**defaults)
+
+
+def bundled_choice() -> ModelChoice:
+    return ModelChoice(BUNDLED, None, chat=False, defaults=_trained_defaults(BUNDLED_MODEL_DIR))
+
+
+def shipped_choices(assets=None) -> list[ModelChoice]:
+    """The shipped models of SHIPPED whose checkpoints are in `assets` (default: the package's)."""
+    assets = assets or BUNDLED_MODEL_DIR.parent
+    return [ModelChoice(label, str(assets / name), chat=False, defaults=_trained_defaults(assets / name))
+            for name, label in SHIPPED if (assets / name / "config.json").is_file()]
 
 
 def custom_choice(source: str) -> ModelChoice:
@@ -62,8 +81,9 @@ def gpu_memory_gb() -> float:
 
 
 def available_choices(extra: ModelChoice | None = None) -> list[ModelChoice]:
-    """The bundled model, what the hardware can hold, and the model given on the command line."""
-    choices = [bundled_choice()]
+    """The bundled model and the others we ship, what the hardware can hold, and the model given on
+    the command line."""
+    choices = [bundled_choice(), *shipped_choices()]
     if extra is not None and extra.source is not None:
         choices.insert(0, extra)
     memory = gpu_memory_gb()
