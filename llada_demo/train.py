@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from .corpus import HELDOUT_BOOKS, load_corpus
+from .likelihood import mask_tokens
 from .loading import DEMO_DEFAULTS as DEMO_DEFAULTS_ALL, save_checkpoint
 from .model import LLaDAConfig, LLaDAModelLM
 from .tokenizer import train_tokenizer, wrap
@@ -86,17 +87,6 @@ class TrainConfig:
 
 # ----------------------------------------------------------------------------------------------
 # the objective
-
-
-def mask_tokens(x: torch.Tensor, mask_id: int, eps: float, generator=None, t: torch.Tensor | None = None):
-    """Forward process: returns (noisy ids, masked bool, per-token mask probability)."""
-    B, T = x.shape
-    if t is None:
-        t = torch.rand(B, generator=generator)
-        t = (1 - eps) * t + eps
-    p_mask = t[:, None].expand(B, T)
-    masked = torch.rand(B, T, generator=generator) < p_mask
-    return torch.where(masked, mask_id, x), masked, p_mask
 
 
 def hidden_states(model: LLaDAModelLM, ids: torch.Tensor) -> torch.Tensor:

@@ -13,8 +13,9 @@ from llada_demo.corpus import HELDOUT_BOOKS, text_files_split
 from llada_demo.evaluate import distinct_n, evaluate_dir
 from llada_demo.model import LLaDAModelLM
 from llada_demo.tokenizer import CHAT_TEMPLATE, SPECIAL_TOKENS, train_tokenizer
-from llada_demo.train import (TrainConfig, diffusion_loss, encode_docs, mask_tokens, model_config, next_token_loss,
-                              recitation_batch, recitation_rows, sample_batch, train)
+from llada_demo.likelihood import mask_tokens
+from llada_demo.train import (TrainConfig, diffusion_loss, encode_docs, model_config, next_token_loss, recitation_batch,
+                              recitation_rows, sample_batch, train)
 
 WORDS = ("and the lord spake unto moses saying speak unto the children of israel that they bring me an offering "
          "of every man that giveth it willingly with his heart ye shall take my offering").split()

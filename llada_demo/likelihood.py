@@ -1,0 +1,89 @@
+"""The forward process and the likelihood bound it gives, for training, evaluation and the app.
+
+Forward process (LLaDA, Nie et al. 2025): each token of x_0 is replaced by the mask token
+independently with probability t. Training draws t ~ U(eps, 1) per sequence and scores the mask
+predictor by cross-entropy on the masked tokens, weighted by 1/t: an upper bound on -log p(x_0).
+
+For a prompt and an answer, `log_likelihood` estimates LLaDA's lower bound on log p(answer | prompt)
+by Monte Carlo, in the lower-variance form the LLaDA authors use for evaluation (the facts from
+get_log_likelihood.py of ML-GSAI/LLaDA; this is our own code): draw the number of masked answer
+tokens l ~ U{1..L} (stratified across each batch), mask l answer tokens uniformly at random, and
+score L / l times the cross-entropy of the masked tokens; the mean over samples estimates the bound.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+
+def mask_tokens(x: torch.Tensor, mask_id: int, eps: float, generator=None, t: torch.Tensor | None = None):
+    """Forward process: (noisy ids, masked bool, per-token mask probability), each (B, T).
+    t (B,): each sequence's mask probability; drawn from U(eps, 1) unless given."""
+    B, T = x.shape
+    if t is None:
+        t = (1 - eps) * torch.rand(B, generator=generator) + eps
+    p_mask = t[:, None].expand(B, T)
+    masked = torch.rand(B, T, generator=generator) < p_mask
+    return torch.where(masked, mask_id, x), masked, p_mask
+
+
+def stratified_mask_counts(n: int, length: int, generator=None) -> torch.Tensor:
+    """(n,) numbers of tokens to mask, each marginally uniform on 1..length, spread evenly over the
+    range within the batch (one random offset), which lowers the estimate's variance."""
+    offset = int(torch.randint(1, length + 1, (), generator=generator))
+    spread = torch.round(torch.linspace(float(offset), offset + (n - 1) * length / n, n)).long()
+    return (spread - 1) % length + 1
+
+
+def _answer_logits(model, seqs: torch.Tensor, prompt_len: int, mask_id: int, cfg_scale: float) -> torch.Tensor:
+    logits = model(seqs).logits
+    if cfg_scale > 0:  # unsupervised classifier-free guidance: the prompt masked out
+        unconditional = seqs.clone()
+        unconditional[:, :prompt_len] = mask_id
+        uncond = model(unconditional).logits
+        logits = uncond + (cfg_scale + 1) * (logits - uncond)
+    return logits
+
+
+@torch.no_grad()
+def log_likelihood(model, prompt_ids, answer_ids, mc_samples: int = 128, batch_size: int = 16,
+                   cfg_scale: float = 0.0, seed: int = 0, mask_id: int | None = None) -> tuple[float, float]:
+    """(estimate, standard error) of LLaDA's Monte Carlo lower bound on log p(answer | prompt), nats.
+
+    model: a mask predictor (our LLaDAModelLM or LoadedModel); prompt_ids, answer_ids: token ids.
+    mc_samples: masked copies scored, in batches of batch_size (stratified within each batch).
+    """
+    if hasattr(model, "mask_id") and hasattr(model, "model"):  # a LoadedModel
+        mask_id = model.mask_id if mask_id is None else mask_id
+        model = model.model
+    if mask_id is None:
+        mask_id = model.config.mask_token_id
+    if getattr(model.config, "causal", False):
+        raise ValueError("this bound is for diffusion models; score a causal model exactly (its own logits)")
+    prompt, answer = list(prompt_ids), list(answer_ids)
+    L = len(answer)
+    if L == 0:
+        raise ValueError("the answer is empty: give at least one token to score")
+    if mc_samples < 1 or batch_size < 1:
+        raise ValueError("mc_samples and batch_size must be at least 1")
+    g = torch.Generator().manual_seed(seed)
+    device = next(model.parameters()).device
+    seq = torch.tensor(prompt + answer, device=device)
+    scores = []
+    for start in range(0, mc_samples, batch_size):
+        n = min(batch_size, mc_samples - start)
+        counts = stratified_mask_counts(n, L, g)  # (n,)
+        order = torch.stack([torch.randperm(L, generator=g) for _ in range(n)])  # (n, L)
+        masked = order < counts[:, None]  # l random answer positions per row
+        seqs = seq.repeat(n, 1)
+        seqs[:, len(prompt):][masked.to(device)] = mask_id
+        logits = _answer_logits(model, seqs, len(prompt), mask_id, cfg_scale)[:, len(prompt):]
+        logp = F.log_softmax(logits[..., : model.config.vocab_size].float(), dim=-1)
+        token_logp = logp.gather(-1, seq[len(prompt):].expand(n, L)[..., None]).squeeze(-1).cpu()  # (n, L)
+        scores.append((token_logp * masked).sum(dim=1) * L / counts)  # each sample's estimate of the bound
+    scores = torch.cat(scores).double()
+    error = float(scores.std(unbiased=True)) / math.sqrt(len(scores)) if len(scores) > 1 else float("nan")
+    return float(scores.mean()), error

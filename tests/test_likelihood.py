@@ -1,0 +1,56 @@
+"""The forward process and LLaDA's Monte Carlo likelihood bound, against a brute-force expectation."""
+
+import itertools
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from llada_demo.likelihood import log_likelihood, stratified_mask_counts
+from llada_demo.testing import TINY_IDS, tiny_model
+
+
+def exact_bound(model, prompt, answer, mask_id):
+    """E over l ~ U{1..L} and a uniform l-subset S of the answer of (L / l) sum_{j in S} log p(x_j | x_S masked)."""
+    L, total = len(answer), 0.0
+    for l in range(1, L + 1):
+        subsets = list(itertools.combinations(range(L), l))
+        for subset in subsets:
+            seq = torch.tensor([prompt + answer])
+            for j in subset:
+                seq[0, len(prompt) + j] = mask_id
+            logp = F.log_softmax(model(seq).logits[0, len(prompt):, : model.config.vocab_size].float(), dim=-1)
+            total += (L / l) * sum(float(logp[j, answer[j]]) for j in subset) / len(subsets) / L
+    return total
+
+
+def test_the_estimate_converges_to_the_brute_force_bound():
+    model = tiny_model(seed=12)
+    prompt, answer = [5, 17, 33], [40, 41, 42, 43]
+    exact = exact_bound(model, prompt, answer, TINY_IDS["mask_id"])
+    estimate, error = log_likelihood(model, prompt, answer, mc_samples=4096, batch_size=64, seed=1)
+    assert error > 0 and abs(estimate - exact) < 4 * error, (estimate, exact, error)
+    assert error < 0.05 * abs(exact)
+    again = log_likelihood(model, prompt, answer, mc_samples=64, seed=1)
+    assert again == log_likelihood(model, prompt, answer, mc_samples=64, seed=1)  # seeded
+    assert math.isfinite(again[0]) and again[0] < 0
+
+
+def test_guidance_changes_the_estimate_and_bad_input_says_what_is_wrong():
+    model = tiny_model(seed=12)
+    plain = log_likelihood(model, [5, 17], [40, 41], mc_samples=32)[0]
+    assert log_likelihood(model, [5, 17], [40, 41], mc_samples=32, cfg_scale=1.0)[0] != plain
+    with pytest.raises(ValueError, match="answer is empty"):
+        log_likelihood(model, [5], [])
+    with pytest.raises(ValueError, match="for diffusion models"):
+        log_likelihood(tiny_model(causal=True), [5], [6])
+
+
+def test_stratified_counts_cover_the_range_evenly():
+    for seed in range(5):  # as many samples as answer tokens: each count once
+        assert sorted(stratified_mask_counts(4, 4, torch.Generator().manual_seed(seed)).tolist()) == [1, 2, 3, 4]
+    many = torch.cat([stratified_mask_counts(5, 7, torch.Generator().manual_seed(s)) for s in range(700)])
+    assert many.min() == 1 and many.max() == 7
+    assert torch.allclose(torch.bincount(many, minlength=8)[1:].double() / len(many), torch.full((7,), 1 / 7,
+                          dtype=torch.double), atol=0.02)
