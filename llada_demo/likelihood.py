@@ -87,3 +87,43 @@ def log_likelihood(model, prompt_ids, answer_ids, mc_samples: int = 128, batch_s
     scores = torch.cat(scores).double()
     error = float(scores.std(unbiased=True)) / math.sqrt(len(scores)) if len(scores) > 1 else float("nan")
     return float(scores.mean()), error
+
+
+# ---- the forward process, shown: one text masked at ratio t and reconstructed in one pass ----------
+CURVE_TS = tuple(round(0.05 * i, 2) for i in range(1, 21))  # t = 0.05, 0.10, ..., 1.00
+
+
+def token_draws(n: int, seed: int = 0) -> torch.Tensor:
+    """(n,) one uniform draw per token: a token is masked at ratio t when its draw is below t, so
+    raising t only adds masks (the forward process at every t from one set of draws)."""
+    return torch.rand(n, generator=torch.Generator().manual_seed(seed))
+
+
+@torch.no_grad()
+def reconstruct(model, ids, masked, mask_id: int) -> dict:
+    """One forward pass of the mask predictor over `ids` (n,) with `masked` (n,) bool replaced by the
+    mask token: its prediction (argmax), that prediction's probability and the true token's
+    probability at every position, (n,) each."""
+    x = torch.as_tensor(ids)[None].clone()
+    x[0, torch.as_tensor(masked)] = mask_id
+    logits = model(x).logits[0, :, : model.config.vocab_size].float()
+    p = F.softmax(logits, dim=-1)
+    prediction = p.argmax(dim=-1)
+    true = torch.as_tensor(ids)
+    return dict(prediction=prediction, confidence=p.gather(-1, prediction[:, None])[:, 0],
+                true_probability=p.gather(-1, true[:, None])[:, 0])
+
+
+@torch.no_grad()
+def forward_curve(model, ids, draws, mask_id: int, ts=CURVE_TS) -> list[dict]:
+    """At each t: how many tokens are masked, the share of them the one-pass argmax gets right, and
+    LLaDA's per-token loss (cross-entropy on the masked tokens, weighted 1/t, over the length)."""
+    true, out = torch.as_tensor(ids), []
+    for t in ts:
+        masked = draws < t
+        r = reconstruct(model, ids, masked, mask_id)
+        n = int(masked.sum())
+        accuracy = float((r["prediction"][masked] == true[masked]).float().mean()) if n else None
+        loss = float(-(r["true_probability"][masked].clamp_min(1e-30).log()).sum() / t / len(ids))
+        out.append(dict(t=t, masked=n, accuracy=accuracy, loss=loss))
+    return out

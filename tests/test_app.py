@@ -436,3 +436,23 @@ def test_the_model_leaves_one_core_to_the_browser_unless_told(monkeypatch):
     assert app_main.cpu_threads(None) == 1
     monkeypatch.setenv("OMP_NUM_THREADS", "2")
     assert app_main.cpu_threads(None) == 2
+
+
+def test_the_forward_process_masks_more_as_t_rises_and_reconstructs_in_one_pass(app, loaded):
+    text = "In the beginning God created the heaven and the earth."
+    views = [app.forward_process(text, t, 0)[app.page.forward] for t in (0.0, 0.3, 0.7, 1.0)]
+    masked = [sum(v["masked"]) for v in views]
+    assert masked[0] == 0 and masked[-1] == len(views[0]["tokens"]) and masked == sorted(masked)
+    for before, after in zip(views, views[1:]):  # raising t only adds masks
+        assert all(a or not b for b, a in zip(before["masked"], after["masked"]))
+    v = views[1]
+    assert "".join(v["tokens"]) == text and len(v["curve"]) == 20
+    assert all(0 <= p <= 1 for p in v["confidence"] + v["true_probability"])
+    assert v["curve"][-1]["masked"] == len(v["tokens"]) and v["curve"][-1]["accuracy"] is not None
+    for bad, message in [("", "Type a text first"), ("x" * 2000, "this model reads at most")]:
+        with pytest.raises(gr.Error, match=message):
+            app.forward_process(bad, 0.5, 0)
+    with pytest.raises(gr.Error, match="t is a probability"):
+        app.forward_process(text, 1.5, 0)
+    with pytest.raises(gr.Error, match="seed must be at least 0"):
+        app.forward_process(text, 0.5, -1)

@@ -242,3 +242,27 @@ def test_values_the_page_missed_are_fetched_again(page, served):
     trajectory = last_session(app).trajectory
     assert [t for _, t in answer_cells(page)] == trajectory.final_tokens().tolist()
     assert "#" not in page.locator("#ld-grid .ld-cells").inner_text()  # every token's text arrived
+
+
+def test_the_forward_process_tab_masks_more_as_the_slider_rises(page):
+    page.get_by_role("tab", name="Forward process").click()
+    summary = page.locator("#ld-forward-status")
+    page.wait_for_function("/tokens masked/.test(document.querySelector('#ld-forward-status').innerText)",
+                           timeout=30_000)
+    first = int(re.search(r"(\d+) of (\d+) tokens masked", summary.inner_text()).group(1))
+    box = page.locator("input[type=number][aria-label='number input for Mask ratio t']")
+    box.fill("0.9")
+    box.press("Tab")
+    page.wait_for_function("!/t = 0.30/.test(document.querySelector('#ld-forward-status').innerText)", timeout=30_000)
+    later = int(re.search(r"(\d+) of (\d+) tokens masked", summary.inner_text()).group(1))
+    assert later > first and page.locator("#ld-forward-grid .ld-mask").count() == later
+    page.locator("#ld-forward-chart .scatterlayer").first.wait_for(state="attached", timeout=20_000)
+    # a typed text with markup stays text (t = 0: every token shown as written)
+    box.fill("0")
+    box.press("Tab")
+    page.wait_for_function("/t = 0.00/.test(document.querySelector('#ld-forward-status').innerText)", timeout=30_000)
+    page.get_by_label("Text", exact=True).fill('<b>bold</b> and <img src=x onerror="window.pwned=1">')
+    page.get_by_label("Text", exact=True).press("Tab")  # leaving the box masks the new text
+    page.wait_for_function("document.querySelector('#ld-forward-grid').innerText.includes('<')", timeout=30_000)
+    assert page.locator("#ld-forward-grid b, #ld-forward-grid img").count() == 0
+    assert page.evaluate("window.pwned === undefined")

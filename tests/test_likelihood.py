@@ -54,3 +54,26 @@ def test_stratified_counts_cover_the_range_evenly():
     assert many.min() == 1 and many.max() == 7
     assert torch.allclose(torch.bincount(many, minlength=8)[1:].double() / len(many), torch.full((7,), 1 / 7,
                           dtype=torch.double), atol=0.02)
+
+
+def test_raising_t_only_adds_masks_and_one_pass_reconstructs():
+    from llada_demo.likelihood import forward_curve, reconstruct, token_draws
+
+    model, ids, mask = tiny_model(seed=12), [5, 17, 33, 40, 41, 42, 43, 7], TINY_IDS["mask_id"]
+    draws = token_draws(len(ids), seed=3)
+    assert torch.equal(draws, token_draws(len(ids), seed=3))
+    previous = torch.zeros(len(ids), dtype=torch.bool)
+    for t in (0.1, 0.3, 0.6, 1.0):
+        masked = draws < t
+        assert (masked | ~previous).all()  # what was masked stays masked
+        previous = masked
+    assert previous.all()  # at t = 1 everything is masked
+    r = reconstruct(model, ids, draws < 0.5, mask)
+    x = torch.tensor([ids])
+    x[0, draws < 0.5] = mask
+    assert torch.equal(r["prediction"], model(x).logits[0, :, :mask].argmax(-1))
+    curve = forward_curve(model, ids, draws, mask, ts=(0.25, 0.5, 1.0))
+    assert [c["masked"] for c in curve] == [int((draws < t).sum()) for t in (0.25, 0.5, 1.0)]
+    assert curve[-1]["masked"] == len(ids) and all(c["loss"] >= 0 for c in curve)
+    full = -torch.log_softmax(model(torch.full((1, len(ids)), mask)).logits[0, :, :mask].float(), -1)
+    assert curve[-1]["loss"] == pytest.approx(float(full.gather(-1, torch.tensor(ids)[:, None]).mean()), rel=1e-5)

@@ -23,8 +23,9 @@ from typing import Iterable, Iterator
 
 import gradio as gr
 
+from ..likelihood import forward_curve, reconstruct, token_draws
 from ..sampling import SamplingSettings, StepRecord, denoise
-from ..sampling.settings import whole_number
+from ..sampling.settings import finite_number, whole_number
 from ..trace import Trajectory
 from ..trace.wire import Encoder, encode_run, run_document
 from ..views import TokenText, standalone_html
@@ -151,6 +152,7 @@ class DemoApp:
         self.example_runs: dict[tuple, Trajectory] = {}  # lazily cached runs of the example prompts
         self.page = None  # the components, set by layout.build_demo; handlers return {component: value}
         self.outboxes: OrderedDict[str, Outbox] = OrderedDict()  # the latest runs' messages, for resend
+        self._forward: dict[tuple, tuple] = {}  # (model, text, seed) -> (draws, curve), the latest 32
 
     # ---- models -------------------------------------------------------------------------------
     def model(self, label: str | None):
@@ -320,6 +322,45 @@ class DemoApp:
         session = self.sessions.close(request)
         for path in session.exports if session is not None else ():
             shutil.rmtree(path, ignore_errors=True)
+
+    # ---- the forward process ----------------------------------------------------------------------------
+    def forward_process(self, text, t, seed, label=None) -> dict:
+        """The Forward process tab: `text` masked at ratio t (one uniform draw per token, from `seed`),
+        the model's one-pass reconstruction, and the curve over t (computed once per text and seed)."""
+        text = _text_input("The text", text, required=True)
+        if not text.strip():
+            raise gr.Error("Type a text first.")
+        try:
+            t = finite_number("t", t)
+            if t > 1:
+                raise ValueError(f"t is a probability, from 0 to 1; got {t:g}")
+            seed = whole_number("seed", 0 if seed is None or seed == "" else seed, minimum=0)
+        except ValueError as e:
+            raise gr.Error(for_toast(str(e))) from None
+        choice, loaded = self.model(label)
+        if loaded.model.config.causal:
+            raise gr.Error(for_toast(f"{choice.label} is autoregressive: the forward process is a diffusion model's "
+                                     "training; choose a diffusion model"))
+        ids = loaded.tokenizer.encode(text, add_special_tokens=False)
+        limit = loaded.model.config.max_sequence_length
+        if len(ids) > limit:
+            raise gr.Error(f"The text is {len(ids)} tokens; this model reads at most {limit}: shorten it.")
+        key = (choice.label, text, seed)
+        if key not in self._forward:
+            draws = token_draws(len(ids), seed)
+            self._forward[key] = (draws, forward_curve(loaded.model, ids, draws, loaded.mask_id))
+            while len(self._forward) > 32:
+                self._forward.pop(next(iter(self._forward)))
+        draws, curve = self._forward[key]
+        masked = draws < t
+        r = reconstruct(loaded.model, ids, masked, loaded.mask_id)
+        name = self.text_of(choice.label, loaded)
+        prediction = r["prediction"].tolist()
+        return {self.page.forward: dict(
+            t=t, label=choice.label, tokens=[name(i) for i in ids], masked=masked.tolist(),
+            predictions=[name(i) for i in prediction], correct=[p == i for p, i in zip(prediction, ids)],
+            confidence=[round(float(c), 4) for c in r["confidence"]],
+            true_probability=[round(float(c), 4) for c in r["true_probability"]], curve=curve)}
 
     # ---- export ---------------------------------------------------------------------------------------
     def export_run(self, request: gr.Request = None) -> dict:

@@ -59,6 +59,13 @@ const take = () => {
 take();
 watch('value', take);
 """
+FORWARD_TEXT = "In the beginning God created the heaven and the earth. And the earth was without form, and void."
+FORWARD_JS = """
+const view = LladaView.mountForward(element.querySelector('.ld-forward-root'));
+const take = () => { const v = props.value; if (v && typeof v === 'object' && v.tokens) view.show(v); };
+take();
+watch('value', take);
+"""
 CHARTS_JS = "LladaView.mountCharts(element.querySelector('.ld-charts-root'));"
 GUESSES_JS = "(on) => { const v = window.LladaView && LladaView.registry.live; if (v) v.setGuesses(on); return []; }"
 
@@ -96,6 +103,11 @@ class Page:
     factor: gr.Slider
     cache: gr.Dropdown
     guesses: gr.Checkbox
+    forward_tab: gr.Tab
+    forward_text: gr.Textbox
+    forward_t: gr.Slider
+    forward_seed: gr.Number
+    forward: gr.HTML
 
 
 def launch_options() -> dict:
@@ -125,59 +137,77 @@ def layout(app: DemoApp) -> Page:
         return app.resend(request)
 
     banner = gr.HTML(app.banner())
-    gr.Markdown("LLaDA writes by **unmasking**: the answer starts as masks and, at every step, the model "
-                "predicts all of them and commits the ones it is most sure of. Watch it below.")
-    current = gr.State(default.label)
-    with gr.Row(equal_height=False):
-        with gr.Column(scale=2, min_width=320):
-            model = gr.Dropdown(list(app.choices), value=default.label, label="Model")
-            chatbot = gr.Chatbot(label="Conversation", visible=default.chat, height=260,
-                                 render_markdown=False)  # what the user and the model wrote, as text
-            new_chat = gr.Button("New chat", size="sm", visible=default.chat)
-            prompt = gr.Textbox(label="Prompt", lines=3, placeholder="Type a prompt, then Generate")
-            with gr.Row():
-                run = gr.Button("Generate", variant="primary")
-                stop = gr.Button("Stop", variant="stop")
-            answer = gr.Textbox(label="Answer", lines=3, interactive=False)
-            with gr.Row():
-                export = gr.Button("Export run (JSON + standalone HTML)", size="sm")
-            exports = gr.File(label="Exported run", file_count="multiple", interactive=False, visible=False)
-        with gr.Column(scale=3, min_width=320):
-            live = gr.HTML(None, html_template='<div class="ld-live-root"></div>', head=HEAD, js_on_load=LIVE_JS,
-                           elem_id="ld-live", apply_default_css=False, server_functions=[resend])
-    with gr.Row(equal_height=False):
-        with gr.Column(scale=2, min_width=320):
-            with gr.Accordion("Settings", open=True):
-                gen_length = gr.Slider(8, max_len, value=d.gen_length, step=1, label="Answer length (tokens)")
-                steps = gr.Slider(1, max_len, value=d.steps, step=1, label="Steps")
-                block_length = gr.Slider(1, max_len, value=d.block_length, step=1, label="Block length")
-                plan = gr.Markdown(plan_text(d.gen_length, d.steps, d.block_length))
-                temperature = gr.Slider(0, 2, value=d.temperature, step=0.05, label="Temperature")
-                cfg_scale = gr.Slider(0, 5, value=d.cfg_scale, step=0.1, label="CFG scale")
-                remasking = gr.Dropdown(list(REMASKING_STRATEGIES), value=d.remasking,
-                                        label="Remasking strategy")
-                decoding = gr.Dropdown(list(DECODING_RULES), value="fixed", label="Decoding rule: fixed (LLaDA: "
-                                       "tokens per step from the schedule), threshold or factor (Fast-dLLM: as "
-                                       "many as the model is sure of)")
-                with gr.Row():
-                    threshold = gr.Slider(0, 1, value=0.9, step=0.01, label="Threshold (confidence)")
-                    factor = gr.Slider(0.05, 4, value=1.0, step=0.05, label="Factor f")
-                cache = gr.Dropdown(["none", "prefix", "dual"], value="none", label="Key/value cache (Fast-dLLM; "
-                                    "approximate): recompute only the block and after (prefix) or the block (dual)")
-                seed = gr.Number(value=0, precision=0, label="Seed")
-                fixed = gr.Textbox(label="Fixed tokens (answer position: text)", placeholder="0: And, 10: God")
-                infill = gr.Checkbox(label=f"Infill mode: fill each {MASK_PLACEHOLDER} in the prompt")
-                stop_at_eos = gr.Checkbox(label="Stop at EOS: end once everything before the first end-of-text "
-                                                "is written (the answer cannot change after that; not in infill)")
-                guesses = gr.Checkbox(value=True, label="Show the model's guesses under the masks")
-        with gr.Column(scale=3, min_width=320):
-            charts = gr.HTML(None, html_template='<div class="ld-charts-root"></div>', head=HEAD,
-                             js_on_load=CHARTS_JS, elem_id="ld-charts", apply_default_css=False)
-    gr.Examples([[e] for e in sorted(app.example_prompts)], inputs=[prompt],
-                label="Examples (their runs are cached after the first one)")
+    with gr.Tabs():
+        with gr.Tab("Generate"):
+            gr.Markdown("LLaDA writes by **unmasking**: the answer starts as masks and, at every step, the model "
+                        "predicts all of them and commits the ones it is most sure of. Watch it below.")
+            current = gr.State(default.label)
+            with gr.Row(equal_height=False):
+                with gr.Column(scale=2, min_width=320):
+                    model = gr.Dropdown(list(app.choices), value=default.label, label="Model")
+                    chatbot = gr.Chatbot(label="Conversation", visible=default.chat, height=260,
+                                         render_markdown=False)  # what the user and the model wrote, as text
+                    new_chat = gr.Button("New chat", size="sm", visible=default.chat)
+                    prompt = gr.Textbox(label="Prompt", lines=3, placeholder="Type a prompt, then Generate")
+                    with gr.Row():
+                        run = gr.Button("Generate", variant="primary")
+                        stop = gr.Button("Stop", variant="stop")
+                    answer = gr.Textbox(label="Answer", lines=3, interactive=False)
+                    with gr.Row():
+                        export = gr.Button("Export run (JSON + standalone HTML)", size="sm")
+                    exports = gr.File(label="Exported run", file_count="multiple", interactive=False, visible=False)
+                with gr.Column(scale=3, min_width=320):
+                    live = gr.HTML(None, html_template='<div class="ld-live-root"></div>', head=HEAD, js_on_load=LIVE_JS,
+                                   elem_id="ld-live", apply_default_css=False, server_functions=[resend])
+            with gr.Row(equal_height=False):
+                with gr.Column(scale=2, min_width=320):
+                    with gr.Accordion("Settings", open=True):
+                        gen_length = gr.Slider(8, max_len, value=d.gen_length, step=1, label="Answer length (tokens)")
+                        steps = gr.Slider(1, max_len, value=d.steps, step=1, label="Steps")
+                        block_length = gr.Slider(1, max_len, value=d.block_length, step=1, label="Block length")
+                        plan = gr.Markdown(plan_text(d.gen_length, d.steps, d.block_length))
+                        temperature = gr.Slider(0, 2, value=d.temperature, step=0.05, label="Temperature")
+                        cfg_scale = gr.Slider(0, 5, value=d.cfg_scale, step=0.1, label="CFG scale")
+                        remasking = gr.Dropdown(list(REMASKING_STRATEGIES), value=d.remasking,
+                                                label="Remasking strategy")
+                        decoding = gr.Dropdown(list(DECODING_RULES), value="fixed", label="Decoding rule: fixed (LLaDA: "
+                                               "tokens per step from the schedule), threshold or factor (Fast-dLLM: as "
+                                               "many as the model is sure of)")
+                        with gr.Row():
+                            threshold = gr.Slider(0, 1, value=0.9, step=0.01, label="Threshold (confidence)")
+                            factor = gr.Slider(0.05, 4, value=1.0, step=0.05, label="Factor f")
+                        cache = gr.Dropdown(["none", "prefix", "dual"], value="none", label="Key/value cache (Fast-dLLM; "
+                                            "approximate): recompute only the block and after (prefix) or the block (dual)")
+                        seed = gr.Number(value=0, precision=0, label="Seed")
+                        fixed = gr.Textbox(label="Fixed tokens (answer position: text)", placeholder="0: And, 10: God")
+                        infill = gr.Checkbox(label=f"Infill mode: fill each {MASK_PLACEHOLDER} in the prompt")
+                        stop_at_eos = gr.Checkbox(label="Stop at EOS: end once everything before the first end-of-text "
+                                                        "is written (the answer cannot change after that; not in infill)")
+                        guesses = gr.Checkbox(value=True, label="Show the model's guesses under the masks")
+                with gr.Column(scale=3, min_width=320):
+                    charts = gr.HTML(None, html_template='<div class="ld-charts-root"></div>', head=HEAD,
+                                     js_on_load=CHARTS_JS, elem_id="ld-charts", apply_default_css=False)
+            gr.Examples([[e] for e in sorted(app.example_prompts)], inputs=[prompt],
+                        label="Examples (their runs are cached after the first one)")
+        with gr.Tab("Forward process") as forward_tab:
+            gr.Markdown("**Training is the forward process, and learning to undo it.** Each token of a text is "
+                        "masked with probability *t*; the model sees the masked text and predicts every masked "
+                        "token at once. Raise *t* to mask more (each token has one random draw, so raising *t* only "
+                        "adds masks); the cells show the model's one-pass prediction, outlined green where it is "
+                        "right and red where it is wrong. The chart shows, over *t*, the share it gets right and "
+                        "LLaDA's training loss (cross-entropy on the masked tokens, weighted 1/*t*).")
+            with gr.Row(equal_height=False):
+                with gr.Column(scale=2, min_width=320):
+                    forward_text = gr.Textbox(value=FORWARD_TEXT, lines=3, label="Text")
+                    forward_t = gr.Slider(0, 1, value=0.3, step=0.01, label="Mask ratio t")
+                    forward_seed = gr.Number(value=0, precision=0, label="Seed of the draws")
+                with gr.Column(scale=3, min_width=320):
+                    forward = gr.HTML(None, html_template='<div class="ld-forward-root"></div>', head=HEAD,
+                                      js_on_load=FORWARD_JS, elem_id="ld-forward", apply_default_css=False)
     return Page(banner, model, current, chatbot, new_chat, prompt, run, stop, answer, export, exports, live, charts,
                 gen_length, steps, block_length, plan, temperature, cfg_scale, remasking, seed, fixed, infill,
-                stop_at_eos, decoding, threshold, factor, cache, guesses)
+                stop_at_eos, decoding, threshold, factor, cache, guesses, forward_tab, forward_text, forward_t,
+                forward_seed, forward)
 
 
 def build_demo(app: DemoApp) -> gr.Blocks:
@@ -207,6 +237,11 @@ def build_demo(app: DemoApp) -> gr.Blocks:
                      show_progress="hidden")
         p.export.click(app.export_run, None, p.exports, api_visibility="private", concurrency_limit=None)
         p.guesses.change(None, p.guesses, None, js=GUESSES_JS, api_visibility="private")
+        forward_inputs = [p.forward_text, p.forward_t, p.forward_seed, p.current]
+        for event in (p.forward_tab.select, p.forward_text.submit, p.forward_text.blur, p.forward_t.change,
+                      p.forward_seed.submit):
+            event(app.forward_process, forward_inputs, p.forward, api_visibility="private", show_progress="hidden",
+                  concurrency_id="model", trigger_mode="always_last")
         p.new_chat.click(lambda: [], None, p.chatbot, api_visibility="private")
         demo.unload(app.close_session)
         gr.api(gpu(app.api_denoise), api_name="denoise", concurrency_id="model")

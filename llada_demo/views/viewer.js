@@ -555,6 +555,54 @@
     }
   }
 
+  /* ---- the forward process: a text masked at ratio t, and the model's one-pass reconstruction ---- */
+  class ForwardView {
+    constructor(root) {
+      root.textContent = "";
+      this.summary = el("div", "ld-status", root);
+      this.summary.id = "ld-forward-status";
+      this.cells = el("div", "ld-grid ld-cells", root);
+      this.cells.id = "ld-forward-grid";
+      this.chart = el("div", "ld-chart", root);
+      this.chart.id = "ld-forward-chart";
+      el("div", "ld-empty", this.cells, "Open this tab or move the slider to mask a text.");
+    }
+    /* v: {t, tokens, masked, predictions, correct, confidence, true_probability, curve} from the server */
+    show(v) {
+      const n = v.tokens.length, masked = v.masked.filter(Boolean).length;
+      const right = v.masked.reduce((a, m, i) => a + (m && v.correct[i] ? 1 : 0), 0);
+      this.summary.textContent = `t = ${v.t.toFixed(2)}: ${masked} of ${n} tokens masked; one forward pass ` +
+        `predicts ${right} of them right`;
+      this.cells.textContent = "";
+      for (let i = 0; i < n; i++) {
+        const pct = (x) => `${(100 * x).toFixed(1)}%`;
+        if (v.masked[i]) {
+          const c = el("span", `ld-cell ld-mask ${v.correct[i] ? "ld-right" : "ld-wrong"}`, this.cells);
+          el("span", "ld-guess", c, shown(v.predictions[i]));
+          c.title = `masked \u00b7 predicted ${quoted(v.predictions[i])} (${pct(v.confidence[i])}) \u00b7 ` +
+                    `the text has ${quoted(v.tokens[i])} (${pct(v.true_probability[i])})`;
+        } else {
+          const c = el("span", "ld-cell", this.cells, shown(v.tokens[i]));
+          c.title = `${quoted(v.tokens[i])} \u00b7 not masked`;
+        }
+      }
+      if (!window.Plotly) return;
+      const ts = v.curve.map((c) => c.t);
+      window.Plotly.react(this.chart, [
+        {x: ts, y: v.curve.map((c) => (c.accuracy === null ? null : 100 * c.accuracy)), name: "masked tokens right (%)",
+         mode: "lines+markers", line: {color: "rgb(33,145,140)"}},
+        {x: ts, y: v.curve.map((c) => c.loss), name: "loss: CE on masked / t, per token", mode: "lines+markers",
+         line: {color: "#f58518"}, yaxis: "y2"},
+      ], styled("Over t: one-pass accuracy and LLaDA's training loss", 300, {
+        xaxis: axis({title: {text: "mask ratio t"}, range: [0, 1.02]}),
+        yaxis: axis({title: {text: "right (%)"}, range: [0, 100]}),
+        yaxis2: axis({title: {text: "loss (nats)"}, overlaying: "y", side: "right", rangemode: "tozero"}),
+        shapes: [{type: "line", x0: v.t, x1: v.t, y0: 0, y1: 1, yref: "paper", line: {color: "#e45756", dash: "dot"}}],
+        legend: {orientation: "h", y: -0.3}, margin: {l: 48, r: 48, t: 28, b: 36},
+      }), {responsive: true, displaylogo: false});
+    }
+  }
+
   /* ---- wiring ------------------------------------------------------------------------------- */
   // One live view per page; charts placed elsewhere on the page find it through here.
   const registry = {live: null, charts: []};
@@ -577,5 +625,7 @@
     return live;
   }
 
-  window.LladaView = {Run, Live, Charts, mountLive, mountCharts, standalone, registry, shown, escapeHtml};
+  const mountForward = (root) => new ForwardView(root);
+  window.LladaView = {Run, Live, Charts, ForwardView, mountLive, mountCharts, mountForward, standalone, registry, shown,
+                      escapeHtml};
 })();
