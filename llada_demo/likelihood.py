@@ -48,14 +48,10 @@ def _answer_logits(model, seqs: torch.Tensor, prompt_len: int, mask_id: int, cfg
     return logits
 
 
-@torch.no_grad()
-def log_likelihood(model, prompt_ids, answer_ids, mc_samples: int = 128, batch_size: int = 16,
-                   cfg_scale: float = 0.0, seed: int = 0, mask_id: int | None = None) -> tuple[float, float]:
-    """(estimate, standard error) of LLaDA's Monte Carlo lower bound on log p(answer | prompt), nats.
-
-    model: a mask predictor (our LLaDAModelLM or LoadedModel); prompt_ids, answer_ids: token ids.
-    mc_samples: masked copies scored, in batches of batch_size (stratified within each batch).
-    """
+def bound_samples(model, prompt_ids, answer_ids, mc_samples: int = 128, batch_size: int = 16,
+                  cfg_scale: float = 0.0, seed: int = 0, mask_id: int | None = None):
+    """Yield, batch by batch, tensors of Monte Carlo samples of LLaDA's bound on log p(answer | prompt)
+    (see log_likelihood), so that a page can show the estimate as it sharpens."""
     if hasattr(model, "mask_id") and hasattr(model, "model"):  # a LoadedModel
         mask_id = model.mask_id if mask_id is None else mask_id
         model = model.model
@@ -69,10 +65,14 @@ def log_likelihood(model, prompt_ids, answer_ids, mc_samples: int = 128, batch_s
         raise ValueError("the answer is empty: give at least one token to score")
     if mc_samples < 1 or batch_size < 1:
         raise ValueError("mc_samples and batch_size must be at least 1")
-    g = torch.Generator().manual_seed(seed)
+    return _bound_samples(model, prompt, answer, mc_samples, batch_size, cfg_scale, seed, mask_id)
+
+
+@torch.no_grad()
+def _bound_samples(model, prompt, answer, mc_samples, batch_size, cfg_scale, seed, mask_id):
+    L, g = len(answer), torch.Generator().manual_seed(seed)
     device = next(model.parameters()).device
     seq = torch.tensor(prompt + answer, device=device)
-    scores = []
     for start in range(0, mc_samples, batch_size):
         n = min(batch_size, mc_samples - start)
         counts = stratified_mask_counts(n, L, g)  # (n,)
@@ -83,10 +83,35 @@ def log_likelihood(model, prompt_ids, answer_ids, mc_samples: int = 128, batch_s
         logits = _answer_logits(model, seqs, len(prompt), mask_id, cfg_scale)[:, len(prompt):]
         logp = F.log_softmax(logits[..., : model.config.vocab_size].float(), dim=-1)
         token_logp = logp.gather(-1, seq[len(prompt):].expand(n, L)[..., None]).squeeze(-1).cpu()  # (n, L)
-        scores.append((token_logp * masked).sum(dim=1) * L / counts)  # each sample's estimate of the bound
-    scores = torch.cat(scores).double()
-    error = float(scores.std(unbiased=True)) / math.sqrt(len(scores)) if len(scores) > 1 else float("nan")
-    return float(scores.mean()), error
+        yield ((token_logp * masked).sum(dim=1) * L / counts).double()  # each sample's estimate of the bound
+
+
+def estimate(samples: torch.Tensor) -> tuple[float, float]:
+    """(mean, standard error) of Monte Carlo samples."""
+    error = float(samples.std(unbiased=True)) / math.sqrt(len(samples)) if len(samples) > 1 else float("nan")
+    return float(samples.mean()), error
+
+
+def log_likelihood(model, prompt_ids, answer_ids, mc_samples: int = 128, batch_size: int = 16,
+                   cfg_scale: float = 0.0, seed: int = 0, mask_id: int | None = None) -> tuple[float, float]:
+    """(estimate, standard error) of LLaDA's Monte Carlo lower bound on log p(answer | prompt), nats.
+
+    model: a mask predictor (our LLaDAModelLM or LoadedModel); prompt_ids, answer_ids: token ids.
+    mc_samples: masked copies scored, in batches of batch_size (stratified within each batch).
+    """
+    batches = bound_samples(model, prompt_ids, answer_ids, mc_samples, batch_size, cfg_scale, seed, mask_id)
+    return estimate(torch.cat(list(batches)))
+
+
+@torch.no_grad()
+def causal_log_likelihood(model, prompt_ids, answer_ids) -> float:
+    """An autoregressive model's exact log p(answer | prompt), nats."""
+    if hasattr(model, "model") and hasattr(model, "mask_id"):
+        model = model.model
+    x = torch.tensor([list(prompt_ids) + list(answer_ids)])
+    logp = F.log_softmax(model(x).logits[0, :-1, : model.config.vocab_size].float(), dim=-1)
+    start = len(prompt_ids)
+    return float(logp[start - 1 :].gather(-1, x[0, start:, None]).sum())
 
 
 # ---- the forward process, shown: one text masked at ratio t and reconstructed in one pass ----------

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
+from .likelihood import causal_log_likelihood
 from .loading import LoadedModel, load_model
 from .sampling import denoise, generate
 
@@ -72,14 +72,6 @@ def diffusion_scores(loaded: LoadedModel, pairs) -> dict:
 
 
 @torch.no_grad()
-def log_likelihood(model, ids: list[int], start: int) -> float:
-    """A causal model's log p(ids[start:] | ids[:start])."""
-    x = torch.tensor([ids])
-    logp = F.log_softmax(model(x).logits[0, :-1, : model.config.vocab_size].float(), dim=-1)
-    return float(logp[start - 1 :].gather(-1, x[0, start:, None]).sum())
-
-
-@torch.no_grad()
 def autoregressive_scores(loaded: LoadedModel, pairs) -> dict:
     """Forward and backward (best of the passages' verses by p(A newline B)) exact-match shares."""
     tok, bos = loaded.tokenizer, loaded.tokenizer.bos_token_id
@@ -93,7 +85,7 @@ def autoregressive_scores(loaded: LoadedModel, pairs) -> dict:
         scores = []
         for c in candidates:
             ic, nl, ib = pair_ids(tok, c, b)
-            scores.append(log_likelihood(loaded.model, [bos] + ic + nl + ib, 1))
+            scores.append(causal_log_likelihood(loaded.model, [bos], ic + nl + ib))
         backward += candidates[int(np.argmax(scores))] == a
     n = max(len(pairs), 1)
     return dict(forward=forward / n, backward=backward / n, first_step_confidence=None,

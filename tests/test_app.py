@@ -456,3 +456,20 @@ def test_the_forward_process_masks_more_as_t_rises_and_reconstructs_in_one_pass(
         app.forward_process(text, 1.5, 0)
     with pytest.raises(gr.Error, match="seed must be at least 0"):
         app.forward_process(text, 0.5, -1)
+
+
+def test_the_likelihood_tab_streams_estimates_and_ranks_the_verse_first(app):
+    outs = list(app.score_answers("In the beginning God created the heaven and", " the earth.\n the sea.\n a great city.",
+                                  64, 0.0, 0))
+    views = [o[app.page.likelihood] for o in outs]
+    assert [v["samples"] for v in views] == [16, 32, 48, 64] and views[-1]["done"] and not views[0]["done"]
+    last = views[-1]
+    assert all(e < 0 for e in last["estimates"]) and all(e > 0 for e in last["errors"])
+    assert last["estimates"][0] > last["estimates"][1] > last["estimates"][2]  # Genesis 1:1 is the KJV's own
+    assert last["exact"] is None or len(last["exact"]) == 3  # the twin's exact numbers, when it is shipped
+    for args, message in [(("", " x", 32, 0, 0), "Type a prompt and at least one candidate"),
+                          (("A", "\n".join("abcdefghi"), 32, 0, 0), "At most 8 candidates"),
+                          (("A", " b", 1, 0, 0), "Monte Carlo samples must be at least 2"),
+                          (("A", " b", 32, float("nan"), 0), "CFG scale must be a finite number")]:
+        with pytest.raises(gr.Error, match=message):
+            list(app.score_answers(*args))

@@ -266,3 +266,15 @@ def test_the_forward_process_tab_masks_more_as_the_slider_rises(page):
     page.wait_for_function("document.querySelector('#ld-forward-grid').innerText.includes('<')", timeout=30_000)
     assert page.locator("#ld-forward-grid b, #ld-forward-grid img").count() == 0
     assert page.evaluate("window.pwned === undefined")
+
+
+def test_the_likelihood_tab_streams_and_ranks(page):
+    page.get_by_role("tab", name="Likelihood").click()
+    page.get_by_label("Candidate answers (one per line)").fill(' the earth.\n <b>the sea</b>.')
+    page.get_by_role("button", name="Score").click()
+    page.wait_for_function("/^done/.test(document.querySelector('#ld-likelihood-status').innerText)",
+                           timeout=60_000)
+    items = page.locator("#ld-ranking li").all_inner_texts()
+    assert len(items) == 2 and items[0].startswith('" the earth."')
+    assert page.locator("#ld-likelihood b").count() == 0  # the candidate's markup stays text, in the chart too
+    page.locator("#ld-likelihood-chart .barlayer").first.wait_for(state="attached", timeout=20_000)

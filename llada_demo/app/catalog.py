@@ -92,28 +92,33 @@ def available_choices(extra: ModelChoice | None = None) -> list[ModelChoice]:
 
 
 class ModelCache:
-    """Loads each choice once; one load at a time."""
+    """Loads each choice once (by label and source: two choices may share a label); one load at a time."""
 
     def __init__(self):
-        self._models: dict[str, LoadedModel] = {}
-        self._choices: dict[str, ModelChoice] = {}
+        self._models: dict[tuple, LoadedModel] = {}
+        self._choices: dict[tuple, ModelChoice] = {}
         self._lock = threading.Lock()
 
+    @staticmethod
+    def _key(choice: ModelChoice) -> tuple:
+        return choice.label, choice.source
+
     def get(self, choice: ModelChoice) -> LoadedModel:
-        loaded = self._models.get(choice.label)
+        key = self._key(choice)
+        loaded = self._models.get(key)
         if loaded is not None:  # runs on loaded models never wait for another model's load
             return loaded
         with self._lock:
-            if choice.label not in self._models:
+            if key not in self._models:
                 if choice.gpu_gb > 0:  # one large model at a time: a GPU holds one 8B model, not three
-                    for label in [k for k, c in self._choices.items() if c.gpu_gb > 0]:
-                        self._models.pop(label, None)
-                        self._choices.pop(label)
+                    for other in [k for k, c in self._choices.items() if c.gpu_gb > 0]:
+                        self._models.pop(other, None)
+                        self._choices.pop(other)
                     if torch.cuda.is_available():
                         torch.cuda.empty_cache()
-                self._models[choice.label] = load_model(choice.source)
-                self._choices[choice.label] = choice
-            return self._models[choice.label]
+                self._models[key] = load_model(choice.source)
+                self._choices[key] = choice
+            return self._models[key]
 
     def loaded(self, choice: ModelChoice) -> bool:
-        return choice.label in self._models
+        return self._key(choice) in self._models

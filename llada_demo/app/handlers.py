@@ -22,8 +22,9 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 import gradio as gr
+import torch
 
-from ..likelihood import forward_curve, reconstruct, token_draws
+from ..likelihood import bound_samples, causal_log_likelihood, estimate, forward_curve, reconstruct, token_draws
 from ..sampling import SamplingSettings, StepRecord, denoise
 from ..sampling.settings import finite_number, whole_number
 from ..trace import Trajectory
@@ -33,6 +34,8 @@ from .catalog import ModelCache, ModelChoice
 from .prompts import MASK_PLACEHOLDER, infill_ids, parse_constraints, prompt_ids
 from .session import Activity, Session, Sessions
 
+MAX_CANDIDATES = 8  # answers the Likelihood tab scores at once
+LIKELIHOOD_BATCH = 16  # Monte Carlo samples per forward pass, and per update of the page
 KEEP_OUTBOXES = 64  # runs whose messages the server keeps for pages that missed some
 SEND_INTERVAL = 1 / 60  # s: without the stream, steps computed faster than a screen refresh go together
 EXAMPLES = ("In the beginning", "And Jesus said unto them", "The LORD is my shepherd")
@@ -361,6 +364,58 @@ class DemoApp:
             predictions=[name(i) for i in prediction], correct=[p == i for p, i in zip(prediction, ids)],
             confidence=[round(float(c), 4) for c in r["confidence"]],
             true_probability=[round(float(c), 4) for c in r["true_probability"]], curve=curve)}
+
+    # ---- likelihood ---------------------------------------------------------------------------------
+    def score_answers(self, prompt, candidates, mc_samples, cfg_scale, seed, label=None):
+        """The Likelihood tab: each candidate answer to `prompt` scored with LLaDA's Monte Carlo bound on
+        log p(answer | prompt), streamed as the samples accumulate; beside it, the exact log-likelihood
+        from the autoregressive twin when we ship one for this model."""
+        prompt = _text_input("The prompt", prompt, required=True)
+        answers = [c for c in _text_input("The candidates", candidates).splitlines() if c.strip()]
+        if not prompt.strip() or not answers:
+            raise gr.Error("Type a prompt and at least one candidate answer (one per line).")
+        if len(answers) > MAX_CANDIDATES:
+            raise gr.Error(f"At most {MAX_CANDIDATES} candidates, one per line; there are {len(answers)}.")
+        try:
+            mc_samples = whole_number("Monte Carlo samples", mc_samples, minimum=2)
+            cfg_scale = finite_number("CFG scale", cfg_scale)
+            seed = whole_number("seed", 0 if seed is None or seed == "" else seed, minimum=0)
+        except ValueError as e:
+            raise gr.Error(for_toast(str(e))) from None
+        choice, loaded = self.model(label)
+        if loaded.model.config.causal:
+            raise gr.Error(for_toast(f"{choice.label} is autoregressive: choose a diffusion model; the tab shows "
+                                     "its twin's exact numbers beside it"))
+        context = prompt_ids(loaded, prompt, chat=choice.chat)
+        ids = [loaded.tokenizer.encode(a, add_special_tokens=False) for a in answers]
+        limit = loaded.model.config.max_sequence_length
+        if any(len(context) + len(a) > limit for a in ids):
+            raise gr.Error(f"Prompt plus answer must fit the model's {limit} tokens: shorten them.")
+        twin = self.twin_of(choice)
+        exact = None
+        if twin is not None:
+            twin_model = self.cache.get(twin)
+            exact = [causal_log_likelihood(twin_model, context, a) for a in ids]
+        streams = [bound_samples(loaded, context, a, mc_samples, LIKELIHOOD_BATCH, cfg_scale, seed) for a in ids]
+        samples = [[] for _ in answers]
+        done = 0
+        while done < mc_samples:
+            for i, stream in enumerate(streams):
+                samples[i].append(next(stream))
+            done = min(done + LIKELIHOOD_BATCH, mc_samples)
+            stats = [estimate(torch.cat(s)) for s in samples]
+            yield {self.page.likelihood: dict(
+                model=choice.label, candidates=answers, tokens=[len(a) for a in ids], samples=done,
+                total=mc_samples, estimates=[m for m, _ in stats],
+                errors=[e if e == e else None for _, e in stats],  # NaN (one sample) is no error bar
+                exact=exact, twin=twin.label if twin else None, done=done >= mc_samples)}
+
+    def twin_of(self, choice):
+        """The shipped autoregressive twin of the bundled model, when the app offers it."""
+        if choice.source is not None:
+            return None
+        return next((c for c in self.choices.values() if c.label.startswith("Autoregressive twin of the bundled")),
+                    None)
 
     # ---- export ---------------------------------------------------------------------------------------
     def export_run(self, request: gr.Request = None) -> dict:

@@ -66,6 +66,14 @@ const take = () => { const v = props.value; if (v && typeof v === 'object' && v.
 take();
 watch('value', take);
 """
+SCORE_PROMPT = "In the beginning God created the heaven and"
+SCORE_CANDIDATES = " the earth.\n the sea.\n a great city."
+LIKELIHOOD_JS = """
+const view = LladaView.mountLikelihood(element.querySelector('.ld-likelihood-root'));
+const take = () => { const v = props.value; if (v && typeof v === 'object' && v.candidates) view.show(v); };
+take();
+watch('value', take);
+"""
 CHARTS_JS = "LladaView.mountCharts(element.querySelector('.ld-charts-root'));"
 GUESSES_JS = "(on) => { const v = window.LladaView && LladaView.registry.live; if (v) v.setGuesses(on); return []; }"
 
@@ -108,6 +116,13 @@ class Page:
     forward_t: gr.Slider
     forward_seed: gr.Number
     forward: gr.HTML
+    score_prompt: gr.Textbox
+    score_candidates: gr.Textbox
+    score_samples: gr.Slider
+    score_cfg: gr.Slider
+    score_seed: gr.Number
+    score: gr.Button
+    likelihood: gr.HTML
 
 
 def launch_options() -> dict:
@@ -204,10 +219,29 @@ def layout(app: DemoApp) -> Page:
                 with gr.Column(scale=3, min_width=320):
                     forward = gr.HTML(None, html_template='<div class="ld-forward-root"></div>', head=HEAD,
                                       js_on_load=FORWARD_JS, elem_id="ld-forward", apply_default_css=False)
+        with gr.Tab("Likelihood"):
+            gr.Markdown("**How likely is an answer?** A diffusion model has no left-to-right probability; LLaDA "
+                        "scores an answer with a lower bound on log p(answer | prompt), estimated by Monte Carlo: "
+                        "mask a random number of the answer's tokens, score the masked ones, weight by how many "
+                        "were masked, and average. The estimate sharpens as samples accumulate (bars: mean ± "
+                        "standard error, in nats; higher is more likely).")
+            with gr.Row(equal_height=False):
+                with gr.Column(scale=2, min_width=320):
+                    score_prompt = gr.Textbox(value=SCORE_PROMPT, lines=2, label="Prompt")
+                    score_candidates = gr.Textbox(value=SCORE_CANDIDATES, lines=4,
+                                                  label="Candidate answers (one per line)")
+                    score_samples = gr.Slider(16, 512, value=128, step=16, label="Monte Carlo samples")
+                    score_cfg = gr.Slider(0, 5, value=0, step=0.1, label="CFG scale (likelihood)")
+                    score_seed = gr.Number(value=0, precision=0, label="Seed (likelihood)")
+                    score = gr.Button("Score", variant="primary")
+                with gr.Column(scale=3, min_width=320):
+                    likelihood = gr.HTML(None, html_template='<div class="ld-likelihood-root"></div>', head=HEAD,
+                                         js_on_load=LIKELIHOOD_JS, elem_id="ld-likelihood", apply_default_css=False)
     return Page(banner, model, current, chatbot, new_chat, prompt, run, stop, answer, export, exports, live, charts,
                 gen_length, steps, block_length, plan, temperature, cfg_scale, remasking, seed, fixed, infill,
                 stop_at_eos, decoding, threshold, factor, cache, guesses, forward_tab, forward_text, forward_t,
-                forward_seed, forward)
+                forward_seed, forward, score_prompt, score_candidates, score_samples, score_cfg, score_seed, score,
+                likelihood)
 
 
 def build_demo(app: DemoApp) -> gr.Blocks:
@@ -237,6 +271,9 @@ def build_demo(app: DemoApp) -> gr.Blocks:
                      show_progress="hidden")
         p.export.click(app.export_run, None, p.exports, api_visibility="private", concurrency_limit=None)
         p.guesses.change(None, p.guesses, None, js=GUESSES_JS, api_visibility="private")
+        p.score.click(app.score_answers, [p.score_prompt, p.score_candidates, p.score_samples, p.score_cfg, p.score_seed,
+                                          p.current], p.likelihood, api_visibility="private", concurrency_id="model",
+                      show_progress="hidden")
         forward_inputs = [p.forward_text, p.forward_t, p.forward_seed, p.current]
         for event in (p.forward_tab.select, p.forward_text.submit, p.forward_text.blur, p.forward_t.change,
                       p.forward_seed.submit):

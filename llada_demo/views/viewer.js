@@ -603,6 +603,46 @@
     }
   }
 
+  /* ---- likelihood: candidate answers scored by LLaDA's Monte Carlo bound, as samples accumulate ---- */
+  class LikelihoodView {
+    constructor(root) {
+      root.textContent = "";
+      this.summary = el("div", "ld-status", root);
+      this.summary.id = "ld-likelihood-status";
+      this.chart = el("div", "ld-chart", root);
+      this.chart.id = "ld-likelihood-chart";
+      this.ranking = el("ol", "ld-ranking", root);
+      this.ranking.id = "ld-ranking";
+      el("div", "ld-empty", this.chart, "Press Score to estimate each answer's likelihood.");
+    }
+    /* v: {candidates, tokens, samples, total, estimates, errors, exact, twin, done} from the server */
+    show(v) {
+      const label = (c) => JSON.stringify(c);
+      this.summary.textContent = `${v.done ? "done" : "scoring"} \u00b7 ${v.samples}/${v.total} samples per answer ` +
+        `\u00b7 log p(answer | prompt) >= the bar (nats)`;
+      if (window.Plotly) {
+        const traces = [{type: "bar", orientation: "h", y: v.candidates.map((c) => escapeHtml(label(c))),
+          x: v.estimates, name: "LLaDA bound (Monte Carlo)", marker: {color: "rgb(33,145,140)"},
+          error_x: {type: "data", array: v.errors.map((e) => (e === null ? 0 : e)), visible: true}}];
+        if (v.exact) traces.push({type: "bar", orientation: "h", y: v.candidates.map((c) => escapeHtml(label(c))),
+          x: v.exact, name: `exact: ${escapeHtml(v.twin)}`, marker: {color: "#f58518"}});
+        window.Plotly.react(this.chart, traces, styled("Estimated log-likelihood of each answer", 120 + 60 * v.candidates.length, {
+          barmode: "group", xaxis: axis({title: {text: "nats (higher is more likely)"}}),
+          yaxis: axis({autorange: "reversed", automargin: true}), legend: {orientation: "h", y: -0.3},
+          margin: {l: 48, r: 8, t: 28, b: 36},
+        }), {responsive: true, displaylogo: false});
+      }
+      this.ranking.textContent = "";
+      const order = v.estimates.map((e, i) => i).sort((a, b) => v.estimates[b] - v.estimates[a]);
+      for (const i of order) {
+        const e = v.errors[i] === null ? "" : ` \u00b1 ${v.errors[i].toFixed(2)}`;
+        const twin = v.exact ? ` \u00b7 twin, exact: ${v.exact[i].toFixed(2)}` : "";
+        el("li", null, this.ranking, `${label(v.candidates[i])}: ${v.estimates[i].toFixed(2)}${e} ` +
+           `(${v.tokens[i]} tokens)${twin}`);
+      }
+    }
+  }
+
   /* ---- wiring ------------------------------------------------------------------------------- */
   // One live view per page; charts placed elsewhere on the page find it through here.
   const registry = {live: null, charts: []};
@@ -626,6 +666,7 @@
   }
 
   const mountForward = (root) => new ForwardView(root);
-  window.LladaView = {Run, Live, Charts, ForwardView, mountLive, mountCharts, mountForward, standalone, registry, shown,
-                      escapeHtml};
+  const mountLikelihood = (root) => new LikelihoodView(root);
+  window.LladaView = {Run, Live, Charts, ForwardView, LikelihoodView, mountLive, mountCharts, mountForward,
+                      mountLikelihood, standalone, registry, shown, escapeHtml};
 })();
