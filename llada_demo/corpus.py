@@ -13,6 +13,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import torch
+
 # The `bible` program's short reference prefixes (as printed with -f), in canonical order.
 BOOKS = [
     ("Ge", "Genesis"), ("Exo", "Exodus"), ("Lev", "Leviticus"), ("Num", "Numbers"), ("Deu", "Deuteronomy"),
@@ -112,3 +114,23 @@ def text_files_split(paths, holdout: float = HOLDOUT_FRACTION) -> tuple[dict[str
 def load_corpus(text_files=None) -> tuple[dict[str, str], dict[str, str]]:
     """The user's files if given, else the Bible."""
     return text_files_split(text_files) if text_files else bible_split()
+
+
+def encode_docs(tok, docs: dict[str, str]) -> torch.Tensor:
+    """One token stream: each document followed by EOS, so the model learns where texts end."""
+    eos = tok.eos_token_id
+    ids = []
+    for enc in tok.backend_tokenizer.encode_batch(list(docs.values()), add_special_tokens=False):
+        ids.extend(enc.ids)
+        ids.append(eos)
+    return torch.tensor(ids, dtype=torch.long)
+
+
+def heldout_windows(stream: torch.Tensor, seq_len: int, n: int | None = None) -> torch.Tensor:
+    """Non-overlapping windows spread evenly over the held-out stream (fixed, so numbers compare)."""
+    count = len(stream) // seq_len
+    all_windows = stream[: count * seq_len].view(count, seq_len)
+    if n is None or n >= count:
+        return all_windows
+    pick = torch.linspace(0, count - 1, n).round().long()
+    return all_windows[pick]

@@ -19,11 +19,10 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from .corpus import load_corpus
+from .card import write_model_card
+from .corpus import encode_docs, heldout_windows, load_corpus
+from .likelihood import hidden_states, mask_tokens, masked_accuracy, next_token_accuracy, output_head
 from .loading import DEMO_DEFAULTS as DEMO_DEFAULTS_ALL, load_model
-from .likelihood import mask_tokens
-from .train import encode_docs, heldout_windows, hidden_states, masked_accuracy, next_token_accuracy, output_head, \
-    write_model_card
 
 TS = (0.15, 0.5, 0.9)
 CARD_PROMPTS = ["In the beginning", "And Jesus said unto them,", "The LORD is my shepherd;",

@@ -1,4 +1,6 @@
-"""The forward process and the likelihood bound it gives, for training, evaluation and the app.
+"""The forward process, the likelihood bound it gives, and held-out scoring: one implementation for
+training, evaluation and the app (training and evaluation import it; neither imports the other's
+internals, and only train.py calls evaluate.py).
 
 Forward process (LLaDA, Nie et al. 2025): each token of x_0 is replaced by the mask token
 independently with probability t. Training draws t ~ U(eps, 1) per sequence and scores the mask
@@ -112,6 +114,55 @@ def causal_log_likelihood(model, prompt_ids, answer_ids) -> float:
     logp = F.log_softmax(model(x).logits[0, :-1, : model.config.vocab_size].float(), dim=-1)
     start = len(prompt_ids)
     return float(logp[start - 1 :].gather(-1, x[0, start:, None]).sum())
+
+
+# ---- scoring a mask predictor (or its causal twin) on held-out windows -------------------------------
+def hidden_states(model, ids: torch.Tensor) -> torch.Tensor:
+    """model.forward without the output head, so the head runs on masked positions only (saves time)."""
+    tr = model.model.transformer
+    cos, sin = model._rotary(ids.shape[1], ids.device)
+    x = tr.wte(ids)
+    for block in tr.blocks:
+        x = block(x, cos, sin)
+    return tr.ln_f(x)
+
+
+def output_head(model, h: torch.Tensor) -> torch.Tensor:
+    tr = model.model.transformer
+    if model.config.weight_tying:
+        return F.linear(h, tr.wte.weight)
+    return tr.ff_out(h)
+
+
+@torch.no_grad()
+def next_token_accuracy(model, windows: torch.Tensor, batch_size: int = 16):
+    """Share of tokens predicted exactly (argmax) from the tokens before them."""
+    correct = total = 0
+    for i in range(0, len(windows), batch_size):
+        x = windows[i : i + batch_size]
+        logits = output_head(model, hidden_states(model, x[:, :-1]))[..., : model.config.vocab_size]
+        correct += int((logits.argmax(-1) == x[:, 1:]).sum())
+        total += x[:, 1:].numel()
+    return correct / max(total, 1)
+
+
+@torch.no_grad()
+def masked_accuracy(model, windows: torch.Tensor, mask_id: int, t: float, seed: int = 0, batch_size: int = 16):
+    """Share of masked tokens predicted exactly (argmax) when each token is masked with prob t."""
+    g = torch.Generator().manual_seed(seed)
+    correct = total = 0
+    for i in range(0, len(windows), batch_size):
+        x = windows[i : i + batch_size]
+        noisy, masked, _ = mask_tokens(x, mask_id, 0.0, g, t=torch.full((len(x),), t))
+        logits = output_head(model, hidden_states(model, noisy)[masked])[:, : model.config.vocab_size]
+        correct += int((logits.argmax(-1) == x[masked]).sum())
+        total += int(masked.sum())
+    return correct / max(total, 1)
+
+
+# ----------------------------------------------------------------------------------------------
+# data
+
 
 
 # ---- the forward process, shown: one text masked at ratio t and reconstructed in one pass ----------

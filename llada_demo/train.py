@@ -31,15 +31,14 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from .corpus import HELDOUT_BOOKS, load_corpus
-from .likelihood import mask_tokens
+from .card import ACCURACY, INFO_FILE, write_model_card
+from .corpus import HELDOUT_BOOKS, encode_docs, heldout_windows, load_corpus
+from .likelihood import hidden_states, mask_tokens, masked_accuracy, next_token_accuracy, output_head
 from .loading import DEMO_DEFAULTS as DEMO_DEFAULTS_ALL, save_checkpoint
 from .model import LLaDAConfig, LLaDAModelLM
 from .tokenizer import train_tokenizer, wrap
 
 STATE_FILE = "training_state.pt"
-ACCURACY = {False: "masked-token accuracy at t = 0.15", True: "next-token accuracy"}  # by cfg.causal
-INFO_FILE = "training_info.json"
 
 
 @dataclass
@@ -89,23 +88,6 @@ class TrainConfig:
 # the objective
 
 
-def hidden_states(model: LLaDAModelLM, ids: torch.Tensor) -> torch.Tensor:
-    """model.forward without the output head, so the head runs on masked positions only (saves time)."""
-    tr = model.model.transformer
-    cos, sin = model._rotary(ids.shape[1], ids.device)
-    x = tr.wte(ids)
-    for block in tr.blocks:
-        x = block(x, cos, sin)
-    return tr.ln_f(x)
-
-
-def output_head(model: LLaDAModelLM, h: torch.Tensor) -> torch.Tensor:
-    tr = model.model.transformer
-    if model.config.weight_tying:
-        return F.linear(h, tr.wte.weight)
-    return tr.ff_out(h)
-
-
 def diffusion_loss(model, x, mask_id, eps=1e-3, generator=None, t=None):
     """LLaDA's loss: sum over masked tokens of CE / t, divided by B*T. Returns (loss, n_masked)."""
     noisy, masked, p_mask = mask_tokens(x, mask_id, eps, generator, t)
@@ -120,56 +102,6 @@ def next_token_loss(model, x):
     h = hidden_states(model, x[:, :-1])  # (B, T-1, C)
     logits = output_head(model, h)[..., : model.config.vocab_size].float()
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), x[:, 1:].reshape(-1))
-
-
-@torch.no_grad()
-def next_token_accuracy(model, windows: torch.Tensor, batch_size: int = 16):
-    """Share of tokens predicted exactly (argmax) from the tokens before them."""
-    correct = total = 0
-    for i in range(0, len(windows), batch_size):
-        x = windows[i : i + batch_size]
-        logits = output_head(model, hidden_states(model, x[:, :-1]))[..., : model.config.vocab_size]
-        correct += int((logits.argmax(-1) == x[:, 1:]).sum())
-        total += x[:, 1:].numel()
-    return correct / max(total, 1)
-
-
-@torch.no_grad()
-def masked_accuracy(model, windows: torch.Tensor, mask_id: int, t: float, seed: int = 0, batch_size: int = 16):
-    """Share of masked tokens predicted exactly (argmax) when each token is masked with prob t."""
-    g = torch.Generator().manual_seed(seed)
-    correct = total = 0
-    for i in range(0, len(windows), batch_size):
-        x = windows[i : i + batch_size]
-        noisy, masked, _ = mask_tokens(x, mask_id, 0.0, g, t=torch.full((len(x),), t))
-        logits = output_head(model, hidden_states(model, noisy)[masked])[:, : model.config.vocab_size]
-        correct += int((logits.argmax(-1) == x[masked]).sum())
-        total += int(masked.sum())
-    return correct / max(total, 1)
-
-
-# ----------------------------------------------------------------------------------------------
-# data
-
-
-def encode_docs(tok, docs: dict[str, str]) -> torch.Tensor:
-    """One token stream: each document followed by EOS, so the model learns where texts end."""
-    eos = tok.eos_token_id
-    ids = []
-    for enc in tok.backend_tokenizer.encode_batch(list(docs.values()), add_special_tokens=False):
-        ids.extend(enc.ids)
-        ids.append(eos)
-    return torch.tensor(ids, dtype=torch.long)
-
-
-def heldout_windows(stream: torch.Tensor, seq_len: int, n: int | None = None) -> torch.Tensor:
-    """Non-overlapping windows spread evenly over the held-out stream (fixed, so numbers compare)."""
-    count = len(stream) // seq_len
-    all_windows = stream[: count * seq_len].view(count, seq_len)
-    if n is None or n >= count:
-        return all_windows
-    pick = torch.linspace(0, count - 1, n).round().long()
-    return all_windows[pick]
 
 
 def sample_batch(stream: torch.Tensor, batch_size: int, seq_len: int, generator) -> torch.Tensor:
@@ -269,139 +201,6 @@ def save_state(path: Path, model, opt, step, total_steps, gen, cfg, tok, info):
                     data_rng=gen.get_state(), torch_rng=torch.get_rng_state(), config=asdict(cfg),
                     tokenizer=tok.backend_tokenizer.to_str(), info=info), tmp)
     tmp.replace(path)  # atomic: a run killed while saving keeps the previous state
-
-
-def write_model_card(out: Path):
-    """README.md from training_info.json and (if evaluate has run) eval_results.json."""
-    out = Path(out)
-    info = json.loads((out / INFO_FILE).read_text()) if (out / INFO_FILE).is_file() else {}
-    ev = json.loads((out / "eval_results.json").read_text()) if (out / "eval_results.json").is_file() else None
-    config = json.loads((out / "config.json").read_text())
-    data = info.get("data", "")
-    causal = bool(config.get("causal"))
-    intro = [
-        "# llada-kjv: a tiny LLaDA-style masked diffusion language model",
-        "",
-        "A small mask predictor in the layout of the official LLaDA checkpoints (GSAI-ML/LLaDA-8B-*), "
-        "trained from scratch on a CPU with LLaDA's pre-training objective. It exists so the llada-demo "
-        "app can show diffusion decoding without downloading 16 GB; it is not a useful language model.",
-    ]
-    objective = (f"- objective: LLaDA pre-training (t ~ U(1e-3, 1), mask with probability t, CE on masked tokens "
-                 f"weighted by 1/t)")
-    if causal:
-        intro = [
-            "# llada-kjv-ar: the autoregressive twin of llada-kjv",
-            "",
-            "The same network, data, tokenizer and training budget as the bundled diffusion model, trained "
-            "as an ordinary autoregressive language model (`causal: true` in config.json: causal attention, "
-            "next-token loss), so the llada-demo app can set the two side by side. Not a useful language model.",
-        ]
-        objective = "- objective: next-token cross-entropy"
-    lines = intro + [
-        "",
-        "## Data",
-        "",
-        data,
-        "",
-        "## Model",
-        "",
-        f"- parameters: {info.get('parameters', '?'):,}" if isinstance(info.get("parameters"), int) else "- parameters: ?",
-        f"- d_model {config['d_model']}, {config['n_layers']} layers, {config['n_heads']} heads "
-        f"({config['n_kv_heads']} key/value heads), SwiGLU hidden {config['mlp_hidden_size']}, "
-        f"vocab {config['vocab_size']} (embedding rows {config['embedding_size']}), "
-        f"tied embeddings: {config['weight_tying']}, trained context {config['max_sequence_length']} tokens",
-        f"- weights stored as {config.get('torch_dtype')}; tokenizer: byte-level BPE trained on the training "
-        "text only, with LLaDA's special tokens (`<|mdm_mask|>`, `<|endoftext|>`, `<|startoftext|>`, "
-        "`<|start_header_id|>`, `<|end_header_id|>`, `<|eot_id|>`) and LLaDA-Instruct's chat template",
-        "",
-        "## Training",
-        "",
-        "```",
-        info.get("command", "?"),
-        "```",
-        "",
-        f"- {info.get('steps', '?')} steps of {info.get('batch_tokens', '?')} tokens "
-        f"({info.get('tokens_seen', 0) / 1e6:.1f}M tokens, {info.get('epochs', 0):.1f} epochs), "
-        f"{info.get('train_minutes', 0):.0f} minutes on {info.get('hardware', '?')} "
-        f"({info.get('tokens_seen', 0) / max(info.get('train_seconds', 0), 1):.0f} tokens/s on average, "
-        "evaluations and other work on the machine included)",
-        f"- held-out {info.get('eval_metric', ACCURACY[False])} during training (step: accuracy): "
-        + ", ".join(f"{e['step']}: {e['acc']:.3f}" for e in info.get("evals", [])),
-        f"{objective}; {info.get('random_length_prob', 0):.0%} of batches cut to a random length; "
-        "AdamW, warmup + cosine decay, gradient clipping 1.0",
-        "",
-        "## Held-out results",
-        "",
-    ]
-    if ev and causal:
-        lines += [
-            f"On {ev['windows']} windows of {ev['seq_len']} tokens from the held-out books "
-            f"({', '.join(ev.get('heldout', []))}):",
-            "",
-            "| metric | value |",
-            "|---|---|",
-            f"| next-token accuracy | {ev['next_token_accuracy']:.3f} |",
-            f"| perplexity (exact; each token given those before it in its window) | {ev['ppl']:.1f} |",
-        ]
-        if ev.get("compare"):
-            c = ev["compare"]
-            lines.append(f"| `{c['model']}` on the same windows: ELBO perplexity bound ({c['elbo_samples']} draws "
-                         f"of t per window) | {c['elbo_ppl']:.1f} |")
-        lines += [
-            f"| distinct 3-grams, {ev['distinct_samples']} samples of {ev['distinct_length']} tokens "
-            f"(mean per sample; pooled over samples) | {ev['distinct3']:.3f}; {ev.get('distinct3_pooled', 0):.3f} |",
-            "",
-            "The diffusion model's number is an upper bound on its perplexity; the twin's is exact. Distinct "
-            "3-grams: token 3-grams of unconditional samples (prompt <|endoftext|>).",
-            "",
-            f"## Samples (unedited; {ev['sample_settings']})",
-            "",
-        ]
-        for s in ev["samples"]:
-            lines += ["```", s.rstrip("\n"), "```", ""]
-    elif ev:
-        lines += [
-            f"On {ev['windows']} windows of {ev['seq_len']} tokens from the held-out books "
-            f"({', '.join(ev.get('heldout', []))}):",
-            "",
-            "| metric | value |",
-            "|---|---|",
-        ]
-        for t, acc in ev["masked_accuracy"].items():
-            lines.append(f"| masked-token accuracy, t = {t} | {acc:.3f} |")
-        lines += [
-            f"| ELBO perplexity bound ({ev['elbo_samples']} draws of t per window) | {ev['elbo_ppl']:.1f} |",
-            f"| distinct 3-grams, {ev['distinct_samples']} samples of {ev['distinct_length']} tokens "
-            f"(mean per sample; pooled over samples) | {ev['distinct3']:.3f}; {ev.get('distinct3_pooled', 0):.3f} |",
-            "",
-            "Masked-token accuracy: share of masked tokens whose argmax prediction is right when each token is "
-            "masked with probability t. ELBO perplexity: exp of the Monte Carlo estimate of LLaDA's bound "
-            "E_t[(1/t) sum over masked tokens of -log p] / length, an upper bound on the true perplexity. "
-            "Distinct 3-grams: token 3-grams of unconditional samples (prompt <|endoftext|>) with the sampling "
-            "settings below.",
-            "",
-            f"## Samples (unedited; {ev['sample_settings']})",
-            "",
-        ]
-        for s in ev["samples"]:
-            lines += ["```", s.rstrip("\n"), "```", ""]
-    else:
-        last = info.get("evals", [{}])[-1] if info.get("evals") else {}
-        lines += [f"Held-out {info.get('eval_metric', ACCURACY[False])} during training: {last.get('acc', '?')}. "
-                  "Run `python -m llada_demo.evaluate DIR` for the full numbers and samples.", ""]
-    lines += [
-        "## Limitations",
-        "",
-        f"- Tiny and trained for {info.get('train_minutes', 0):.0f} minutes on {info.get('hardware', 'a CPU')}: it "
-        "writes phrases in the style of its training text, not reliable sentences, and knows no facts.",
-        "- Never instruction-tuned: the chat template is there so the app's chat path works, but the model "
-        "has never seen a conversation.",
-        f"- Trained on sequences of at most {config['max_sequence_length']} tokens; longer inputs are out of "
-        "distribution.",
-        "- The King James text is a 17th-century translation; its language and views are those of its time.",
-        "",
-    ]
-    (out / "README.md").write_text("\n".join(lines))
 
 
 # ----------------------------------------------------------------------------------------------

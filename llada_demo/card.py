@@ -1,0 +1,146 @@
+"""The model card (README.md of a trained model's directory), from its training info and evaluation.
+
+Written by the training script and by the evaluation script; a diffusion model and its autoregressive
+twin (config "causal") get the cards that say what each is.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+INFO_FILE = "training_info.json"
+ACCURACY = {False: "masked-token accuracy at t = 0.15", True: "next-token accuracy"}  # by cfg.causal
+
+
+def write_model_card(out: Path):
+    """README.md from training_info.json and (if evaluate has run) eval_results.json."""
+    out = Path(out)
+    info = json.loads((out / INFO_FILE).read_text()) if (out / INFO_FILE).is_file() else {}
+    ev = json.loads((out / "eval_results.json").read_text()) if (out / "eval_results.json").is_file() else None
+    config = json.loads((out / "config.json").read_text())
+    data = info.get("data", "")
+    causal = bool(config.get("causal"))
+    intro = [
+        "# llada-kjv: a tiny LLaDA-style masked diffusion language model",
+        "",
+        "A small mask predictor in the layout of the official LLaDA checkpoints (GSAI-ML/LLaDA-8B-*), "
+        "trained from scratch on a CPU with LLaDA's pre-training objective. It exists so the llada-demo "
+        "app can show diffusion decoding without downloading 16 GB; it is not a useful language model.",
+    ]
+    objective = ("- objective: LLaDA pre-training (t ~ U(1e-3, 1), mask with probability t, CE on masked tokens "
+                 "weighted by 1/t)")
+    if causal:
+        intro = [
+            "# llada-kjv-ar: the autoregressive twin of llada-kjv",
+            "",
+            "The same network, data, tokenizer and training budget as the bundled diffusion model, trained "
+            "as an ordinary autoregressive language model (`causal: true` in config.json: causal attention, "
+            "next-token loss), so the llada-demo app can set the two side by side. Not a useful language model.",
+        ]
+        objective = "- objective: next-token cross-entropy"
+    lines = intro + [
+        "",
+        "## Data",
+        "",
+        data,
+        "",
+        "## Model",
+        "",
+        f"- parameters: {info.get('parameters', '?'):,}" if isinstance(info.get("parameters"), int) else "- parameters: ?",
+        f"- d_model {config['d_model']}, {config['n_layers']} layers, {config['n_heads']} heads "
+        f"({config['n_kv_heads']} key/value heads), SwiGLU hidden {config['mlp_hidden_size']}, "
+        f"vocab {config['vocab_size']} (embedding rows {config['embedding_size']}), "
+        f"tied embeddings: {config['weight_tying']}, trained context {config['max_sequence_length']} tokens",
+        f"- weights stored as {config.get('torch_dtype')}; tokenizer: byte-level BPE trained on the training "
+        "text only, with LLaDA's special tokens (`<|mdm_mask|>`, `<|endoftext|>`, `<|startoftext|>`, "
+        "`<|start_header_id|>`, `<|end_header_id|>`, `<|eot_id|>`) and LLaDA-Instruct's chat template",
+        "",
+        "## Training",
+        "",
+        "```",
+        info.get("command", "?"),
+        "```",
+        "",
+        f"- {info.get('steps', '?')} steps of {info.get('batch_tokens', '?')} tokens "
+        f"({info.get('tokens_seen', 0) / 1e6:.1f}M tokens, {info.get('epochs', 0):.1f} epochs), "
+        f"{info.get('train_minutes', 0):.0f} minutes on {info.get('hardware', '?')} "
+        f"({info.get('tokens_seen', 0) / max(info.get('train_seconds', 0), 1):.0f} tokens/s on average, "
+        "evaluations and other work on the machine included)",
+        f"- held-out {info.get('eval_metric', ACCURACY[False])} during training (step: accuracy): "
+        + ", ".join(f"{e['step']}: {e['acc']:.3f}" for e in info.get("evals", [])),
+        f"{objective}; {info.get('random_length_prob', 0):.0%} of batches cut to a random length; "
+        "AdamW, warmup + cosine decay, gradient clipping 1.0",
+        "",
+        "## Held-out results",
+        "",
+    ]
+    if ev and causal:
+        lines += [
+            f"On {ev['windows']} windows of {ev['seq_len']} tokens from the held-out books "
+            f"({', '.join(ev.get('heldout', []))}):",
+            "",
+            "| metric | value |",
+            "|---|---|",
+            f"| next-token accuracy | {ev['next_token_accuracy']:.3f} |",
+            f"| perplexity (exact; each token given those before it in its window) | {ev['ppl']:.1f} |",
+        ]
+        if ev.get("compare"):
+            c = ev["compare"]
+            lines.append(f"| `{c['model']}` on the same windows: ELBO perplexity bound ({c['elbo_samples']} draws "
+                         f"of t per window) | {c['elbo_ppl']:.1f} |")
+        lines += [
+            f"| distinct 3-grams, {ev['distinct_samples']} samples of {ev['distinct_length']} tokens "
+            f"(mean per sample; pooled over samples) | {ev['distinct3']:.3f}; {ev.get('distinct3_pooled', 0):.3f} |",
+            "",
+            "The diffusion model's number is an upper bound on its perplexity; the twin's is exact. Distinct "
+            "3-grams: token 3-grams of unconditional samples (prompt <|endoftext|>).",
+            "",
+            f"## Samples (unedited; {ev['sample_settings']})",
+            "",
+        ]
+        for s in ev["samples"]:
+            lines += ["```", s.rstrip("\n"), "```", ""]
+    elif ev:
+        lines += [
+            f"On {ev['windows']} windows of {ev['seq_len']} tokens from the held-out books "
+            f"({', '.join(ev.get('heldout', []))}):",
+            "",
+            "| metric | value |",
+            "|---|---|",
+        ]
+        for t, acc in ev["masked_accuracy"].items():
+            lines.append(f"| masked-token accuracy, t = {t} | {acc:.3f} |")
+        lines += [
+            f"| ELBO perplexity bound ({ev['elbo_samples']} draws of t per window) | {ev['elbo_ppl']:.1f} |",
+            f"| distinct 3-grams, {ev['distinct_samples']} samples of {ev['distinct_length']} tokens "
+            f"(mean per sample; pooled over samples) | {ev['distinct3']:.3f}; {ev.get('distinct3_pooled', 0):.3f} |",
+            "",
+            "Masked-token accuracy: share of masked tokens whose argmax prediction is right when each token is "
+            "masked with probability t. ELBO perplexity: exp of the Monte Carlo estimate of LLaDA's bound "
+            "E_t[(1/t) sum over masked tokens of -log p] / length, an upper bound on the true perplexity. "
+            "Distinct 3-grams: token 3-grams of unconditional samples (prompt <|endoftext|>) with the sampling "
+            "settings below.",
+            "",
+            f"## Samples (unedited; {ev['sample_settings']})",
+            "",
+        ]
+        for s in ev["samples"]:
+            lines += ["```", s.rstrip("\n"), "```", ""]
+    else:
+        last = info.get("evals", [{}])[-1] if info.get("evals") else {}
+        lines += [f"Held-out {info.get('eval_metric', ACCURACY[False])} during training: {last.get('acc', '?')}. "
+                  "Run `python -m llada_demo.evaluate DIR` for the full numbers and samples.", ""]
+    lines += [
+        "## Limitations",
+        "",
+        f"- Tiny and trained for {info.get('train_minutes', 0):.0f} minutes on {info.get('hardware', 'a CPU')}: it "
+        "writes phrases in the style of its training text, not reliable sentences, and knows no facts.",
+        "- Never instruction-tuned: the chat template is there so the app's chat path works, but the model "
+        "has never seen a conversation.",
+        f"- Trained on sequences of at most {config['max_sequence_length']} tokens; longer inputs are out of "
+        "distribution.",
+        "- The King James text is a 17th-century translation; its language and views are those of its time.",
+        "",
+    ]
+    (out / "README.md").write_text("\n".join(lines))
