@@ -473,3 +473,29 @@ def test_the_likelihood_tab_streams_estimates_and_ranks_the_verse_first(app):
                           (("A", " b", 32, float("nan"), 0), "CFG scale must be a finite number")]:
         with pytest.raises(gr.Error, match=message):
             list(app.score_answers(*args))
+
+
+def test_compare_runs_a_and_b_together_and_says_where_they_differ(app):
+    p = app.page
+    outs = list(app.compare_run("In the beginning", "LLaDA's order vs left to right (B: blocks of 1 token)",
+                                app.default.label, 16, 8, 8, 0.0, 0.0, "low_confidence", 0))
+    a = messages_of(outs, p.compare_a)
+    b = messages_of(outs, p.compare_b)
+    assert a[0]["settings"]["block_length"] == 8 and b[0]["settings"]["block_length"] == 1
+    assert [m["type"] for m in a] == ["start"] + ["step"] * 8 + ["end"]
+    assert [m["type"] for m in b] == ["start"] + ["step"] * 16 + ["end"]  # left to right: one step per token
+    assert all(len(m["committed"]) == 1 and m["committed"][0] == i for i, m in enumerate(b[1:-1]))
+    last = outs[-1]
+    assert last[p.answer_a] == a[-1]["answer"] and last[p.answer_b] == b[-1]["answer"]
+    assert "A: 8 forward passes · B: 16 forward passes" in last[p.compare_summary]
+    with pytest.raises(gr.Error, match="not a preset"):
+        list(app.compare_run("x", "no such preset", app.default.label, 16, 8, 8, 0.0, 0.0, "low_confidence", 0))
+
+
+def messages_of(outs, view):
+    payloads = [o[view] for o in outs if view in o]
+    out = []
+    for payload in payloads:
+        assert payload["first"] == len(out)
+        out += json.loads(payload["messages"])
+    return out

@@ -278,3 +278,20 @@ def test_the_likelihood_tab_streams_and_ranks(page):
     assert len(items) == 2 and items[0].startswith('" the earth."')
     assert page.locator("#ld-likelihood b").count() == 0  # the candidate's markup stays text, in the chart too
     page.locator("#ld-likelihood-chart .barlayer").first.wait_for(state="attached", timeout=20_000)
+
+
+def test_compare_streams_two_grids_and_scrubs_them_together(page):
+    set_slider(page, "Answer length (tokens)", 16)  # the Generate tab's settings are A's
+    set_slider(page, "Steps", 16)
+    set_slider(page, "Block length", 16)
+    page.get_by_role("tab", name="Compare").click()
+    page.get_by_label("Prompt (both runs)").fill("And God said")
+    page.get_by_role("button", name="Generate both").click()
+    for side in "ab":
+        page.wait_for_function(f"document.querySelector('#ld-{side}-status').innerText.startsWith('done')",
+                               timeout=60_000)
+    assert "forward passes" in page.locator("#ld-compare-a").inner_text()
+    page.evaluate("() => { const r = document.getElementById('ld-a-replay'); r.value = 3;"
+                  " r.dispatchEvent(new Event('input')); }")
+    assert "replay · step 3/" in page.locator("#ld-b-grid").inner_text()  # B follows A's slider
+    assert page.get_by_label("Answer B").input_value() != ""

@@ -34,6 +34,43 @@ from .catalog import ModelCache, ModelChoice
 from .prompts import MASK_PLACEHOLDER, infill_ids, parse_constraints, prompt_ids
 from .session import Activity, Session, Sessions
 
+def _same(s: dict) -> dict:
+    return s
+
+
+def _set(**changes):
+    return lambda s: {**s, **changes}
+
+
+# Compare's presets: (settings A from the Generate tab's, settings B from those)
+PRESETS = {
+    "LLaDA's order vs left to right (B: blocks of 1 token)": (_same, lambda s: {**s, "block_length": 1,
+                                                                               "steps": s["gen_length"]}),
+    "one block vs blocks of 32": (lambda s: {**s, "block_length": s["gen_length"]}, _set(block_length=32)),
+    "low-confidence vs random remasking": (_set(remasking="low_confidence"), _set(remasking="random")),
+    "fixed steps vs confidence threshold 0.9": (_same, _set(decoding="threshold", threshold=0.9)),
+    "all the steps vs half of them": (_same, lambda s: {**s, "steps": max(1, int(s["steps"]) // 2)}),
+}
+
+
+def describe(settings: SamplingSettings) -> str:
+    """Settings in one line, for Compare's summary."""
+    rule = settings.decoding if settings.decoding == "fixed" else f"{settings.decoding} {settings.threshold:g}"
+    return (f"{settings.gen_length} tokens, {settings.steps} steps, blocks of {settings.block_length}, "
+            f"{settings.remasking} remasking, {rule} decoding, temperature {settings.temperature:g}")
+
+
+def compare_summary(jobs, texts) -> str:
+    """Forward passes of each run, and where the answers differ (token by token over the canvas)."""
+    a, b = (job.trajectory.final_tokens() for job in jobs)
+    n = min(len(a), len(b))
+    differ = [i for i in range(n) if a[i] != b[i]]
+    passes = [job.trajectory.records[-1].forward_passes if job.trajectory.records else 0 for job in jobs]
+    where = (f"the answers differ at {len(differ)} of {n} positions, first at {differ[0]}" if differ
+             else "the answers are the same, token for token")
+    return f"A: {passes[0]} forward passes · B: {passes[1]} forward passes · {where}."
+
+
 MAX_CANDIDATES = 8  # answers the Likelihood tab scores at once
 LIKELIHOOD_BATCH = 16  # Monte Carlo samples per forward pass, and per update of the page
 KEEP_OUTBOXES = 64  # runs whose messages the server keeps for pages that missed some
@@ -325,6 +362,62 @@ class DemoApp:
         session = self.sessions.close(request)
         for path in session.exports if session is not None else ():
             shutil.rmtree(path, ignore_errors=True)
+
+    # ---- compare ----------------------------------------------------------------------------------------
+    def compare_run(self, prompt, preset, label, gen_length, steps, block_length, temperature, cfg_scale, remasking,
+                    seed, request: gr.Request = None):
+        """The Compare tab: the same prompt and model with settings A (the Generate tab's) and B (A changed
+        as the preset says), steps interleaved so that both grids move together; then both answers and
+        where they differ."""
+        p = self.page
+        if preset not in PRESETS:
+            raise gr.Error(for_toast(f"{preset!r} is not a preset; choose one of: {', '.join(PRESETS)}"))
+        a = dict(gen_length=gen_length, steps=steps, block_length=block_length, temperature=temperature,
+                 cfg_scale=cfg_scale, remasking=remasking, seed=seed)
+        b = PRESETS[preset][1](dict(a))
+        a = PRESETS[preset][0](a)
+        try:
+            jobs = [self.prepare(label, prompt, [], **kw, fixed="", infill=False) for kw in (a, b)]
+        except gr.Error as e:
+            raise gr.Error(for_toast(e.message)) from None
+        session, activity = self.sessions.of(request), Activity()
+        session.run = activity
+        views, answers = (p.compare_a, p.compare_b), (p.answer_a, p.answer_b)
+        outboxes = [self.new_outbox(), self.new_outbox()]
+        encoders = [Encoder(self.text_of(job.choice.label, job.loaded)) for job in jobs]
+        try:
+            for job, outbox, encoder in zip(jobs, outboxes, encoders):
+                outbox.add([encoder.start(job.trajectory.canvas, job.settings, job.choice.label,
+                                          self.stop_ids(job.loaded))])
+            yield {views[0]: outboxes[0].payload(0), views[1]: outboxes[1].payload(0), answers[0]: "", answers[1]: "",
+                   p.compare_summary: "A: " + describe(jobs[0].settings) + "  \nB: " + describe(jobs[1].settings)}
+            carried, sent, live = [1, 1], time.perf_counter(), [True, True]
+            while any(live) and not activity.stop.is_set():
+                for i, job in enumerate(jobs):  # one step of each, in turn
+                    record = next(job.records, None) if live[i] else None
+                    if record is None:
+                        live[i] = False
+                        continue
+                    job.trajectory.add(record)
+                    outboxes[i].add([encoders[i].step(record)])
+                if not all(o.followers for o in outboxes) and time.perf_counter() - sent >= SEND_INTERVAL:
+                    yield {views[i]: outboxes[i].payload(carried[i]) for i in (0, 1)}
+                    carried, sent = [len(o.log) for o in outboxes], time.perf_counter()
+            out, texts = {}, []
+            for i, job in enumerate(jobs):
+                state = "stopped" if live[i] else "done"
+                text = self.answer_text(job.loaded, job.trajectory)
+                texts.append(text)
+                first = len(outboxes[i].log) if outboxes[i].followers else carried[i]
+                outboxes[i].add([encoders[i].end(state, text)], close=True)
+                out[views[i]] = outboxes[i].payload(first)
+                out[answers[i]] = text if state == "done" else f"(stopped) {text}"
+            out[p.compare_summary] = compare_summary(jobs, texts)
+            yield out
+        finally:
+            for outbox in outboxes:
+                outbox.add([], close=True)
+            activity.done.set()
 
     # ---- the forward process ----------------------------------------------------------------------------
     def forward_process(self, text, t, seed, label=None) -> dict:

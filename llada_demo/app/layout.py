@@ -14,7 +14,7 @@ import gradio as gr
 from ..sampling import REMASKING_STRATEGIES
 from ..sampling.rules import DECODING_RULES
 from ..views.page import PLOTLY_JS, VIEWER_CSS, VIEWER_JS, source
-from .handlers import DemoApp, plan_text
+from .handlers import PRESETS, DemoApp, plan_text
 from .prompts import MASK_PLACEHOLDER
 from .stream import add_stream_route
 
@@ -33,8 +33,10 @@ except ImportError:
 HEAD = "".join(f'<script src="gradio_api/file={path}"></script>' for path in (PLOTLY_JS, VIEWER_JS))
 # Steps come through the run's own stream (app/stream.py) once the page has the run's id from the start
 # value; Gradio values carry them only while no stream is open (see handlers.Outbox).
-LIVE_JS = """
-const live = LladaView.mountLive(element.querySelector('.ld-live-root'));
+def live_js(options: str = "{}") -> str:
+    """A live view's js_on_load: mount it (options as LladaView.mountLive takes them), follow its runs."""
+    return """
+const live = LladaView.mountLive(element.querySelector('.ld-live-root'), OPTIONS);
 live.fetchMissing = (run, start, end) => server.resend([run, start, end]).then(t => (t ? JSON.parse(t) : null));
 let followed = null, source = null;
 const follow = (run, from) => {
@@ -58,7 +60,9 @@ const take = () => {
 };
 take();
 watch('value', take);
-"""
+""".replace("OPTIONS", options)
+
+
 FORWARD_TEXT = "In the beginning God created the heaven and the earth. And the earth was without form, and void."
 FORWARD_JS = """
 const view = LladaView.mountForward(element.querySelector('.ld-forward-root'));
@@ -123,6 +127,15 @@ class Page:
     score_seed: gr.Number
     score: gr.Button
     likelihood: gr.HTML
+    compare_prompt: gr.Textbox
+    compare_preset: gr.Dropdown
+    compare_run: gr.Button
+    compare_stop: gr.Button
+    compare_a: gr.HTML
+    compare_b: gr.HTML
+    answer_a: gr.Textbox
+    answer_b: gr.Textbox
+    compare_summary: gr.Markdown
 
 
 def launch_options() -> dict:
@@ -172,7 +185,7 @@ def layout(app: DemoApp) -> Page:
                         export = gr.Button("Export run (JSON + standalone HTML)", size="sm")
                     exports = gr.File(label="Exported run", file_count="multiple", interactive=False, visible=False)
                 with gr.Column(scale=3, min_width=320):
-                    live = gr.HTML(None, html_template='<div class="ld-live-root"></div>', head=HEAD, js_on_load=LIVE_JS,
+                    live = gr.HTML(None, html_template='<div class="ld-live-root"></div>', head=HEAD, js_on_load=live_js(),
                                    elem_id="ld-live", apply_default_css=False, server_functions=[resend])
             with gr.Row(equal_height=False):
                 with gr.Column(scale=2, min_width=320):
@@ -204,6 +217,29 @@ def layout(app: DemoApp) -> Page:
                                      js_on_load=CHARTS_JS, elem_id="ld-charts", apply_default_css=False)
             gr.Examples([[e] for e in sorted(app.example_prompts)], inputs=[prompt],
                         label="Examples (their runs are cached after the first one)")
+        with gr.Tab("Compare"):
+            gr.Markdown("**What does a setting do?** The same prompt and model, run twice: A with the Generate "
+                        "tab's settings, B with them changed as the preset says. Their steps are interleaved, so "
+                        "both grids move together; the replay slider of either scrubs both.")
+            with gr.Row():
+                compare_prompt = gr.Textbox(value="In the beginning", label="Prompt (both runs)", scale=3)
+                compare_preset = gr.Dropdown(list(PRESETS), value=next(iter(PRESETS)), label="Compare", scale=3)
+                compare_run = gr.Button("Generate both", variant="primary", scale=1)
+                compare_stop = gr.Button("Stop", variant="stop", scale=1)
+            compare_summary = gr.Markdown()
+            with gr.Row(equal_height=False):
+                with gr.Column(min_width=320):
+                    gr.Markdown("**A**")
+                    compare_a = gr.HTML(None, html_template='<div class="ld-live-root"></div>', head=HEAD,
+                                        js_on_load=live_js('{prefix: "ld-a-", link: "compare"}'), elem_id="ld-compare-a",
+                                        apply_default_css=False, server_functions=[resend])
+                    answer_a = gr.Textbox(label="Answer A", lines=2, interactive=False)
+                with gr.Column(min_width=320):
+                    gr.Markdown("**B**")
+                    compare_b = gr.HTML(None, html_template='<div class="ld-live-root"></div>', head=HEAD,
+                                        js_on_load=live_js('{prefix: "ld-b-", link: "compare"}'), elem_id="ld-compare-b",
+                                        apply_default_css=False, server_functions=[resend])
+                    answer_b = gr.Textbox(label="Answer B", lines=2, interactive=False)
         with gr.Tab("Forward process") as forward_tab:
             gr.Markdown("**Training is the forward process, and learning to undo it.** Each token of a text is "
                         "masked with probability *t*; the model sees the masked text and predicts every masked "
@@ -241,7 +277,8 @@ def layout(app: DemoApp) -> Page:
                 gen_length, steps, block_length, plan, temperature, cfg_scale, remasking, seed, fixed, infill,
                 stop_at_eos, decoding, threshold, factor, cache, guesses, forward_tab, forward_text, forward_t,
                 forward_seed, forward, score_prompt, score_candidates, score_samples, score_cfg, score_seed, score,
-                likelihood)
+                likelihood, compare_prompt, compare_preset, compare_run, compare_stop, compare_a, compare_b, answer_a,
+                answer_b, compare_summary)
 
 
 def build_demo(app: DemoApp) -> gr.Blocks:
@@ -274,6 +311,12 @@ def build_demo(app: DemoApp) -> gr.Blocks:
         p.score.click(app.score_answers, [p.score_prompt, p.score_candidates, p.score_samples, p.score_cfg, p.score_seed,
                                           p.current], p.likelihood, api_visibility="private", concurrency_id="model",
                       show_progress="hidden")
+        p.compare_run.click(gpu(app.compare_run), [p.compare_prompt, p.compare_preset, p.current, p.gen_length, p.steps,
+                                                   p.block_length, p.temperature, p.cfg_scale, p.remasking, p.seed],
+                            [p.compare_a, p.compare_b, p.answer_a, p.answer_b, p.compare_summary],
+                            api_visibility="private", concurrency_id="model", show_progress="hidden")
+        p.compare_stop.click(app.stop_run, None, None, api_visibility="private", concurrency_limit=None,
+                             show_progress="hidden")
         forward_inputs = [p.forward_text, p.forward_t, p.forward_seed, p.current]
         for event in (p.forward_tab.select, p.forward_text.submit, p.forward_text.blur, p.forward_t.change,
                       p.forward_seed.submit):

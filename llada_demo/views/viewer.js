@@ -164,13 +164,16 @@
 
   /* ---- live view: status, grid, replay ------------------------------------------------------- */
   class Live {
-    constructor(root) {
+    /* options.prefix: of its elements' ids ("ld-": ld-status, ld-grid, ld-replay, ld-play, ...). */
+    constructor(root, options = {}) {
+      const id = (name) => `${options.prefix || "ld-"}${name}`;
       this.root = root;
+      this.linked = [];  // views scrubbed together with this one (Compare)
       root.textContent = "";
       this.statusEl = el("div", "ld-status", root, "Ready.");
-      this.statusEl.id = "ld-status";
+      this.statusEl.id = id("status");
       const grid = el("div", "ld-grid", root);
-      grid.id = "ld-grid";
+      grid.id = id("grid");
       legend(grid);
       this.caption = el("div", "ld-caption", grid);
       this.cellsEl = el("div", "ld-cells", grid);
@@ -178,21 +181,26 @@
       const controls = el("div", "ld-controls", root);
       const label = el("label", "ld-replay-label", controls, "Replay: step ");
       this.replay = el("input", null, label);
-      Object.assign(this.replay, {type: "range", id: "ld-replay", min: 0, max: 0, value: 0, step: 1, disabled: true});
+      Object.assign(this.replay, {type: "range", id: id("replay"), min: 0, max: 0, value: 0, step: 1, disabled: true});
       this.replayOut = el("output", "ld-replay-out", label, "0");
       this.play = el("button", "ld-button", controls, "Play");
-      this.play.id = "ld-play";
+      this.play.id = id("play");
       this.play.type = "button";
       this.play.disabled = true;
       const sp = el("label", "ld-speed-label", controls, " speed ");
       this.speed = el("input", null, sp);
-      Object.assign(this.speed, {type: "number", id: "ld-speed", min: 1, max: 240, value: 12, step: 1});
+      Object.assign(this.speed, {type: "number", id: id("speed"), min: 1, max: 240, value: 12, step: 1});
       el("span", null, sp, " steps/s");
       const open = el("label", "ld-open", controls, " open a run (.json) ");
       this.file = el("input", null, open);
-      Object.assign(this.file, {type: "file", accept: ".json,application/json", id: "ld-open"});
+      Object.assign(this.file, {type: "file", accept: ".json,application/json", id: id("open")});
       this.file.addEventListener("change", () => this.openFile(this.file.files[0]));
-      this.replay.addEventListener("input", () => { this.stopPlay(); this.scrub(Number(this.replay.value)); });
+      this.replay.addEventListener("input", () => {
+        this.stopPlay();
+        const k = Number(this.replay.value);
+        this.scrub(k);
+        for (const other of this.linked) if (other.run && other.state !== "running") other.scrub(Math.min(k, other.run.done));
+      });
       this.play.addEventListener("click", () => (this.timer ? this.stopPlay() : this.startPlay()));
       this.run = null;
       this.charts = [];
@@ -645,11 +653,21 @@
 
   /* ---- wiring ------------------------------------------------------------------------------- */
   // One live view per page; charts placed elsewhere on the page find it through here.
-  const registry = {live: null, charts: []};
-  function mountLive(root) {
-    const live = new Live(root);
-    registry.live = live;
-    live.charts = registry.charts;
+  const registry = {live: null, charts: [], links: {}};
+  /* The page's live view (registered; the charts of the page draw its run), or with options.prefix
+   * another one (Compare's A and B), which draws no charts; options.link scrubs it with the views
+   * mounted with the same link name. */
+  function mountLive(root, options = {}) {
+    const live = new Live(root, options);
+    if (!options.prefix) {
+      registry.live = live;
+      live.charts = registry.charts;
+    }
+    if (options.link) {
+      const group = (registry.links[options.link] = registry.links[options.link] || []);
+      for (const other of group) { other.linked.push(live); live.linked.push(other); }
+      group.push(live);
+    }
     return live;
   }
   function mountCharts(root) {
