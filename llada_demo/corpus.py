@@ -69,8 +69,8 @@ def bible_books() -> dict[str, str]:
 _REFERENCE = re.compile(r"^\s*(\d?\s?[A-Za-z][A-Za-z ]*?)\s+(\d+):(\d+)(?:-(\d+))?\s*$")
 
 
-def passage(reference: str, verses: dict | None = None) -> list[str]:
-    """The verses of a reference such as "Psalms 23:1-6" or "John 3:16", in order (one chapter)."""
+def parse_reference(reference: str) -> tuple[str, int, int, int]:
+    """(book, chapter, first verse, last verse) of a reference such as "Psalms 23:1-6" or "John 3:16"."""
     m = _REFERENCE.match(reference)
     if m is None:
         raise ValueError(f"{reference!r} is not a reference like 'Psalms 23:1-6'")
@@ -80,6 +80,12 @@ def passage(reference: str, verses: dict | None = None) -> list[str]:
     last = int(last) if last else first
     if last < first:
         raise ValueError(f"{reference!r}: the range runs backwards")
+    return book, chapter, first, last
+
+
+def passage(reference: str, verses: dict | None = None) -> list[str]:
+    """The verses of a reference such as "Psalms 23:1-6" or "John 3:16", in order (one chapter)."""
+    book, chapter, first, last = parse_reference(reference)
     verses = verses if verses is not None else bible_verses()
     missing = [v for v in range(first, last + 1) if (book, chapter, v) not in verses]
     if missing:

@@ -40,6 +40,19 @@ def verse_pairs(references: list[str], verses: dict | None = None) -> list[tuple
     return [(a, b) for r in references for a, b in zip(passage(r, verses), passage(r, verses)[1:])]
 
 
+def labelled_pairs(references: list[str], verses: dict | None = None) -> dict[str, tuple[str, str]]:
+    """{"Psalms 23:1 / 23:2": (A, B), ...}: verse_pairs with their references, in reading order."""
+    from .corpus import bible_verses, parse_reference
+
+    verses = verses if verses is not None else bible_verses()
+    out = {}
+    for r in references:
+        book, chapter, first, last = parse_reference(r)
+        for v in range(first, last):
+            out[f"{book} {chapter}:{v} / {chapter}:{v + 1}"] = (verses[book, chapter, v], verses[book, chapter, v + 1])
+    return out
+
+
 def pair_ids(tok, a: str, b: str) -> tuple[list[int], list[int], list[int]]:
     """(A, newline, B) token ids; checked to be exactly the tokens of the joined text."""
     ids = [tok.encode(t, add_special_tokens=False) for t in (a, "\n", b)]

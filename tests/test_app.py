@@ -4,6 +4,8 @@ import html
 import inspect
 import json
 import math
+import os
+import shutil
 import threading
 import time
 import urllib.error
@@ -499,3 +501,20 @@ def messages_of(outs, view):
         assert payload["first"] == len(out)
         out += json.loads(payload["messages"])
     return out
+
+
+@pytest.mark.skipif(shutil.which("bible") is None and not os.environ.get("CI"), reason="Debian's bible-kjv is absent")
+def test_reversal_writes_b_after_a_and_fills_a_before_b(app, loaded):
+    p = app.page
+    pairs = app.reversal_pairs()
+    assert len(pairs) == 46
+    outs = list(app.reversal_run("Psalms 23:1 / 23:2", app.default.label))
+    f, b = messages_of(outs, p.reversal_forward), messages_of(outs, p.reversal_backward)
+    a_text, b_text = pairs["Psalms 23:1 / 23:2"]
+    n_a, n_b = (len(loaded.tokenizer.encode(t, add_special_tokens=False)) for t in (a_text, b_text))
+    assert f[0]["settings"]["gen_length"] == n_b and b[0]["settings"]["infill"] is True
+    assert len([m for m in f if m["type"] == "step"]) == n_b and len([m for m in b if m["type"] == "step"]) == n_a
+    summary = outs[-1][p.reversal_summary]
+    assert "Forward (A, write B)" in summary and "| assets/llada-kjv | diffusion | 46 | 0% | 0% |" in summary
+    with pytest.raises(gr.Error, match="not one of the verse pairs"):
+        list(app.reversal_run("Psalms 99:1 / 99:2", app.default.label))

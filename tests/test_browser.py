@@ -2,6 +2,7 @@
 
 import os
 import re
+import shutil
 import time
 
 import numpy as np
@@ -295,3 +296,14 @@ def test_compare_streams_two_grids_and_scrubs_them_together(page):
                   " r.dispatchEvent(new Event('input')); }")
     assert "replay · step 3/" in page.locator("#ld-b-grid").inner_text()  # B follows A's slider
     assert page.get_by_label("Answer B").input_value() != ""
+
+
+@pytest.mark.skipif(shutil.which("bible") is None and not os.environ.get("CI"), reason="Debian's bible-kjv is absent")
+def test_reversal_runs_both_directions_live(page):
+    page.get_by_role("tab", name="Reversal").click()
+    page.get_by_role("button", name="Run both directions").click()
+    for side in "fr":
+        page.wait_for_function(f"document.querySelector('#ld-{side}-status').innerText.startsWith('done')",
+                               timeout=60_000)
+    assert page.get_by_label("Written B").input_value() != "" and page.get_by_label("Filled A").input_value() != ""
+    assert "Backward (B, fill A)" in page.inner_text("body")  # the summary: exact or not, and the table

@@ -25,6 +25,8 @@ import gradio as gr
 import torch
 
 from ..likelihood import bound_samples, causal_log_likelihood, estimate, forward_curve, reconstruct, token_draws
+from ..loading import BUNDLED_MODEL_DIR
+from ..reversal import DEFAULT_PASSAGES, labelled_pairs, pair_ids, table
 from ..sampling import SamplingSettings, StepRecord, denoise
 from ..sampling.settings import finite_number, whole_number
 from ..trace import Trajectory
@@ -51,6 +53,17 @@ PRESETS = {
     "fixed steps vs confidence threshold 0.9": (_same, _set(decoding="threshold", threshold=0.9)),
     "all the steps vs half of them": (_same, lambda s: {**s, "steps": max(1, int(s["steps"]) // 2)}),
 }
+
+
+def measured_table(choice) -> str:
+    """The model's reversal numbers as measured (reversal.json beside its checkpoint), or how to get them."""
+    directory = Path(choice.source) if choice.source else BUNDLED_MODEL_DIR
+    results = directory / "reversal.json"
+    if not results.is_file():
+        return (f"No measured table for {html.escape(choice.label)} yet: "
+                "`python -m llada_demo.reversal DIR --json DIR/reversal.json`.")
+    measured = {html.escape(name): r for name, r in json.loads(results.read_text()).items()}
+    return "Measured on all the pairs (greedy, exact match):\n\n" + table(measured)
 
 
 def describe(settings: SamplingSettings) -> str:
@@ -193,6 +206,7 @@ class DemoApp:
         self.page = None  # the components, set by layout.build_demo; handlers return {component: value}
         self.outboxes: OrderedDict[str, Outbox] = OrderedDict()  # the latest runs' messages, for resend
         self._forward: dict[tuple, tuple] = {}  # (model, text, seed) -> (draws, curve), the latest 32
+        self._pairs: dict[str, tuple[str, str]] | None = None  # the Reversal tab's verse pairs
 
     # ---- models -------------------------------------------------------------------------------
     def model(self, label: str | None):
@@ -380,9 +394,65 @@ class DemoApp:
             jobs = [self.prepare(label, prompt, [], **kw, fixed="", infill=False) for kw in (a, b)]
         except gr.Error as e:
             raise gr.Error(for_toast(e.message)) from None
+        head = "A: " + describe(jobs[0].settings) + "  \nB: " + describe(jobs[1].settings)
+        yield from self._stream_pair(jobs, (p.compare_a, p.compare_b), (p.answer_a, p.answer_b), p.compare_summary,
+                                     head, compare_summary, request)
+
+    # ---- reversal ---------------------------------------------------------------------------------------
+    def reversal_pairs(self) -> dict[str, tuple[str, str]]:
+        """The recitation passages' consecutive verse pairs, by reference (empty without the KJV)."""
+        if self._pairs is None:
+            try:
+                self._pairs = labelled_pairs(json.loads(DEFAULT_PASSAGES.read_text())["passages"])
+            except (OSError, RuntimeError, ValueError):  # no `bible` program here: the tab says so
+                self._pairs = {}
+        return self._pairs
+
+    def reversal_run(self, pair, label, request: gr.Request = None):
+        """The Reversal tab: on a pair of consecutive verses (A, B), the model writes B after A (forward)
+        and fills A before B (backward), both greedy and live; then whether each is exact, and the
+        model's measured table (reversal.json in its directory, from python -m llada_demo.reversal)."""
+        p = self.page
+        if pair not in self.reversal_pairs():
+            raise gr.Error(for_toast(f"{pair!r} is not one of the verse pairs (the KJV must be installed)"))
+        a, b = self.reversal_pairs()[pair]
+        choice, loaded = self.model(label)
+        if loaded.model.config.causal:
+            raise gr.Error(for_toast(f"{choice.label} is autoregressive: it cannot fill a verse before another; "
+                                     "python -m llada_demo.reversal scores what it can do instead"))
+        tok, bos, mask = loaded.tokenizer, loaded.tokenizer.bos_token_id, loaded.mask_id
+        ia, nl, ib = pair_ids(tok, a, b)
+        runs = [([bos] + ia + nl, SamplingSettings(gen_length=len(ib), steps=len(ib), block_length=len(ib))),
+                ([bos] + [mask] * len(ia) + nl + ib,
+                 SamplingSettings(gen_length=0, steps=len(ia), block_length=len(ia), infill=True))]
+        jobs = []
+        for ids, settings in runs:
+            records = denoise(loaded, [ids], settings=settings)
+            jobs.append(Job(choice, loaded, records.settings, records,
+                            Trajectory(records.canvas, records.settings, choice.label)))
+
+        def text(job):
+            tokens = job.trajectory.final_tokens().tolist()
+            return tok.decode(tokens if job is jobs[0] else tokens[1 : 1 + len(ia)], skip_special_tokens=True)
+
+        def sum_up(jobs, texts):
+            forward = jobs[0].trajectory.final_tokens().tolist() == ib
+            backward = jobs[1].trajectory.final_tokens().tolist()[1 : 1 + len(ia)] == ia
+            mark = lambda ok: "exact" if ok else "not exact"  # noqa: E731
+            return (f"Forward (A, write B): **{mark(forward)}**. Backward (B, fill A): **{mark(backward)}**.  \n"
+                    + measured_table(choice))
+
+        head = f"A: {html.escape(a)}  \nB: {html.escape(b)}"
+        yield from self._stream_pair(jobs, (p.reversal_forward, p.reversal_backward),
+                                     (p.reversal_answer_f, p.reversal_answer_b), p.reversal_summary, head, sum_up,
+                                     request, text)
+
+    def _stream_pair(self, jobs, views, answers, summary, head: str, sum_up, request, text=None):
+        """Two runs streamed to two live views, a step of each in turn (each through its page stream, or
+        the views' values while no page follows them); then both answers and sum_up(jobs, texts)."""
+        text = text or (lambda job: self.answer_text(job.loaded, job.trajectory))
         session, activity = self.sessions.of(request), Activity()
-        session.run = activity
-        views, answers = (p.compare_a, p.compare_b), (p.answer_a, p.answer_b)
+        session.run = activity  # the tab's Stop stops both
         outboxes = [self.new_outbox(), self.new_outbox()]
         encoders = [Encoder(self.text_of(job.choice.label, job.loaded)) for job in jobs]
         try:
@@ -390,7 +460,7 @@ class DemoApp:
                 outbox.add([encoder.start(job.trajectory.canvas, job.settings, job.choice.label,
                                           self.stop_ids(job.loaded))])
             yield {views[0]: outboxes[0].payload(0), views[1]: outboxes[1].payload(0), answers[0]: "", answers[1]: "",
-                   p.compare_summary: "A: " + describe(jobs[0].settings) + "  \nB: " + describe(jobs[1].settings)}
+                   summary: head}
             carried, sent, live = [1, 1], time.perf_counter(), [True, True]
             while any(live) and not activity.stop.is_set():
                 for i, job in enumerate(jobs):  # one step of each, in turn
@@ -406,13 +476,12 @@ class DemoApp:
             out, texts = {}, []
             for i, job in enumerate(jobs):
                 state = "stopped" if live[i] else "done"
-                text = self.answer_text(job.loaded, job.trajectory)
-                texts.append(text)
+                texts.append(text(job))
                 first = len(outboxes[i].log) if outboxes[i].followers else carried[i]
-                outboxes[i].add([encoders[i].end(state, text)], close=True)
+                outboxes[i].add([encoders[i].end(state, texts[i])], close=True)
                 out[views[i]] = outboxes[i].payload(first)
-                out[answers[i]] = text if state == "done" else f"(stopped) {text}"
-            out[p.compare_summary] = compare_summary(jobs, texts)
+                out[answers[i]] = texts[i] if state == "done" else f"(stopped) {texts[i]}"
+            out[summary] = sum_up(jobs, texts)
             yield out
         finally:
             for outbox in outboxes:

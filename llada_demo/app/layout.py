@@ -136,6 +136,13 @@ class Page:
     answer_a: gr.Textbox
     answer_b: gr.Textbox
     compare_summary: gr.Markdown
+    reversal_pair: gr.Dropdown
+    reversal_run: gr.Button
+    reversal_summary: gr.Markdown
+    reversal_forward: gr.HTML
+    reversal_backward: gr.HTML
+    reversal_answer_f: gr.Textbox
+    reversal_answer_b: gr.Textbox
 
 
 def launch_options() -> dict:
@@ -240,6 +247,30 @@ def layout(app: DemoApp) -> Page:
                                         js_on_load=live_js('{prefix: "ld-b-", link: "compare"}'), elem_id="ld-compare-b",
                                         apply_default_css=False, server_functions=[resend])
                     answer_b = gr.Textbox(label="Answer B", lines=2, interactive=False)
+        with gr.Tab("Reversal"):
+            pairs = list(app.reversal_pairs())
+            gr.Markdown("**Forwards and backwards.** An autoregressive model writes left to right, so knowing a "
+                        "verse does not tell it the verse before (the reversal curse). A diffusion model fills "
+                        "masks wherever they are. Pick two consecutive verses A and B of a famous passage: the "
+                        "model writes B after A (forward) and fills A before B (backward), greedy, live." +
+                        ("" if pairs else "  \n*The KJV is not installed here (Debian's bible-kjv): no verses.*"))
+            with gr.Row():
+                reversal_pair = gr.Dropdown(pairs, value=pairs[0] if pairs else None, label="Verse pair", scale=4)
+                reversal_run = gr.Button("Run both directions", variant="primary", scale=1)
+            reversal_summary = gr.Markdown()
+            with gr.Row(equal_height=False):
+                with gr.Column(min_width=320):
+                    gr.Markdown("**Forward**: given A, write B")
+                    reversal_forward = gr.HTML(None, html_template='<div class="ld-live-root"></div>', head=HEAD,
+                                               js_on_load=live_js('{prefix: "ld-f-"}'), elem_id="ld-reversal-f",
+                                               apply_default_css=False, server_functions=[resend])
+                    reversal_answer_f = gr.Textbox(label="Written B", lines=2, interactive=False)
+                with gr.Column(min_width=320):
+                    gr.Markdown("**Backward**: given B, fill A")
+                    reversal_backward = gr.HTML(None, html_template='<div class="ld-live-root"></div>', head=HEAD,
+                                                js_on_load=live_js('{prefix: "ld-r-"}'), elem_id="ld-reversal-b",
+                                                apply_default_css=False, server_functions=[resend])
+                    reversal_answer_b = gr.Textbox(label="Filled A", lines=2, interactive=False)
         with gr.Tab("Forward process") as forward_tab:
             gr.Markdown("**Training is the forward process, and learning to undo it.** Each token of a text is "
                         "masked with probability *t*; the model sees the masked text and predicts every masked "
@@ -278,7 +309,8 @@ def layout(app: DemoApp) -> Page:
                 stop_at_eos, decoding, threshold, factor, cache, guesses, forward_tab, forward_text, forward_t,
                 forward_seed, forward, score_prompt, score_candidates, score_samples, score_cfg, score_seed, score,
                 likelihood, compare_prompt, compare_preset, compare_run, compare_stop, compare_a, compare_b, answer_a,
-                answer_b, compare_summary)
+                answer_b, compare_summary, reversal_pair, reversal_run, reversal_summary, reversal_forward,
+                reversal_backward, reversal_answer_f, reversal_answer_b)
 
 
 def build_demo(app: DemoApp) -> gr.Blocks:
@@ -316,6 +348,10 @@ def build_demo(app: DemoApp) -> gr.Blocks:
                             [p.compare_a, p.compare_b, p.answer_a, p.answer_b, p.compare_summary],
                             api_visibility="private", concurrency_id="model", show_progress="hidden")
         p.compare_stop.click(app.stop_run, None, None, api_visibility="private", concurrency_limit=None,
+                             show_progress="hidden")
+        p.reversal_run.click(gpu(app.reversal_run), [p.reversal_pair, p.current],
+                             [p.reversal_forward, p.reversal_backward, p.reversal_answer_f, p.reversal_answer_b,
+                              p.reversal_summary], api_visibility="private", concurrency_id="model",
                              show_progress="hidden")
         forward_inputs = [p.forward_text, p.forward_t, p.forward_seed, p.current]
         for event in (p.forward_tab.select, p.forward_text.submit, p.forward_text.blur, p.forward_t.change,
