@@ -311,6 +311,16 @@ def test_a_shipped_autoregressive_twin_is_offered_and_writes_left_to_right(cache
     msgs = messages(app, run(app, prompt="And God said", label=twin.label, gen_length=12, steps=4, block_length=4))
     assert "one token per step, left to right" in msgs[0]["notes"][0]
     assert [m["committed"] for m in msgs[1:-1]] == [[i] for i in range(12)] and msgs[-1]["state"] == "done"
+    # Compare offers it next to the diffusion model, with the same settings
+    from llada_demo.app.handlers import TWIN_PRESET
+
+    assert app.presets()[-1] == TWIN_PRESET and TWIN_PRESET not in make_app(cache, [bundled_choice()]).presets()
+    outs = list(app.compare_run("And God said", TWIN_PRESET, bundled_choice().label, 12, 6, 12, 0.0, 0.0,
+                                "low_confidence", 0))
+    a, b = messages_of(outs, app.page.compare_a), messages_of(outs, app.page.compare_b)
+    assert (a[0]["label"], b[0]["label"]) == (bundled_choice().label, twin.label)
+    assert len(a) == 1 + 6 + 1 and len(b) == 1 + 12 + 1  # the twin: one pass per token
+    assert f"12 ({twin.label})" in outs[-1][app.page.compare_summary]
 
 
 def test_example_runs_are_cached_lazily(cache, loaded, monkeypatch):

@@ -66,6 +66,9 @@ def measured_table(choice) -> str:
     return "Measured on all the pairs (greedy, exact match):\n\n" + table(measured)
 
 
+TWIN_PRESET = "the diffusion model vs its autoregressive twin (same settings)"
+
+
 def describe(settings: SamplingSettings) -> str:
     """Settings in one line, for Compare's summary."""
     rule = settings.decoding if settings.decoding == "fixed" else f"{settings.decoding} {settings.threshold:g}"
@@ -79,6 +82,8 @@ def compare_summary(jobs, texts) -> str:
     n = min(len(a), len(b))
     differ = [i for i in range(n) if a[i] != b[i]]
     passes = [job.trajectory.records[-1].forward_passes if job.trajectory.records else 0 for job in jobs]
+    if jobs[0].choice.label != jobs[1].choice.label:
+        passes = [f"{n} ({job.choice.label})" for n, job in zip(passes, jobs)]
     where = (f"the answers differ at {len(differ)} of {n} positions, first at {differ[0]}" if differ
              else "the answers are the same, token for token")
     return f"A: {passes[0]} forward passes · B: {passes[1]} forward passes · {where}."
@@ -384,14 +389,22 @@ class DemoApp:
         as the preset says), steps interleaved so that both grids move together; then both answers and
         where they differ."""
         p = self.page
-        if preset not in PRESETS:
-            raise gr.Error(for_toast(f"{preset!r} is not a preset; choose one of: {', '.join(PRESETS)}"))
         a = dict(gen_length=gen_length, steps=steps, block_length=block_length, temperature=temperature,
                  cfg_scale=cfg_scale, remasking=remasking, seed=seed)
-        b = PRESETS[preset][1](dict(a))
-        a = PRESETS[preset][0](a)
+        label_b = label
+        if preset == TWIN_PRESET:  # B: the same settings on the autoregressive twin, left to right
+            twin = self.twin_of(self.model(label)[0])
+            if twin is None:
+                raise gr.Error("This preset needs the bundled model's autoregressive twin, which this app does not "
+                               "offer: choose another preset.")
+            b, label_b = dict(a), twin.label
+        elif preset in PRESETS:
+            b = PRESETS[preset][1](dict(a))
+            a = PRESETS[preset][0](a)
+        else:
+            raise gr.Error(for_toast(f"{preset!r} is not a preset; choose one of: {', '.join(self.presets())}"))
         try:
-            jobs = [self.prepare(label, prompt, [], **kw, fixed="", infill=False) for kw in (a, b)]
+            jobs = [self.prepare(lb, prompt, [], **kw, fixed="", infill=False) for lb, kw in ((label, a), (label_b, b))]
         except gr.Error as e:
             raise gr.Error(for_toast(e.message)) from None
         head = "A: " + describe(jobs[0].settings) + "  \nB: " + describe(jobs[1].settings)
@@ -571,6 +584,10 @@ class DemoApp:
                 total=mc_samples, estimates=[m for m, _ in stats],
                 errors=[e if e == e else None for _, e in stats],  # NaN (one sample) is no error bar
                 exact=exact, twin=twin.label if twin else None, done=done >= mc_samples)}
+
+    def presets(self) -> list[str]:
+        """Compare's presets; the twin's when the app offers the bundled model's twin."""
+        return list(PRESETS) + ([TWIN_PRESET] if self.twin_of(self.default) is not None else [])
 
     def twin_of(self, choice):
         """The shipped autoregressive twin of the bundled model, when the app offers it."""

@@ -230,7 +230,7 @@ def layout(app: DemoApp) -> Page:
                         "both grids move together; the replay slider of either scrubs both.")
             with gr.Row():
                 compare_prompt = gr.Textbox(value="In the beginning", label="Prompt (both runs)", scale=3)
-                compare_preset = gr.Dropdown(list(PRESETS), value=next(iter(PRESETS)), label="Compare", scale=3)
+                compare_preset = gr.Dropdown(app.presets(), value=next(iter(PRESETS)), label="Compare", scale=3)
                 compare_run = gr.Button("Generate both", variant="primary", scale=1)
                 compare_stop = gr.Button("Stop", variant="stop", scale=1)
             compare_summary = gr.Markdown()
