@@ -76,6 +76,11 @@ def describe(settings: SamplingSettings) -> str:
             f"{settings.remasking} remasking, {rule} decoding, temperature {settings.temperature:g}")
 
 
+def answer_boxes(boxes, states, texts) -> dict:
+    """Each run's text for its answer box; a stopped run's says so."""
+    return {box: t if state == "done" else f"(stopped) {t}" for box, state, t in zip(boxes, states, texts)}
+
+
 def compare_summary(jobs, texts) -> str:
     """Forward passes of each run, and where the answers differ (token by token over the canvas)."""
     a, b = (job.trajectory.final_tokens() for job in jobs)
@@ -316,43 +321,25 @@ class DemoApp:
                                remasking, seed, fixed, infill, stop_at_eos, decoding, threshold, factor, cache)
         except gr.Error as e:
             raise gr.Error(for_toast(e.message)) from None
-        session, activity = self.sessions.of(request), Activity()
-        session.trajectory, session.state, session.answer, session.run = job.trajectory, "", "", activity
+        session = self.sessions.of(request)
+        session.trajectory, session.state, session.answer = job.trajectory, "", ""
         cached = self.example_runs.get(job.cache_key)
-        source = _paced(cached.records) if cached is not None else job.records
-        trajectory, outbox = job.trajectory, self.new_outbox()
-        encoder = Encoder(self.text_of(job.choice.label, job.loaded))
-        try:
-            outbox.add([encoder.start(trajectory.canvas, job.settings, job.choice.label, self.stop_ids(job.loaded))])
-            yield {p.live: outbox.payload(0), p.answer: "", p.exports: gr.update(value=None, visible=False)}
-            carried, sent = 1, time.perf_counter()  # messages the Gradio value has carried; when last
-            stopped = False
-            for record in source:
-                if activity.stop.is_set():
-                    stopped = True
-                    break  # Stop: a step computed after the click is dropped
-                trajectory.add(record)
-                outbox.add([encoder.step(record)])
-                if outbox.followers:  # the page's stream carries the steps
-                    carried = len(outbox.log)
-                elif time.perf_counter() - sent >= SEND_INTERVAL:
-                    yield {p.live: outbox.payload(carried)}
-                    carried, sent = len(outbox.log), time.perf_counter()
-            state = "stopped" if stopped else "done"  # done: every step, or settled at EOS (stop_at_eos)
-            answer = self.answer_text(job.loaded, trajectory)
+        if cached is not None:
+            job.records = _paced(cached.records)
+
+        def finish(jobs, states, texts):
+            state, answer = states[0], texts[0]  # done: every step, or settled at EOS (stop_at_eos)
             session.state, session.answer = state, answer
             if state == "done" and job.cache_key is not None and cached is None:
-                self.example_runs[job.cache_key] = trajectory
-            outbox.add([encoder.end(state, answer)], close=True)
-            out = {p.live: outbox.payload(carried),
-                   p.answer: answer if state == "done" else f"(stopped) {answer}"}
+                self.example_runs[job.cache_key] = job.trajectory
+            out = {p.answer: answer if state == "done" else f"(stopped) {answer}"}
             if job.choice.chat and state == "done":
                 out[p.chatbot] = list(history or []) + [{"role": "user", "content": prompt},
                                                         {"role": "assistant", "content": answer}]
-            yield out
-        finally:
-            outbox.add([], close=True)  # streams end, also when the run failed or was abandoned
-            activity.done.set()
+            return out
+
+        yield from self._stream([job], [p.live], request,
+                                {p.answer: "", p.exports: gr.update(value=None, visible=False)}, finish)
 
     def new_outbox(self) -> Outbox:
         outbox = Outbox()
@@ -408,8 +395,10 @@ class DemoApp:
         except gr.Error as e:
             raise gr.Error(for_toast(e.message)) from None
         head = "A: " + describe(jobs[0].settings) + "  \nB: " + describe(jobs[1].settings)
-        yield from self._stream_pair(jobs, (p.compare_a, p.compare_b), (p.answer_a, p.answer_b), p.compare_summary,
-                                     head, compare_summary, request)
+        yield from self._stream(jobs, (p.compare_a, p.compare_b), request,
+                                {p.answer_a: "", p.answer_b: "", p.compare_summary: head},
+                                lambda jobs, states, texts: {**answer_boxes((p.answer_a, p.answer_b), states, texts),
+                                                             p.compare_summary: compare_summary(jobs, texts)})
 
     # ---- reversal ---------------------------------------------------------------------------------------
     def reversal_pairs(self) -> dict[str, tuple[str, str]]:
@@ -456,49 +445,50 @@ class DemoApp:
                     + measured_table(choice))
 
         head = f"A: {html.escape(a)}  \nB: {html.escape(b)}"
-        yield from self._stream_pair(jobs, (p.reversal_forward, p.reversal_backward),
-                                     (p.reversal_answer_f, p.reversal_answer_b), p.reversal_summary, head, sum_up,
-                                     request, text)
+        boxes = (p.reversal_answer_f, p.reversal_answer_b)
+        yield from self._stream(jobs, (p.reversal_forward, p.reversal_backward), request,
+                                {boxes[0]: "", boxes[1]: "", p.reversal_summary: head},
+                                lambda jobs, states, texts: {**answer_boxes(boxes, states, texts),
+                                                             p.reversal_summary: sum_up(jobs, texts)}, text)
 
-    def _stream_pair(self, jobs, views, answers, summary, head: str, sum_up, request, text=None):
-        """Two runs streamed to two live views, a step of each in turn (each through its page stream, or
-        the views' values while no page follows them); then both answers and sum_up(jobs, texts)."""
+    def _stream(self, jobs, views, request, start: dict, finish, text=None):
+        """Runs streamed to their live views, a step of each in turn (see Outbox: each through its page's
+        stream, or through these values while no page follows it). Yields {view: start, **start} first
+        and {view: end, **finish(jobs, states, texts)} last, a run's text being text(job) (default: the
+        answer up to EOS). The tab's Stop ends them all; a step computed after the click is dropped."""
         text = text or (lambda job: self.answer_text(job.loaded, job.trajectory))
-        session, activity = self.sessions.of(request), Activity()
-        session.run = activity  # the tab's Stop stops both
-        outboxes = [self.new_outbox(), self.new_outbox()]
+        activity = Activity()
+        self.sessions.of(request).run = activity
+        outboxes = [self.new_outbox() for _ in jobs]
         encoders = [Encoder(self.text_of(job.choice.label, job.loaded)) for job in jobs]
         try:
             for job, outbox, encoder in zip(jobs, outboxes, encoders):
                 outbox.add([encoder.start(job.trajectory.canvas, job.settings, job.choice.label,
                                           self.stop_ids(job.loaded))])
-            yield {views[0]: outboxes[0].payload(0), views[1]: outboxes[1].payload(0), answers[0]: "", answers[1]: "",
-                   summary: head}
-            carried, sent, live = [1, 1], time.perf_counter(), [True, True]
+            yield {**{view: outbox.payload(0) for view, outbox in zip(views, outboxes)}, **start}
+            carried, sent, live = [1] * len(jobs), time.perf_counter(), [True] * len(jobs)
             while any(live) and not activity.stop.is_set():
-                for i, job in enumerate(jobs):  # one step of each, in turn
+                for i, job in enumerate(jobs):
                     record = next(job.records, None) if live[i] else None
                     if record is None:
                         live[i] = False
-                        continue
-                    job.trajectory.add(record)
-                    outboxes[i].add([encoders[i].step(record)])
+                    elif not activity.stop.is_set():
+                        job.trajectory.add(record)
+                        outboxes[i].add([encoders[i].step(record)])
                 if not all(o.followers for o in outboxes) and time.perf_counter() - sent >= SEND_INTERVAL:
-                    yield {views[i]: outboxes[i].payload(carried[i]) for i in (0, 1)}
+                    yield {view: outbox.payload(first) for view, outbox, first in zip(views, outboxes, carried)}
                     carried, sent = [len(o.log) for o in outboxes], time.perf_counter()
-            out, texts = {}, []
-            for i, job in enumerate(jobs):
-                state = "stopped" if live[i] else "done"
-                texts.append(text(job))
-                first = len(outboxes[i].log) if outboxes[i].followers else carried[i]
-                outboxes[i].add([encoders[i].end(state, texts[i])], close=True)
-                out[views[i]] = outboxes[i].payload(first)
-                out[answers[i]] = texts[i] if state == "done" else f"(stopped) {texts[i]}"
-            out[summary] = sum_up(jobs, texts)
-            yield out
+            states = ["stopped" if running else "done" for running in live]
+            texts = [text(job) for job in jobs]
+            out = {}
+            for i, (view, outbox) in enumerate(zip(views, outboxes)):
+                first = len(outbox.log) if outbox.followers else carried[i]  # a follower has all but the end
+                outbox.add([encoders[i].end(states[i], texts[i])], close=True)
+                out[view] = outbox.payload(first)
+            yield {**out, **finish(jobs, states, texts)}
         finally:
             for outbox in outboxes:
-                outbox.add([], close=True)
+                outbox.add([], close=True)  # streams end, also when a run failed or was abandoned
             activity.done.set()
 
     # ---- the forward process ----------------------------------------------------------------------------
