@@ -304,7 +304,8 @@ def test_a_shipped_autoregressive_twin_is_offered_and_writes_left_to_right(cache
     assets = tmp_path / "assets"
     train(TrainConfig(out=str(assets / "llada-kjv-ar"), text=(str(text),), steps=3, vocab_size=300, d_model=32,
                       n_layers=2, n_heads=4, mlp_hidden_size=64, seq_len=64, batch_size=4, eval_every=10,
-                      eval_windows=2, threads=1, final_eval=False, causal=True, save_dtype="float32"))
+                      eval_windows=2, threads=1, final_eval=False, causal=True, save_dtype="float32",
+                      tokenizer=str(BUNDLED_MODEL_DIR)))  # a twin reads the bundled model's tokens
     (twin,) = shipped_choices(assets)
     assert twin.label.startswith("Autoregressive twin") and shipped_choices(tmp_path / "nothing") == []
     app = make_app(cache, choices=[bundled_choice(), twin])
@@ -321,6 +322,15 @@ def test_a_shipped_autoregressive_twin_is_offered_and_writes_left_to_right(cache
     assert (a[0]["label"], b[0]["label"]) == (bundled_choice().label, twin.label)
     assert len(a) == 1 + 6 + 1 and len(b) == 1 + 12 + 1  # the twin: one pass per token
     assert f"12 ({twin.label})" in outs[-1][app.page.compare_summary]
+    # the Likelihood tab: the twin's exact numbers beside the bound, and both cards' held-out perplexities
+    from llada_demo.evaluate import evaluate_dir
+
+    view = list(app.score_answers("And God said", " Let there be light.\n unto Moses.", 32, 0.0, 0))[-1][
+        app.page.likelihood]
+    assert view["twin"] == twin.label and len(view["exact"]) == 2 and view["cards"] is None  # no twin card yet
+    evaluate_dir(assets / "llada-kjv-ar", text_files=[text], windows=2, draws=1, threads=1)
+    view = list(app.score_answers("And God said", " Let there be light.", 32, 0.0, 0))[-1][app.page.likelihood]
+    assert "at most 42.5" in view["cards"] and "(exact)" in view["cards"]
 
 
 def test_example_runs_are_cached_lazily(cache, loaded, monkeypatch):

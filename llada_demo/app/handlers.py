@@ -55,6 +55,22 @@ PRESETS = {
 }
 
 
+def held_out_numbers(diffusion, twin) -> str | None:
+    """A sentence with the two models' held-out perplexities from their cards (eval_results.json), or
+    None when either card lacks them."""
+    def results(choice):
+        path = (Path(choice.source) if choice.source else BUNDLED_MODEL_DIR) / "eval_results.json"
+        return json.loads(path.read_text()) if path.is_file() else {}
+
+    d, t = results(diffusion), results(twin)
+    if "elbo_ppl" not in d or "ppl" not in t:
+        return None
+    return (f"On the held-out books (their cards): the diffusion model's perplexity is at most {d['elbo_ppl']:.1f} "
+            f"(LLaDA's bound, an upper limit), the twin's is {t['ppl']:.1f} (exact). The bound is not the diffusion "
+            "model's perplexity, only a ceiling on it; the twin's number is its perplexity. On the answers above, "
+            "the same holds: the diffusion bar is a lower bound on the log-likelihood, the twin's is exact.")
+
+
 def measured_table(choice) -> str:
     """The model's reversal numbers as measured (reversal.json beside its checkpoint), or how to get them."""
     directory = Path(choice.source) if choice.source else BUNDLED_MODEL_DIR
@@ -557,10 +573,14 @@ class DemoApp:
         if any(len(context) + len(a) > limit for a in ids):
             raise gr.Error(f"Prompt plus answer must fit the model's {limit} tokens: shorten them.")
         twin = self.twin_of(choice)
-        exact = None
+        exact, cards = None, None
         if twin is not None:
             twin_model = self.cache.get(twin)
-            exact = [causal_log_likelihood(twin_model, context, a) for a in ids]
+            if twin_model.tokenizer.backend_tokenizer.to_str() == loaded.tokenizer.backend_tokenizer.to_str():
+                exact = [causal_log_likelihood(twin_model, context, a) for a in ids]
+                cards = held_out_numbers(choice, twin)
+            else:  # not a twin after all: its numbers would be of other tokens
+                twin = None
         streams = [bound_samples(loaded, context, a, mc_samples, LIKELIHOOD_BATCH, cfg_scale, seed) for a in ids]
         samples = [[] for _ in answers]
         done = 0
@@ -573,7 +593,7 @@ class DemoApp:
                 model=choice.label, candidates=answers, tokens=[len(a) for a in ids], samples=done,
                 total=mc_samples, estimates=[m for m, _ in stats],
                 errors=[e if e == e else None for _, e in stats],  # NaN (one sample) is no error bar
-                exact=exact, twin=twin.label if twin else None, done=done >= mc_samples)}
+                exact=exact, twin=twin.label if twin else None, cards=cards, done=done >= mc_samples)}
 
     def presets(self) -> list[str]:
         """Compare's presets; the twin's when the app offers the bundled model's twin."""

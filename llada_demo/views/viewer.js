@@ -621,6 +621,8 @@
       this.chart.id = "ld-likelihood-chart";
       this.ranking = el("ol", "ld-ranking", root);
       this.ranking.id = "ld-ranking";
+      this.cards = el("div", "ld-caption", root);
+      this.cards.id = "ld-likelihood-cards";
       el("div", "ld-empty", this.chart, "Press Score to estimate each answer's likelihood.");
     }
     /* v: {candidates, tokens, samples, total, estimates, errors, exact, twin, done} from the server */
@@ -648,6 +650,7 @@
         el("li", null, this.ranking, `${label(v.candidates[i])}: ${v.estimates[i].toFixed(2)}${e} ` +
            `(${v.tokens[i]} tokens)${twin}`);
       }
+      this.cards.textContent = v.cards || "";
     }
   }
 
