@@ -538,3 +538,13 @@ def test_reversal_writes_b_after_a_and_fills_a_before_b(app, loaded):
     assert "Forward (A, write B)" in summary and "| assets/llada-kjv | diffusion | 46 | 0% | 0% |" in summary
     with pytest.raises(gr.Error, match="not one of the verse pairs"):
         list(app.reversal_run("Psalms 99:1 / 99:2", app.default.label))
+
+
+def test_a_model_that_cannot_load_gives_a_message_not_a_traceback(cache, tmp_path):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_text("{not json")
+    choice = ModelChoice("Broken <b>model</b>", str(broken), chat=False, defaults=bundled_choice().defaults)
+    app = make_app(cache, choices=[bundled_choice(), choice])
+    with pytest.raises(gr.Error, match="Could not load Broken &lt;b&gt;model&lt;/b&gt;"):
+        run(app, label=choice.label)

@@ -148,6 +148,15 @@ def _text_input(name: str, value, *, required: bool = False) -> str:
     return value
 
 
+class ToastError(gr.Error):
+    """A gr.Error whose message is already escaped for the page's toasts (for_toast): not escaped again."""
+
+
+def toast(error: gr.Error) -> gr.Error:
+    """`error` with its message escaped for the toasts, once."""
+    return error if isinstance(error, ToastError) else ToastError(for_toast(error.message))
+
+
 def for_toast(message: str) -> str:
     """A message for the page's toasts, which render HTML (measured in Chromium: '<b>' turned bold);
     API clients get the message as it is."""
@@ -239,7 +248,12 @@ class DemoApp:
         choice = self.choices.get(label or self.default.label)
         if choice is None:
             raise gr.Error(f"{label!r} is not one of the models this demo offers")
-        return choice, self.cache.get(choice)
+        try:
+            return choice, self.cache.get(choice)
+        except gr.Error:
+            raise
+        except Exception as e:  # no GPU memory, no network, a broken checkpoint: a message, not a traceback
+            raise ToastError(for_toast(f"Could not load {choice.label}: {e}")) from None
 
     def text_of(self, label: str, loaded) -> TokenText:
         if label not in self._texts:
@@ -336,7 +350,7 @@ class DemoApp:
             job = self.prepare(label, prompt, history, gen_length, steps, block_length, temperature, cfg_scale,
                                remasking, seed, fixed, infill, stop_at_eos, decoding, threshold, factor, cache)
         except gr.Error as e:
-            raise gr.Error(for_toast(e.message)) from None
+            raise toast(e) from None
         session = self.sessions.of(request)
         session.trajectory, session.state, session.answer = job.trajectory, "", ""
         cached = self.example_runs.get(job.cache_key)
@@ -409,7 +423,7 @@ class DemoApp:
         try:
             jobs = [self.prepare(lb, prompt, [], **kw, fixed="", infill=False) for lb, kw in ((label, a), (label_b, b))]
         except gr.Error as e:
-            raise gr.Error(for_toast(e.message)) from None
+            raise toast(e) from None
         head = "A: " + describe(jobs[0].settings) + "  \nB: " + describe(jobs[1].settings)
         yield from self._stream(jobs, (p.compare_a, p.compare_b), request,
                                 {p.answer_a: "", p.answer_b: "", p.compare_summary: head},
@@ -575,8 +589,14 @@ class DemoApp:
         twin = self.twin_of(choice)
         exact, cards = None, None
         if twin is not None:
-            twin_model = self.cache.get(twin)
-            if twin_model.tokenizer.backend_tokenizer.to_str() == loaded.tokenizer.backend_tokenizer.to_str():
+            try:
+                twin_model = self.cache.get(twin)
+            except Exception as e:  # a broken or half-written checkpoint: score without it, and say so
+                gr.Warning(for_toast(f"Could not load {twin.label}: {e}. Scoring without it."))
+                twin_model = None
+            if twin_model is None:
+                twin = None
+            elif twin_model.tokenizer.backend_tokenizer.to_str() == loaded.tokenizer.backend_tokenizer.to_str():
                 exact = [causal_log_likelihood(twin_model, context, a) for a in ids]
                 cards = held_out_numbers(choice, twin)
             else:  # not a twin after all: its numbers would be of other tokens
