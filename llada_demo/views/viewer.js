@@ -44,6 +44,8 @@
     return String(s).replace(/[&<>"']/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c]));
   }
   const quoted = (s) => JSON.stringify(s);
+  /* Text for Plotly labels, which read tags (<b>, <br>) but only some entities: tags are escaped. */
+  const plotlyText = (s) => String(s).replace(/[&<>]/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;"}[c]));
 
   function base64Bytes(b64) {
     const bin = atob(b64), out = new Uint8Array(bin.length);
@@ -631,11 +633,12 @@
       this.summary.textContent = `${v.done ? "done" : "scoring"} \u00b7 ${v.samples}/${v.total} samples per answer ` +
         `\u00b7 log p(answer | prompt) >= the bar (nats)`;
       if (window.Plotly) {
-        const traces = [{type: "bar", orientation: "h", y: v.candidates.map((c) => escapeHtml(label(c))),
+        if (this.chart.querySelector(".ld-empty")) this.chart.textContent = "";
+        const traces = [{type: "bar", orientation: "h", y: v.candidates.map((c) => plotlyText(label(c))),
           x: v.estimates, name: "LLaDA bound (Monte Carlo)", marker: {color: "rgb(33,145,140)"},
           error_x: {type: "data", array: v.errors.map((e) => (e === null ? 0 : e)), visible: true}}];
-        if (v.exact) traces.push({type: "bar", orientation: "h", y: v.candidates.map((c) => escapeHtml(label(c))),
-          x: v.exact, name: `exact: ${escapeHtml(v.twin)}`, marker: {color: "#f58518"}});
+        if (v.exact) traces.push({type: "bar", orientation: "h", y: v.candidates.map((c) => plotlyText(label(c))),
+          x: v.exact, name: `exact: ${plotlyText(v.twin)}`, marker: {color: "#f58518"}});
         window.Plotly.react(this.chart, traces, styled("Estimated log-likelihood of each answer", 120 + 60 * v.candidates.length, {
           barmode: "group", xaxis: axis({title: {text: "nats (higher is more likely)"}}),
           yaxis: axis({autorange: "reversed", automargin: true}), legend: {orientation: "h", y: -0.3},
