@@ -75,33 +75,7 @@ def write_model_card(out: Path):
         "## Held-out results",
         "",
     ]
-    if ev and causal:
-        lines += [
-            f"On {ev['windows']} windows of {ev['seq_len']} tokens from the held-out books "
-            f"({', '.join(ev.get('heldout', []))}):",
-            "",
-            "| metric | value |",
-            "|---|---|",
-            f"| next-token accuracy | {ev['next_token_accuracy']:.3f} |",
-            f"| perplexity (exact; each token given those before it in its window) | {ev['ppl']:.1f} |",
-        ]
-        if ev.get("compare"):
-            c = ev["compare"]
-            lines.append(f"| `{c['model']}` on the same windows: ELBO perplexity bound ({c['elbo_samples']} draws "
-                         f"of t per window) | {c['elbo_ppl']:.1f} |")
-        lines += [
-            f"| distinct 3-grams, {ev['distinct_samples']} samples of {ev['distinct_length']} tokens "
-            f"(mean per sample; pooled over samples) | {ev['distinct3']:.3f}; {ev.get('distinct3_pooled', 0):.3f} |",
-            "",
-            "The diffusion model's number is an upper bound on its perplexity; the twin's is exact. Distinct "
-            "3-grams: token 3-grams of unconditional samples (prompt <|endoftext|>).",
-            "",
-            f"## Samples (unedited; {ev['sample_settings']})",
-            "",
-        ]
-        for s in ev["samples"]:
-            lines += ["```", s.rstrip("\n"), "```", ""]
-    elif ev:
+    if ev:
         lines += [
             f"On {ev['windows']} windows of {ev['seq_len']} tokens from the held-out books "
             f"({', '.join(ev.get('heldout', []))}):",
@@ -109,24 +83,35 @@ def write_model_card(out: Path):
             "| metric | value |",
             "|---|---|",
         ]
-        for t, acc in ev["masked_accuracy"].items():
-            lines.append(f"| masked-token accuracy, t = {t} | {acc:.3f} |")
+        if causal:
+            lines += [f"| next-token accuracy | {ev['next_token_accuracy']:.3f} |",
+                      f"| perplexity (exact; each token given those before it in its window) | {ev['ppl']:.1f} |"]
+            if ev.get("compare"):
+                c = ev["compare"]
+                lines.append(f"| `{c['model']}` on the same windows: ELBO perplexity bound ({c['elbo_samples']} "
+                             f"draws of t per window) | {c['elbo_ppl']:.1f} |")
+            meaning = ("The diffusion model's number is an upper bound on its perplexity; the twin's is exact. "
+                       "Distinct 3-grams: token 3-grams of unconditional samples (prompt <|endoftext|>).")
+        else:
+            lines += [f"| masked-token accuracy, t = {t} | {acc:.3f} |" for t, acc in ev["masked_accuracy"].items()]
+            lines.append(f"| ELBO perplexity bound ({ev['elbo_samples']} draws of t per window) | "
+                         f"{ev['elbo_ppl']:.1f} |")
+            meaning = ("Masked-token accuracy: share of masked tokens whose argmax prediction is right when each "
+                       "token is masked with probability t. ELBO perplexity: exp of the Monte Carlo estimate of "
+                       "LLaDA's bound E_t[(1/t) sum over masked tokens of -log p] / length, an upper bound on the "
+                       "true perplexity. Distinct 3-grams: token 3-grams of unconditional samples (prompt "
+                       "<|endoftext|>) with the sampling settings below.")
         lines += [
-            f"| ELBO perplexity bound ({ev['elbo_samples']} draws of t per window) | {ev['elbo_ppl']:.1f} |",
             f"| distinct 3-grams, {ev['distinct_samples']} samples of {ev['distinct_length']} tokens "
             f"(mean per sample; pooled over samples) | {ev['distinct3']:.3f}; {ev.get('distinct3_pooled', 0):.3f} |",
             "",
-            "Masked-token accuracy: share of masked tokens whose argmax prediction is right when each token is "
-            "masked with probability t. ELBO perplexity: exp of the Monte Carlo estimate of LLaDA's bound "
-            "E_t[(1/t) sum over masked tokens of -log p] / length, an upper bound on the true perplexity. "
-            "Distinct 3-grams: token 3-grams of unconditional samples (prompt <|endoftext|>) with the sampling "
-            "settings below.",
+            meaning,
             "",
             f"## Samples (unedited; {ev['sample_settings']})",
             "",
         ]
-        for s in ev["samples"]:
-            lines += ["```", s.rstrip("\n"), "```", ""]
+        for sample in ev["samples"]:
+            lines += ["```", sample.rstrip("\n"), "```", ""]
     else:
         last = info.get("evals", [{}])[-1] if info.get("evals") else {}
         lines += [f"Held-out {info.get('eval_metric', ACCURACY[False])} during training: {last.get('acc', '?')}. "

@@ -331,6 +331,11 @@ def test_a_shipped_autoregressive_twin_is_offered_and_writes_left_to_right(cache
     evaluate_dir(assets / "llada-kjv-ar", text_files=[text], windows=2, draws=1, threads=1)
     view = list(app.score_answers("And God said", " Let there be light.", 32, 0.0, 0))[-1][app.page.likelihood]
     assert "at most 42.5" in view["cards"] and "(exact)" in view["cards"]
+    # what only a diffusion model can do is refused for the twin, with the reason
+    with pytest.raises(gr.Error, match="is autoregressive: the forward process is a diffusion model's training"):
+        app.forward_process("And God said", 0.5, 0, twin.label)
+    with pytest.raises(gr.Error, match="is autoregressive: choose a diffusion model"):
+        list(app.score_answers("And God said", " light", 32, 0.0, 0, twin.label))
 
 
 def test_example_runs_are_cached_lazily(cache, loaded, monkeypatch):

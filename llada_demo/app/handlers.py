@@ -255,6 +255,13 @@ class DemoApp:
         except Exception as e:  # no GPU memory, no network, a broken checkpoint: a message, not a traceback
             raise ToastError(for_toast(f"Could not load {choice.label}: {e}")) from None
 
+    def diffusion_model(self, label: str | None, why: str):
+        """As model(), for what only a mask predictor can do; an autoregressive model is refused: why."""
+        choice, loaded = self.model(label)
+        if loaded.model.config.causal:
+            raise ToastError(for_toast(f"{choice.label} is autoregressive: {why}"))
+        return choice, loaded
+
     def text_of(self, label: str, loaded) -> TokenText:
         if label not in self._texts:
             self._texts[label] = TokenText(loaded.tokenizer, loaded.mask_id)
@@ -448,10 +455,8 @@ class DemoApp:
         if pair not in self.reversal_pairs():
             raise gr.Error(for_toast(f"{pair!r} is not one of the verse pairs (the KJV must be installed)"))
         a, b = self.reversal_pairs()[pair]
-        choice, loaded = self.model(label)
-        if loaded.model.config.causal:
-            raise gr.Error(for_toast(f"{choice.label} is autoregressive: it cannot fill a verse before another; "
-                                     "python -m llada_demo.reversal scores what it can do instead"))
+        choice, loaded = self.diffusion_model(label, "it cannot fill a verse before another; "
+                                                     "python -m llada_demo.reversal scores what it can do instead")
         tok, bos, mask = loaded.tokenizer, loaded.tokenizer.bos_token_id, loaded.mask_id
         ia, nl, ib = pair_ids(tok, a, b)
         runs = [([bos] + ia + nl, SamplingSettings(gen_length=len(ib), steps=len(ib), block_length=len(ib))),
@@ -535,10 +540,8 @@ class DemoApp:
             seed = whole_number("seed", 0 if seed is None or seed == "" else seed, minimum=0)
         except ValueError as e:
             raise gr.Error(for_toast(str(e))) from None
-        choice, loaded = self.model(label)
-        if loaded.model.config.causal:
-            raise gr.Error(for_toast(f"{choice.label} is autoregressive: the forward process is a diffusion model's "
-                                     "training; choose a diffusion model"))
+        choice, loaded = self.diffusion_model(label, "the forward process is a diffusion model's training; "
+                                                     "choose a diffusion model")
         ids = loaded.tokenizer.encode(text, add_special_tokens=False)
         limit = loaded.model.config.max_sequence_length
         if len(ids) > limit:
@@ -577,10 +580,8 @@ class DemoApp:
             seed = whole_number("seed", 0 if seed is None or seed == "" else seed, minimum=0)
         except ValueError as e:
             raise gr.Error(for_toast(str(e))) from None
-        choice, loaded = self.model(label)
-        if loaded.model.config.causal:
-            raise gr.Error(for_toast(f"{choice.label} is autoregressive: choose a diffusion model; the tab shows "
-                                     "its twin's exact numbers beside it"))
+        choice, loaded = self.diffusion_model(label, "choose a diffusion model; the tab shows its twin's exact "
+                                                     "numbers beside it")
         context = prompt_ids(loaded, prompt, chat=choice.chat)
         ids = [loaded.tokenizer.encode(a, add_special_tokens=False) for a in answers]
         limit = loaded.model.config.max_sequence_length

@@ -160,6 +160,18 @@ def launch(demo: gr.Blocks, app: DemoApp, block: bool = True, **kwargs) -> None:
         demo.block_thread()
 
 
+def side_view(title: str, prefix: str, elem_id: str, answer_label: str, resend, link: str | None = None):
+    """One of two runs side by side (Compare, Reversal): a column with a title, a live view whose element
+    ids start with `prefix` (its replay scrubs with the views of the same `link`), and its answer box."""
+    options = f'{{prefix: "{prefix}"' + (f', link: "{link}"' if link else "") + "}"
+    with gr.Column(min_width=320):
+        gr.Markdown(title)
+        view = gr.HTML(None, html_template='<div class="ld-live-root"></div>', head=HEAD, js_on_load=live_js(options),
+                       elem_id=elem_id, apply_default_css=False, server_functions=[resend])
+        answer = gr.Textbox(label=answer_label, lines=2, interactive=False)
+    return view, answer
+
+
 def layout(app: DemoApp) -> Page:
     """The components, in page order. Two rows, so that a phone (where columns stack) shows prompt,
     grid, settings, charts in that order."""
@@ -235,18 +247,8 @@ def layout(app: DemoApp) -> Page:
                 compare_stop = gr.Button("Stop", variant="stop", scale=1)
             compare_summary = gr.Markdown()
             with gr.Row(equal_height=False):
-                with gr.Column(min_width=320):
-                    gr.Markdown("**A**")
-                    compare_a = gr.HTML(None, html_template='<div class="ld-live-root"></div>', head=HEAD,
-                                        js_on_load=live_js('{prefix: "ld-a-", link: "compare"}'), elem_id="ld-compare-a",
-                                        apply_default_css=False, server_functions=[resend])
-                    answer_a = gr.Textbox(label="Answer A", lines=2, interactive=False)
-                with gr.Column(min_width=320):
-                    gr.Markdown("**B**")
-                    compare_b = gr.HTML(None, html_template='<div class="ld-live-root"></div>', head=HEAD,
-                                        js_on_load=live_js('{prefix: "ld-b-", link: "compare"}'), elem_id="ld-compare-b",
-                                        apply_default_css=False, server_functions=[resend])
-                    answer_b = gr.Textbox(label="Answer B", lines=2, interactive=False)
+                compare_a, answer_a = side_view("**A**", "ld-a-", "ld-compare-a", "Answer A", resend, link="compare")
+                compare_b, answer_b = side_view("**B**", "ld-b-", "ld-compare-b", "Answer B", resend, link="compare")
         with gr.Tab("Reversal"):
             pairs = list(app.reversal_pairs())
             gr.Markdown("**Forwards and backwards.** An autoregressive model writes left to right, so knowing a "
@@ -259,18 +261,10 @@ def layout(app: DemoApp) -> Page:
                 reversal_run = gr.Button("Run both directions", variant="primary", scale=1)
             reversal_summary = gr.Markdown()
             with gr.Row(equal_height=False):
-                with gr.Column(min_width=320):
-                    gr.Markdown("**Forward**: given A, write B")
-                    reversal_forward = gr.HTML(None, html_template='<div class="ld-live-root"></div>', head=HEAD,
-                                               js_on_load=live_js('{prefix: "ld-f-"}'), elem_id="ld-reversal-f",
-                                               apply_default_css=False, server_functions=[resend])
-                    reversal_answer_f = gr.Textbox(label="Written B", lines=2, interactive=False)
-                with gr.Column(min_width=320):
-                    gr.Markdown("**Backward**: given B, fill A")
-                    reversal_backward = gr.HTML(None, html_template='<div class="ld-live-root"></div>', head=HEAD,
-                                                js_on_load=live_js('{prefix: "ld-r-"}'), elem_id="ld-reversal-b",
-                                                apply_default_css=False, server_functions=[resend])
-                    reversal_answer_b = gr.Textbox(label="Filled A", lines=2, interactive=False)
+                reversal_forward, reversal_answer_f = side_view("**Forward**: given A, write B", "ld-f-",
+                                                                "ld-reversal-f", "Written B", resend)
+                reversal_backward, reversal_answer_b = side_view("**Backward**: given B, fill A", "ld-r-",
+                                                                 "ld-reversal-b", "Filled A", resend)
         with gr.Tab("Forward process") as forward_tab:
             gr.Markdown("**Training is the forward process, and learning to undo it.** Each token of a text is "
                         "masked with probability *t*; the model sees the masked text and predicts every masked "
