@@ -99,6 +99,8 @@ def diffusion_loss(model, x, mask_id, eps=1e-3, generator=None, t=None):
 
 def next_token_loss(model, x):
     """The autoregressive twin's loss: mean cross-entropy of each token given those before it."""
+    if x.shape[1] < 2:
+        raise ValueError(f"a window of {x.shape[1]} token(s) has no next token to score: give at least 2")
     h = hidden_states(model, x[:, :-1])  # (B, T-1, C)
     logits = output_head(model, h)[..., : model.config.vocab_size].float()
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), x[:, 1:].reshape(-1))
@@ -321,7 +323,9 @@ def train(cfg: TrainConfig, command: str | None = None) -> dict:
         else:
             x = sample_batch(train_stream, cfg.batch_size, cfg.seq_len, gen)
         if not cfg.recite and torch.rand(1, generator=gen).item() < cfg.random_length_prob:
-            x = x[:, : int(torch.randint(1, cfg.seq_len + 1, (1,), generator=gen))]
+            # (the twin predicts each token from those before it: a 1-token window has nothing to score;
+            # its empty mean made the loss NaN at step ~3315 of a run, and with it every weight)
+            x = x[:, : max(2 if cfg.causal else 1, int(torch.randint(1, cfg.seq_len + 1, (1,), generator=gen)))]
         lr = lr_at(step, total_steps or schedule_hint or 10**9, cfg)
         for group in opt.param_groups:
             group["lr"] = lr

@@ -156,6 +156,12 @@ def test_the_causal_twin_trains_on_next_tokens_with_the_given_tokenizer(text_fil
     fresh = LLaDAModelLM(twin.model.config).init_weights(cfg.seed)
     before, after = next_token_loss(fresh, x).item(), next_token_loss(twin.model, x).item()
     assert after < 0.7 * before, (before, after)
+    with pytest.raises(ValueError, match="no next token to score"):
+        next_token_loss(twin.model, x[:, :1])
+    # batches cut to a random length never leave the twin a single token (that loss was NaN)
+    short = train(tiny_cfg(tmp_path / "short", text_file, causal=True, steps=30, random_length_prob=1.0, seq_len=2,
+                           tokenizer=str(tmp_path / "diffusion")))
+    assert short["steps"] == 30 and all(math.isfinite(e["acc"]) for e in short["evals"])
     assert next_token_loss(twin.model, x).item() == pytest.approx(  # the loss is the exact next-token NLL
         -F.log_softmax(twin.model(x).logits[:, :-1, : len(twin.tokenizer)].float(), -1)
         .gather(-1, x[:, 1:, None]).mean().item(), rel=1e-4)
