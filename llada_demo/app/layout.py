@@ -64,20 +64,23 @@ watch('value', take);
 
 
 FORWARD_TEXT = "In the beginning God created the heaven and the earth. And the earth was without form, and void."
-FORWARD_JS = """
-const view = LladaView.mountForward(element.querySelector('.ld-forward-root'));
-const take = () => { const v = props.value; if (v && typeof v === 'object' && v.tokens) view.show(v); };
+
+
+def data_view_js(mount: str, root: str, field: str) -> str:
+    """js_on_load of a view drawn from its value alone (Forward process, Likelihood): mount it with
+    LladaView[mount] on the `root` element, and show every value that has `field`."""
+    return f"""
+const view = LladaView.{mount}(element.querySelector('.{root}'));
+const take = () => {{ const v = props.value; if (v && typeof v === 'object' && v.{field}) view.show(v); }};
 take();
 watch('value', take);
 """
+
+
+FORWARD_JS = data_view_js("mountForward", "ld-forward-root", "tokens")
 SCORE_PROMPT = "In the beginning God created the heaven and"
 SCORE_CANDIDATES = " the earth.\n the sea.\n a great city."
-LIKELIHOOD_JS = """
-const view = LladaView.mountLikelihood(element.querySelector('.ld-likelihood-root'));
-const take = () => { const v = props.value; if (v && typeof v === 'object' && v.candidates) view.show(v); };
-take();
-watch('value', take);
-"""
+LIKELIHOOD_JS = data_view_js("mountLikelihood", "ld-likelihood-root", "candidates")
 CHARTS_JS = "LladaView.mountCharts(element.querySelector('.ld-charts-root'));"
 GUESSES_JS = "(on) => { const v = window.LladaView && LladaView.registry.live; if (v) v.setGuesses(on); return []; }"
 
