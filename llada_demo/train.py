@@ -182,6 +182,9 @@ def model_config(cfg: TrainConfig, tok) -> LLaDAConfig:
 
 
 DEMO_DEFAULTS = {k: v for k, v in DEMO_DEFAULTS_ALL.items() if k != "cfg_scale"}  # one source
+# A recitation model knows its passages: greedy, and as many tokens per pass as it is sure of.
+RECITE_DEFAULTS = dict(DEMO_DEFAULTS, temperature=0.0, remasking="low_confidence", decoding="threshold",
+                       threshold=0.9, stop_at_eos=True)
 
 
 def write_model_dir(model, tok, cfg: TrainConfig, info: dict):
@@ -191,7 +194,9 @@ def write_model_dir(model, tok, cfg: TrainConfig, info: dict):
     save_checkpoint(model, out, tokenizer=tok, dtype=dtype)
     gen = dict(bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
                mask_token_id=tok.mask_token_id, eot_token_id=tok.convert_tokens_to_ids("<|eot_id|>"),
-               demo_defaults=DEMO_DEFAULTS)
+               demo_defaults=RECITE_DEFAULTS if cfg.recite else DEMO_DEFAULTS)
+    if cfg.recite:  # the page offers the passages' first verses as example prompts for this model
+        gen["demo_examples"] = json.loads(Path(cfg.recite).read_text()).get("examples", [])
     (out / "generation_config.json").write_text(json.dumps(gen, indent=2) + "\n")
     (out / INFO_FILE).write_text(json.dumps(info, indent=2) + "\n")
     write_model_card(out)

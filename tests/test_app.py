@@ -20,6 +20,7 @@ from gradio_client import Client
 
 from llada_demo import generate
 from llada_demo.app import DemoApp, build_demo, plan_text
+from llada_demo.app.handlers import EXAMPLES
 from llada_demo.app.catalog import ModelChoice, available_choices, bundled_choice, shipped_choices
 from llada_demo.app.prompts import prompt_ids
 from llada_demo.loading import BUNDLED_MODEL_DIR
@@ -28,7 +29,7 @@ from llada_demo.trace.wire import decode_run
 
 def make_app(cache, choices=None, **kwargs):
     app = DemoApp(choices or available_choices(), cache, **kwargs)
-    build_demo(app)  # lays out the page: handlers answer with its components
+    app.demo = build_demo(app)  # lays out the page: handlers answer with its components
     return app
 
 
@@ -294,6 +295,29 @@ def test_the_allow_list_holds_only_what_the_hardware_can():
     assert labels[0] == bundled_choice().label
     if not torch.cuda.is_available():
         assert labels == [bundled_choice().label] + [c.label for c in shipped_choices()]
+
+
+def test_a_shipped_model_brings_its_settings_and_example_prompts(cache, tmp_path):
+    recite = tmp_path / "assets" / "llada-recite"
+    shutil.copytree(BUNDLED_MODEL_DIR, recite)  # the bundled weights, with what train.py --recite writes
+    generation = json.loads((recite / "generation_config.json").read_text())
+    generation["demo_defaults"] |= dict(temperature=0.0, decoding="threshold", threshold=0.8, stop_at_eos=True)
+    generation["demo_examples"] = ["The LORD is my shepherd; I shall not want."]
+    (recite / "generation_config.json").write_text(json.dumps(generation))
+    (choice,) = shipped_choices(tmp_path / "assets")
+    assert choice.label.startswith("Recitation") and choice.examples == tuple(generation["demo_examples"])
+    bundled = bundled_choice()
+    app = make_app(cache, [bundled, choice])
+    p = app.page
+    assert app.examples == EXAMPLES and choice.examples[0] in app.example_prompts  # its runs are cached too
+    picked = app.select_model(choice.label, bundled.label)
+    assert (picked[p.decoding], picked[p.threshold], picked[p.stop_at_eos], picked[p.temperature]) == (
+        "threshold", 0.8, True, 0.0)
+    back = app.select_model(bundled.label, choice.label)
+    assert (back[p.decoding], back[p.stop_at_eos]) == ("fixed", False)
+    examples = [b for b in app.demo.blocks.values() if isinstance(b, gr.Dataset)]
+    assert [len(d.samples) for d in examples] == [len(EXAMPLES), 1]
+    assert examples[1].samples[0] == [choice.examples[0], choice.label]  # a click also picks the model
 
 
 def test_a_shipped_autoregressive_twin_is_offered_and_writes_left_to_right(cache, tmp_path):

@@ -184,7 +184,7 @@ def test_a_fine_tune_starts_from_its_init_and_recites_in_reading_order(text_file
     train(tiny_cfg(tmp_path / "base", text_file, steps=2))
     fake = {("Psalms", 23, v): f"Verse {v}." for v in range(1, 4)}
     monkeypatch.setattr(corpus, "bible_verses", lambda: fake)  # no Bible needed for the mechanics
-    (tmp_path / "passages.json").write_text(json.dumps({"passages": ["Psalms 23:1-3"]}))
+    (tmp_path / "passages.json").write_text(json.dumps({"passages": ["Psalms 23:1-3"], "examples": ["Verse 1."]}))
     base = load_model(tmp_path / "base", device="cpu", dtype="float32")
     running, pairs = recitation_rows(base.tokenizer, ["Psalms 23:1-3"], 32)
     tok = base.tokenizer
@@ -198,6 +198,9 @@ def test_a_fine_tune_starts_from_its_init_and_recites_in_reading_order(text_file
     tuned = load_model(tmp_path / "recite", device="cpu", dtype="float32")
     assert tuned.model.config == base.model.config and "Fine-tuned: started from" in info["data"]
     assert all(torch.equal(a, b) for a, b in zip(tuned.model.state_dict().values(), base.model.state_dict().values()))
+    generation = json.loads((tmp_path / "recite" / "generation_config.json").read_text())
+    assert generation["demo_examples"] == ["Verse 1."]  # the page offers them with this model
+    assert generation["demo_defaults"]["decoding"] == "threshold" and generation["demo_defaults"]["temperature"] == 0
     gen = torch.Generator().manual_seed(0)
     batch = recitation_batch(torch.arange(500) % 50, running, pairs, cfg, gen)
     assert batch.shape == (8, 32) and all(int(row[0]) == tok.bos_token_id for row in batch[:4])

@@ -23,6 +23,7 @@ class ModelChoice:
     chat: bool  # instruct model: multi-turn chat through its chat template
     gpu_gb: float = 0.0  # memory it needs on a GPU (0: runs anywhere)
     defaults: SamplingSettings = SamplingSettings()  # the settings the page starts with for this model
+    examples: tuple[str, ...] = ()  # example prompts offered with this model (the bundled ones: EXAMPLES)
 
 
 EIGHT_B_DEFAULTS = SamplingSettings(gen_length=128, steps=128, block_length=32, temperature=0.0, cfg_scale=0.0,
@@ -42,12 +43,14 @@ SHIPPED = (
 )
 
 
-def _trained_defaults(directory) -> SamplingSettings:
-    defaults = dict(DEMO_DEFAULTS)  # the training script's, for a model it made
+def _generation_config(directory) -> dict:
     config = directory / "generation_config.json"
-    if config.is_file():  # the training script records the settings that read best for this model
-        defaults.update(json.loads(config.read_text()).get("demo_defaults", {}))
-    return SamplingSettings(**defaults)
+    return json.loads(config.read_text()) if config.is_file() else {}
+
+
+def _trained_defaults(directory) -> SamplingSettings:
+    # the training script records the settings that read best for a model it made
+    return SamplingSettings(**(DEMO_DEFAULTS | _generation_config(directory).get("demo_defaults", {})))
 
 
 def bundled_choice() -> ModelChoice:
@@ -57,7 +60,8 @@ def bundled_choice() -> ModelChoice:
 def shipped_choices(assets=None) -> list[ModelChoice]:
     """The shipped models of SHIPPED whose checkpoints are in `assets` (default: the package's)."""
     assets = assets or BUNDLED_MODEL_DIR.parent
-    return [ModelChoice(label, str(assets / name), chat=False, defaults=_trained_defaults(assets / name))
+    return [ModelChoice(label, str(assets / name), chat=False, defaults=_trained_defaults(assets / name),
+                        examples=tuple(_generation_config(assets / name).get("demo_examples", ())))
             for name, label in SHIPPED if (assets / name / "config.json").is_file()]
 
 

@@ -231,7 +231,8 @@ class DemoApp:
     """State shared by all tabs (the models, cached example runs) and the event handlers."""
 
     def __init__(self, choices: list[ModelChoice], cache: ModelCache | None = None, examples=EXAMPLES):
-        self.example_prompts = set(examples)
+        self.examples = tuple(examples)  # the Generate tab's own; models may bring theirs (ModelChoice.examples)
+        self.example_prompts = set(examples) | {e for c in choices for e in c.examples}
         self.choices = {c.label: c for c in choices}
         self.default = choices[0]
         self.cache = cache or ModelCache()
@@ -295,7 +296,9 @@ class DemoApp:
         return {p.model: label, p.current: label, p.banner: self.banner(label),
                 p.chatbot: gr.update(visible=choice.chat), p.new_chat: gr.update(visible=choice.chat),
                 p.gen_length: d.gen_length, p.steps: d.steps, p.block_length: d.block_length,
-                p.temperature: d.temperature, p.cfg_scale: d.cfg_scale, p.remasking: d.remasking}
+                p.temperature: d.temperature, p.cfg_scale: d.cfg_scale, p.remasking: d.remasking,
+                p.decoding: d.decoding, p.threshold: d.threshold, p.factor: d.factor,
+                p.cache: d.cache or "none", p.stop_at_eos: d.stop_at_eos}
 
     # ---- a run ----------------------------------------------------------------------------------
     def prepare(self, label, prompt, history, gen_length, steps, block_length, temperature, cfg_scale, remasking,

@@ -220,25 +220,28 @@ def layout(app: DemoApp) -> Page:
                         cfg_scale = gr.Slider(0, 5, value=d.cfg_scale, step=0.1, label="CFG scale")
                         remasking = gr.Dropdown(list(REMASKING_STRATEGIES), value=d.remasking,
                                                 label="Remasking strategy")
-                        decoding = gr.Dropdown(list(DECODING_RULES), value="fixed", label="Decoding rule: fixed (LLaDA: "
+                        decoding = gr.Dropdown(list(DECODING_RULES), value=d.decoding, label="Decoding rule: fixed (LLaDA: "
                                                "tokens per step from the schedule), threshold or factor (Fast-dLLM: as "
                                                "many as the model is sure of)")
                         with gr.Row():
-                            threshold = gr.Slider(0, 1, value=0.9, step=0.01, label="Threshold (confidence)")
-                            factor = gr.Slider(0.05, 4, value=1.0, step=0.05, label="Factor f")
-                        cache = gr.Dropdown(["none", "prefix", "dual"], value="none", label="Key/value cache (Fast-dLLM; "
+                            threshold = gr.Slider(0, 1, value=d.threshold, step=0.01, label="Threshold (confidence)")
+                            factor = gr.Slider(0.05, 4, value=d.factor, step=0.05, label="Factor f")
+                        cache = gr.Dropdown(["none", "prefix", "dual"], value=d.cache or "none", label="Key/value cache (Fast-dLLM; "
                                             "approximate): recompute only the block and after (prefix) or the block (dual)")
                         seed = gr.Number(value=0, precision=0, label="Seed")
                         fixed = gr.Textbox(label="Fixed tokens (answer position: text)", placeholder="0: And, 10: God")
                         infill = gr.Checkbox(label=f"Infill mode: fill each {MASK_PLACEHOLDER} in the prompt")
-                        stop_at_eos = gr.Checkbox(label="Stop at EOS: end once everything before the first end-of-text "
+                        stop_at_eos = gr.Checkbox(value=d.stop_at_eos, label="Stop at EOS: end once everything before the first end-of-text "
                                                         "is written (the answer cannot change after that; not in infill)")
                         guesses = gr.Checkbox(value=True, label="Show the model's guesses under the masks")
                 with gr.Column(scale=3, min_width=320):
                     charts = gr.HTML(None, html_template='<div class="ld-charts-root"></div>', head=HEAD,
                                      js_on_load=CHARTS_JS, elem_id="ld-charts", apply_default_css=False)
-            gr.Examples([[e] for e in sorted(app.example_prompts)], inputs=[prompt],
+            gr.Examples([[e] for e in app.examples], inputs=[prompt],
                         label="Examples (their runs are cached after the first one)")
+            for choice in (c for c in app.choices.values() if c.examples):
+                gr.Examples([[e, choice.label] for e in choice.examples], inputs=[prompt, model],
+                            label=f"{choice.label}: examples (they choose this model)")
         with gr.Tab("Compare"):
             gr.Markdown("**What does a setting do?** The same prompt and model, run twice: A with the Generate "
                         "tab's settings, B with them changed as the preset says. Their steps are interleaved, so "
@@ -318,7 +321,8 @@ def build_demo(app: DemoApp) -> gr.Blocks:
             comp.change(plan_text, settings, p.plan, show_progress="hidden", api_visibility="private")
         p.model.change(app.select_model, [p.model, p.current],
                        [p.model, p.current, p.banner, p.chatbot, p.new_chat, p.gen_length, p.steps, p.block_length,
-                        p.temperature, p.cfg_scale, p.remasking], api_visibility="private")
+                        p.temperature, p.cfg_scale, p.remasking, p.decoding, p.threshold, p.factor, p.cache,
+                        p.stop_at_eos], api_visibility="private")
         inputs = [p.prompt, p.chatbot, p.current, p.gen_length, p.steps, p.block_length, p.temperature, p.cfg_scale,
                   p.remasking, p.seed, p.fixed, p.infill, p.stop_at_eos, p.decoding, p.threshold, p.factor,
                   p.cache]
