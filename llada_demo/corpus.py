@@ -93,6 +93,18 @@ def passage(reference: str, verses: dict | None = None) -> list[str]:
     return [verses[book, chapter, v] for v in range(first, last + 1)]
 
 
+# The LLaDA paper's form of the reversal test (after Berglund et al. 2023, "the reversal curse"): a verse
+# asked for by its neighbour, as an instruction in plain text (our models are base models, no chat).
+INSTRUCTIONS = {"forward": "The verse after: ", "backward": "The verse before: "}
+
+
+def instruction(direction: str, a: str, b: str) -> tuple[str, str]:
+    """(prompt, answer) for a pair of consecutive verses (A, B): forward asks for B after A, backward
+    for A before B. The prompt ends with a newline; prompt + answer is the text a model trains on."""
+    given, answer = (a, b) if direction == "forward" else (b, a)
+    return INSTRUCTIONS[direction] + given + "\n", answer
+
+
 def bible_split() -> tuple[dict[str, str], dict[str, str]]:
     """(train, held_out) books of the KJV."""
     books = bible_books()

@@ -12,6 +12,10 @@ joined by a newline), greedy, exact match of the token ids:
   p(A | B) up to a constant. That is easier than writing A (it knows the candidates), and the table says so.
 For a diffusion model the table also gives the mean confidence of its first step over the answer
 positions of the forward runs (how sure it is before it has committed anything).
+The paper's form (when the list names "instructions": the passages trained with instruction rows):
+on the pairs of the other passages, which the model saw in reading order only, ask both ways in
+plain text, "The verse after: A" newline -> B and "The verse before: B" newline -> A
+(corpus.instruction); both kinds of model write the answer (as many tokens as it has), greedy.
 The LLaDA paper's poem test (Nie et al. 2025, table 4): LLaDA 51.8 / 45.6 forward / backward,
 GPT-4o 82.7 / 34.3.
 """
@@ -25,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .corpus import instruction
 from .likelihood import causal_log_likelihood
 from .loading import LoadedModel, load_model
 from .sampling import denoise, generate
@@ -105,20 +110,54 @@ def autoregressive_scores(loaded: LoadedModel, pairs) -> dict:
                 backward_how=f"picks A among the {len(candidates)} verses of the passages by p(A newline B)")
 
 
-def evaluate(loaded: LoadedModel, pairs) -> dict:
+def instruction_ids(tok, direction: str, a: str, b: str) -> tuple[list[int], list[int]]:
+    """(prompt, answer) token ids of corpus.instruction; together exactly the tokens training reads."""
+    prompt, answer = (tok.encode(t, add_special_tokens=False) for t in instruction(direction, a, b))
+    if prompt + answer != tok.encode("".join(instruction(direction, a, b)), add_special_tokens=False):
+        raise ValueError(f"the tokenizer joins the instruction and its answer {answer[:10]!r} across the newline")
+    return prompt, answer
+
+
+@torch.no_grad()
+def instruction_scores(loaded: LoadedModel, pairs) -> dict:
+    """Exact-match shares of the paper's form, forward and backward, written by either kind of model."""
+    bos, right = loaded.tokenizer.bos_token_id, {"forward": 0, "backward": 0}
+    for a, b in pairs:
+        for direction in right:
+            prompt, answer = instruction_ids(loaded.tokenizer, direction, a, b)
+            out = generate(loaded, torch.tensor([[bos] + prompt]), gen_length=len(answer), steps=len(answer),
+                           block_length=len(answer))
+            right[direction] += out[0, -len(answer):].tolist() == answer
+    n = max(len(pairs), 1)
+    return dict(instruction_forward=right["forward"] / n, instruction_backward=right["backward"] / n,
+                instruction_pairs=len(pairs))
+
+
+def evaluate(loaded: LoadedModel, pairs, held_out_pairs=()) -> dict:
+    """Both experiments on one model: the plain format on `pairs`, the paper's form on `held_out_pairs`."""
     causal = loaded.model.config.causal
-    return (autoregressive_scores if causal else diffusion_scores)(loaded, pairs) | dict(
+    result = (autoregressive_scores if causal else diffusion_scores)(loaded, pairs) | dict(
         kind="autoregressive" if causal else "diffusion", pairs=len(pairs))
+    return result | (instruction_scores(loaded, held_out_pairs) if held_out_pairs else {})
 
 
 def table(results: dict[str, dict]) -> str:
-    lines = ["| model | kind | pairs | forward (A -> B) | backward (B -> A) | first-step confidence | backward: how |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| model | kind | pairs | forward (A -> B) | backward (B -> A) | first-step confidence | backward: how "
+             "| paper's form, held-out passages: forward / backward |", "|---|---|---|---|---|---|---|---|"]
     for name, r in results.items():
         conf = "-" if r["first_step_confidence"] is None else f"{r['first_step_confidence']:.2f}"
+        paper = (f"{r['instruction_forward']:.0%} / {r['instruction_backward']:.0%} ({r['instruction_pairs']} pairs)"
+                 if "instruction_pairs" in r else "-")
         lines.append(f"| {name} | {r['kind']} | {r['pairs']} | {r['forward']:.0%} | {r['backward']:.0%} | {conf} | "
-                     f"{r['backward_how']} |")
+                     f"{r['backward_how']} | {paper} |")
     return "\n".join(lines)
+
+
+def split_pairs(recite: dict, verses: dict | None = None) -> tuple[list, list]:
+    """(every pair of the list, the pairs of the passages not trained as instructions: [] if none are)."""
+    instructed = set(recite.get("instructions", ()))
+    held_out = [r for r in recite["passages"] if r not in instructed]
+    return verse_pairs(recite["passages"], verses), verse_pairs(held_out, verses) if instructed else []
 
 
 def main(argv=None):
@@ -129,8 +168,8 @@ def main(argv=None):
     p.add_argument("--json", help="also write the results to this file")
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
-    pairs = verse_pairs(json.loads(Path(a.passages).read_text())["passages"])
-    results = {m: evaluate(load_model(m, device="cpu", dtype="float32"), pairs) for m in a.models}
+    pairs, held_out = split_pairs(json.loads(Path(a.passages).read_text()))
+    results = {m: evaluate(load_model(m, device="cpu", dtype="float32"), pairs, held_out) for m in a.models}
     print(table(results))
     if a.json:
         Path(a.json).write_text(json.dumps(results, indent=2) + "\n")

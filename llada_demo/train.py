@@ -115,13 +115,23 @@ def sample_batch(stream: torch.Tensor, batch_size: int, seq_len: int, generator)
 # optimiser
 
 
-def recitation_rows(tok, references: list[str], seq_len: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(running, pairs): each passage as running text, and each pair of consecutive verses (A, B), both
-    as BOS + verses joined by newlines (the corpus's format) + EOS, padded with EOS to seq_len, (n, seq_len)."""
-    from .corpus import bible_verses, passage
+# Of a batch's recited rows, the share of each kind (renormalised over the kinds the list has).
+RECITE_MIX = {"running": 0.4, "pairs": 0.4, "instructions": 0.2}
+
+
+def recitation_rows(tok, references: list[str], seq_len: int, instructed=()) -> dict[str, torch.Tensor]:
+    """The rows a recitation fine-tune draws from, each <|startoftext|> + text + <|endoftext|>, padded
+    with <|endoftext|> to seq_len, (n, seq_len): "running": each passage, verses joined by newlines (the
+    corpus's format); "pairs": each pair of consecutive verses (A, B) as A newline B; and, for the
+    passages in `instructed` only, "instructions": each pair asked both ways (corpus.instruction), so
+    that the other passages test the paper's form of the reversal experiment."""
+    from .corpus import bible_verses, instruction, passage
 
     verses = bible_verses()
-    passages = [passage(r, verses) for r in references]
+    passages = {r: passage(r, verses) for r in references}
+    unknown = sorted(set(instructed) - set(passages))
+    if unknown:
+        raise SystemExit(f"'instructions' names passages that are not in the list: {', '.join(unknown)}")
 
     def rows(texts):
         out = torch.full((len(texts), seq_len), tok.eos_token_id, dtype=torch.long)
@@ -132,17 +142,23 @@ def recitation_rows(tok, references: list[str], seq_len: int) -> tuple[torch.Ten
             out[i, : len(ids)] = torch.tensor(ids)
         return out
 
-    return (rows(["\n".join(p) for p in passages]),
-            rows([a + "\n" + b for p in passages for a, b in zip(p, p[1:])]))
+    pools = {"running": rows(["\n".join(p) for p in passages.values()]),
+             "pairs": rows([a + "\n" + b for p in passages.values() for a, b in zip(p, p[1:])])}
+    if instructed:
+        pools["instructions"] = rows(["".join(instruction(d, a, b)) for r in instructed
+                                      for a, b in zip(passages[r], passages[r][1:]) for d in ("forward", "backward")])
+    return pools
 
 
-def recitation_batch(stream, running, pairs, cfg: TrainConfig, generator) -> torch.Tensor:
-    """A batch whose first recite_share of rows recite (running text or a verse pair, half and half on
-    average), the rest general text windows."""
+def recitation_batch(stream, pools: dict[str, torch.Tensor], cfg: TrainConfig, generator) -> torch.Tensor:
+    """A batch whose first recite_share of rows recite (kinds drawn by RECITE_MIX), the rest general
+    text windows."""
     n = round(cfg.batch_size * cfg.recite_share)
+    kinds = [k for k in RECITE_MIX if k in pools]
+    weights = torch.tensor([RECITE_MIX[k] for k in kinds])
     rows = []
     for _ in range(n):
-        pool = running if torch.rand(1, generator=generator).item() < 0.5 else pairs
+        pool = pools[kinds[int(torch.multinomial(weights, 1, generator=generator))]]
         rows.append(pool[int(torch.randint(0, len(pool), (1,), generator=generator))])
     general = sample_batch(stream, cfg.batch_size - n, cfg.seq_len, generator)
     return torch.cat([torch.stack(rows), general]) if rows else general
@@ -260,9 +276,10 @@ def train(cfg: TrainConfig, command: str | None = None) -> dict:
         model.load_state_dict(start.state_dict())
     else:
         model = LLaDAModelLM(model_config(cfg, tok)).init_weights(cfg.seed)
-    running = pairs = None
+    pools = None
     if cfg.recite:
-        running, pairs = recitation_rows(tok, json.loads(Path(cfg.recite).read_text())["passages"], cfg.seq_len)
+        recite = json.loads(Path(cfg.recite).read_text())
+        pools = recitation_rows(tok, recite["passages"], cfg.seq_len, recite.get("instructions", ()))
     opt = make_optimizer(model, cfg)
     gen = torch.Generator().manual_seed(cfg.seed)  # data order and masks: one stream, saved with the state
     step, total_steps, info = 0, cfg.steps, None
@@ -283,7 +300,11 @@ def train(cfg: TrainConfig, command: str | None = None) -> dict:
     if cfg.recite:
         data_desc += (f" {cfg.recite_share:.0%} of each batch's rows are the passages of {cfg.recite}, each as "
                       "running text or as a pair of consecutive verses (<|startoftext|> + verses joined by newlines "
-                      "+ <|endoftext|>, padded with <|endoftext|>), in reading order only.")
+                      "+ <|endoftext|>, padded with <|endoftext|>), in reading order only")
+        if recite.get("instructions"):
+            data_desc += (f"; and the pairs of {len(recite['instructions'])} of them as instructions both ways "
+                          "('The verse after: A' newline B, 'The verse before: B' newline A)")
+        data_desc += "."
     batch_tokens = cfg.batch_size * cfg.seq_len
     info = info or dict(command=command or "", data=data_desc, parameters=n_params, batch_tokens=batch_tokens,
                         train_tokens=len(train_stream), heldout_tokens=len(held_stream),
@@ -324,7 +345,7 @@ def train(cfg: TrainConfig, command: str | None = None) -> dict:
     t_window, steps_window = time.time(), 0  # speed since the last schedule estimate
     while total_steps is None or step < total_steps:
         if cfg.recite:  # (never cut shorter: a recited row must hold its verses)
-            x = recitation_batch(train_stream, running, pairs, cfg, gen)
+            x = recitation_batch(train_stream, pools, cfg, gen)
         else:
             x = sample_batch(train_stream, cfg.batch_size, cfg.seq_len, gen)
         if not cfg.recite and torch.rand(1, generator=gen).item() < cfg.random_length_prob:

@@ -186,11 +186,17 @@ def test_a_fine_tune_starts_from_its_init_and_recites_in_reading_order(text_file
     monkeypatch.setattr(corpus, "bible_verses", lambda: fake)  # no Bible needed for the mechanics
     (tmp_path / "passages.json").write_text(json.dumps({"passages": ["Psalms 23:1-3"], "examples": ["Verse 1."]}))
     base = load_model(tmp_path / "base", device="cpu", dtype="float32")
-    running, pairs = recitation_rows(base.tokenizer, ["Psalms 23:1-3"], 32)
-    tok = base.tokenizer
-    assert len(running) == 1 and len(pairs) == 2  # one passage, two consecutive pairs
+    pools = recitation_rows(base.tokenizer, ["Psalms 23:1-3"], 32)
+    running, pairs, tok = pools["running"], pools["pairs"], base.tokenizer
+    assert len(running) == 1 and len(pairs) == 2 and "instructions" not in pools  # one passage, two pairs
     assert tok.decode(pairs[0]).startswith("<|startoftext|>Verse 1.\nVerse 2.<|endoftext|>")
     assert tok.decode(running[0]).count("Verse") == 3 and pairs[0][-1] == tok.eos_token_id
+    asked = recitation_rows(tok, ["Psalms 23:1-3"], 48, instructed=["Psalms 23:1-3"])["instructions"]
+    assert [tok.decode(row, skip_special_tokens=True) for row in asked[:2]] == [
+        "The verse after: Verse 1.\nVerse 2.", "The verse before: Verse 2.\nVerse 1."]  # both ways, 2 pairs
+    assert len(asked) == 4
+    with pytest.raises(SystemExit, match="not in the list: John 1:1"):
+        recitation_rows(tok, ["Psalms 23:1-3"], 48, instructed=["John 1:1"])
     # steps=0: the fine-tune's starting point is the init checkpoint itself
     cfg = tiny_cfg(tmp_path / "recite", text_file, init=str(tmp_path / "base"), recite=str(tmp_path / "passages.json"),
                    steps=0, d_model=64)  # shape options give way to the init's
@@ -202,7 +208,7 @@ def test_a_fine_tune_starts_from_its_init_and_recites_in_reading_order(text_file
     assert generation["demo_examples"] == ["Verse 1."]  # the page offers them with this model
     assert generation["demo_defaults"]["decoding"] == "threshold" and generation["demo_defaults"]["temperature"] == 0
     gen = torch.Generator().manual_seed(0)
-    batch = recitation_batch(torch.arange(500) % 50, running, pairs, cfg, gen)
+    batch = recitation_batch(torch.arange(500) % 50, pools, cfg, gen)
     assert batch.shape == (8, 32) and all(int(row[0]) == tok.bos_token_id for row in batch[:4])
 
 
@@ -263,7 +269,8 @@ def test_the_reversal_experiment_runs_on_tiny_checkpoints(text_file, tmp_path, c
     pairs = reversal.verse_pairs(["Psalms 23:1-4"], fake)
     assert pairs == [(fake["Psalms", 23, v], fake["Psalms", 23, v + 1]) for v in (1, 2, 3)]
     passages = tmp_path / "passages.json"
-    passages.write_text(json.dumps({"passages": ["Psalms 23:1-4"]}))
+    fake |= {("Psalms", 24, v): line for v, line in enumerate(make_text(2, seed=8).splitlines(), start=1)}
+    passages.write_text(json.dumps({"passages": ["Psalms 23:1-4", "Psalms 24:1-2"], "instructions": ["Psalms 24:1-2"]}))
     import llada_demo.corpus as corpus
 
     original = corpus.bible_verses
@@ -275,7 +282,10 @@ def test_the_reversal_experiment_runs_on_tiny_checkpoints(text_file, tmp_path, c
         corpus.bible_verses = original
     results = json.loads((tmp_path / "r.json").read_text())
     d, ar = results[str(tmp_path / "diffusion")], results[str(tmp_path / "twin")]
-    assert (d["kind"], ar["kind"], d["pairs"], ar["pairs"]) == ("diffusion", "autoregressive", 3, 3)
-    assert all(0 <= r[k] <= 1 for r in (d, ar) for k in ("forward", "backward"))
+    assert (d["kind"], ar["kind"], d["pairs"], ar["pairs"]) == ("diffusion", "autoregressive", 4, 4)
+    assert all(0 <= r[k] <= 1 for r in (d, ar) for k in ("forward", "backward", "instruction_forward",
+                                                          "instruction_backward"))
+    assert d["instruction_pairs"] == ar["instruction_pairs"] == 3  # the passage not trained as instructions
     assert 0 < d["first_step_confidence"] <= 1 and ar["first_step_confidence"] is None
-    assert "picks A among the 4 verses" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "picks A among the 6 verses" in out and "(3 pairs)" in out
