@@ -13,6 +13,37 @@ INFO_FILE = "training_info.json"
 ACCURACY = {False: "masked-token accuracy at t = 0.15", True: "next-token accuracy"}  # by cfg.causal
 
 
+def reversal_table(results: dict[str, dict]) -> str:
+    """The reversal experiment's results (reversal.json: {model: result}) as a Markdown table."""
+    lines = ["| model | kind | pairs | forward (A -> B) | backward (B -> A) | first-step confidence | backward: how "
+             "| paper's form, held-out passages: forward / backward |", "|---|---|---|---|---|---|---|---|"]
+    for name, r in results.items():
+        conf = "-" if r["first_step_confidence"] is None else f"{r['first_step_confidence']:.2f}"
+        paper = (f"{r['instruction_forward']:.0%} / {r['instruction_backward']:.0%} ({r['instruction_pairs']} pairs)"
+                 if "instruction_pairs" in r else "-")
+        lines.append(f"| {name} | {r['kind']} | {r['pairs']} | {r['forward']:.0%} | {r['backward']:.0%} | {conf} | "
+                     f"{r['backward_how']} | {paper} |")
+    return "\n".join(lines)
+
+
+PAPER_REVERSAL = ("The LLaDA paper's poem test (Nie et al. 2025, table 4), forward / backward: LLaDA 8B 51.8 / 45.6, "
+                  "GPT-4o 82.7 / 34.3.")
+
+
+def overfitting(info: dict) -> list[str]:
+    """A line saying so when the held-out score peaked before the end of training."""
+    evals = info.get("evals", [])
+    if len(evals) < 3:
+        return []
+    best = max(evals, key=lambda e: e["acc"])
+    if best["acc"] - evals[-1]["acc"] < 0.002:
+        return []
+    return [f"- the held-out score peaked at step {best['step']} ({best['acc']:.3f}) and ended at "
+            f"{evals[-1]['acc']:.3f}: by then the model had begun to fit its training text more than the "
+            "held-out books (it saw the training text about "
+            f"{info.get('epochs', 0):.0f} times)"]
+
+
 def write_model_card(out: Path):
     """README.md from training_info.json and (if evaluate has run) eval_results.json."""
     out = Path(out)
@@ -39,6 +70,16 @@ def write_model_card(out: Path):
             "next-token loss), so the llada-demo app can set the two side by side. Not a useful language model.",
         ]
         objective = "- objective: next-token cross-entropy"
+    if info.get("recite"):  # a fine-tune that learns passages by heart (train.py --init --recite)
+        intro = [
+            f"# {out.name}: {'the autoregressive twin' if causal else 'the bundled diffusion model'}, fine-tuned "
+            "to recite famous passages",
+            "",
+            f"Started from `{info.get('init')}` and trained on the passages of `{info['recite']}` mixed with "
+            "general text, so that the llada-demo app can show what a model does with text it knows by heart: "
+            "commit many tokens per forward pass where it is sure, and (the reversal experiment below) recall "
+            "a verse from the one after it as well as from the one before. Not a useful language model.",
+        ]
     lines = intro + [
         "",
         "## Data",
@@ -71,6 +112,7 @@ def write_model_card(out: Path):
         + ", ".join(f"{e['step']}: {e['acc']:.3f}" for e in info.get("evals", [])),
         f"{objective}; {info.get('random_length_prob', 0):.0%} of batches cut to a random length; "
         "AdamW, warmup + cosine decay, gradient clipping 1.0",
+        *overfitting(info),
         "",
         "## Held-out results",
         "",
@@ -116,13 +158,26 @@ def write_model_card(out: Path):
         last = info.get("evals", [{}])[-1] if info.get("evals") else {}
         lines += [f"Held-out {info.get('eval_metric', ACCURACY[False])} during training: {last.get('acc', '?')}. "
                   "Run `python -m llada_demo.evaluate DIR` for the full numbers and samples.", ""]
+    if (out / "reversal.json").is_file():
+        lines += [
+            "## The reversal experiment",
+            "",
+            "Every pair of consecutive verses (A, B) of the recitation passages, greedy, exact match "
+            "(`python -m llada_demo.reversal`; its docstring says how each kind of model is asked):",
+            "",
+            reversal_table(json.loads((out / "reversal.json").read_text())),
+            "",
+            PAPER_REVERSAL,
+            "",
+        ]
     lines += [
         "## Limitations",
         "",
         f"- Tiny and trained for {info.get('train_minutes', 0):.0f} minutes on {info.get('hardware', 'a CPU')}: it "
         "writes phrases in the style of its training text, not reliable sentences, and knows no facts.",
         "- Never instruction-tuned: the chat template is there so the app's chat path works, but the model "
-        "has never seen a conversation.",
+        "has never seen a conversation" + (" (the recitation instructions are plain text)." if info.get("recite")
+                                           else "."),
         f"- Trained on sequences of at most {config['max_sequence_length']} tokens; longer inputs are out of "
         "distribution.",
         "- The King James text is a 17th-century translation; its language and views are those of its time.",

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .card import reversal_table as table
 from .corpus import instruction
 from .likelihood import causal_log_likelihood
 from .loading import LoadedModel, load_model
@@ -139,18 +140,6 @@ def evaluate(loaded: LoadedModel, pairs, held_out_pairs=()) -> dict:
     result = (autoregressive_scores if causal else diffusion_scores)(loaded, pairs) | dict(
         kind="autoregressive" if causal else "diffusion", pairs=len(pairs))
     return result | (instruction_scores(loaded, held_out_pairs) if held_out_pairs else {})
-
-
-def table(results: dict[str, dict]) -> str:
-    lines = ["| model | kind | pairs | forward (A -> B) | backward (B -> A) | first-step confidence | backward: how "
-             "| paper's form, held-out passages: forward / backward |", "|---|---|---|---|---|---|---|---|"]
-    for name, r in results.items():
-        conf = "-" if r["first_step_confidence"] is None else f"{r['first_step_confidence']:.2f}"
-        paper = (f"{r['instruction_forward']:.0%} / {r['instruction_backward']:.0%} ({r['instruction_pairs']} pairs)"
-                 if "instruction_pairs" in r else "-")
-        lines.append(f"| {name} | {r['kind']} | {r['pairs']} | {r['forward']:.0%} | {r['backward']:.0%} | {conf} | "
-                     f"{r['backward_how']} | {paper} |")
-    return "\n".join(lines)
 
 
 def split_pairs(recite: dict, verses: dict | None = None) -> tuple[list, list]:

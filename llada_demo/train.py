@@ -309,7 +309,8 @@ def train(cfg: TrainConfig, command: str | None = None) -> dict:
     info = info or dict(command=command or "", data=data_desc, parameters=n_params, batch_tokens=batch_tokens,
                         train_tokens=len(train_stream), heldout_tokens=len(held_stream),
                         hardware=f"{cfg.threads} CPU threads", random_length_prob=cfg.random_length_prob,
-                        eval_metric=ACCURACY[cfg.causal],
+                        eval_metric=ACCURACY[cfg.causal], init=cfg.init and repository_relative(cfg.init),
+                        recite=cfg.recite and repository_relative(cfg.recite),
                         train_seconds=0.0, evals=[])
     if command and state is not None:
         info["resumed_with"] = info.get("resumed_with", []) + [command]

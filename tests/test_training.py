@@ -206,6 +206,14 @@ def test_a_fine_tune_starts_from_its_init_and_recites_in_reading_order(text_file
     assert all(torch.equal(a, b) for a, b in zip(tuned.model.state_dict().values(), base.model.state_dict().values()))
     generation = json.loads((tmp_path / "recite" / "generation_config.json").read_text())
     assert generation["demo_examples"] == ["Verse 1."]  # the page offers them with this model
+    from llada_demo.card import write_model_card
+
+    (tmp_path / "recite" / "reversal.json").write_text(json.dumps({"recite": dict(
+        kind="diffusion", pairs=2, forward=0.5, backward=1.0, first_step_confidence=0.9, backward_how="infills")}))
+    write_model_card(tmp_path / "recite")
+    card = (tmp_path / "recite" / "README.md").read_text()
+    assert card.startswith("# recite: the bundled diffusion model, fine-tuned to recite famous passages")
+    assert "## The reversal experiment" in card and "| recite | diffusion | 2 | 50% | 100% | 0.90 |" in card
     assert generation["demo_defaults"]["decoding"] == "threshold" and generation["demo_defaults"]["temperature"] == 0
     gen = torch.Generator().manual_seed(0)
     batch = recitation_batch(torch.arange(500) % 50, pools, cfg, gen)
