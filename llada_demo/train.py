@@ -25,7 +25,7 @@ import os
 import shlex
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -272,7 +272,10 @@ def train(cfg: TrainConfig, command: str | None = None) -> dict:
         from .loading import load_model
 
         start = load_model(cfg.init, device="cpu", dtype="float32").model
-        model = LLaDAModelLM(start.config)
+        if start.config.causal and not cfg.causal:  # an autoregressive init stays autoregressive
+            print(f"--init {cfg.init} is autoregressive: training it as such (--causal)", flush=True)
+            cfg = replace(cfg, causal=True)
+        model = LLaDAModelLM(replace(start.config, causal=cfg.causal))  # (--causal on a diffusion init: causal)
         model.load_state_dict(start.state_dict())
     else:
         model = LLaDAModelLM(model_config(cfg, tok)).init_weights(cfg.seed)

@@ -215,6 +215,12 @@ def test_a_fine_tune_starts_from_its_init_and_recites_in_reading_order(text_file
     assert card.startswith("# recite: the bundled diffusion model, fine-tuned to recite famous passages")
     assert "## The reversal experiment" in card and "| recite | diffusion | 2 | 50% | 100% | 0.90 |" in card
     assert generation["demo_defaults"]["decoding"] == "threshold" and generation["demo_defaults"]["temperature"] == 0
+    # the twin's fine-tune stays autoregressive without being told (--causal follows the init)
+    train(tiny_cfg(tmp_path / "twin", text_file, steps=1, causal=True, tokenizer=str(tmp_path / "base")))
+    info = train(tiny_cfg(tmp_path / "twin-recite", text_file, init=str(tmp_path / "twin"),
+                          recite=str(tmp_path / "passages.json"), steps=1))
+    assert load_model(tmp_path / "twin-recite", device="cpu").model.config.causal
+    assert info["eval_metric"] == "next-token accuracy" and info["recite"] == str(tmp_path / "passages.json")
     gen = torch.Generator().manual_seed(0)
     batch = recitation_batch(torch.arange(500) % 50, pools, cfg, gen)
     assert batch.shape == (8, 32) and all(int(row[0]) == tok.bos_token_id for row in batch[:4])
