@@ -292,6 +292,10 @@ def test_compare_streams_two_grids_and_scrubs_them_together(page):
         page.wait_for_function(f"document.querySelector('#ld-{side}-status').innerText.startsWith('done')",
                                timeout=60_000)
     assert "forward passes" in page.locator("#ld-compare-a").inner_text()
+    for side in "ab":  # each run has its own heatmap, every step's row painted (the last row is opaque)
+        page.wait_for_function(f"(() => {{ const c = document.querySelector('#ld-{side}-heatmap canvas');"
+                               " return c && c.getContext('2d').getImageData(0, c.height - 1, 1, 1).data[3] === 255;"
+                               " })()", timeout=10_000)
     page.evaluate("() => { const r = document.getElementById('ld-a-replay'); r.value = 3;"
                   " r.dispatchEvent(new Event('input')); }")
     assert "replay · step 3/" in page.locator("#ld-b-grid").inner_text()  # B follows A's slider

@@ -163,13 +163,17 @@ def launch(demo: gr.Blocks, app: DemoApp, block: bool = True, **kwargs) -> None:
         demo.block_thread()
 
 
-def side_view(title: str, prefix: str, elem_id: str, answer_label: str, resend, link: str | None = None):
+def side_view(title: str, prefix: str, elem_id: str, answer_label: str, resend, link: str | None = None,
+              heatmap: bool = False):
     """One of two runs side by side (Compare, Reversal): a column with a title, a live view whose element
-    ids start with `prefix` (its replay scrubs with the views of the same `link`), and its answer box."""
-    options = f'{{prefix: "{prefix}"' + (f', link: "{link}"' if link else "") + "}"
+    ids start with `prefix` (its replay scrubs with the views of the same `link`; `heatmap`: with its
+    own confidence heatmap, id prefix + "heatmap"), and its answer box."""
+    options = (f'{{prefix: "{prefix}"' + (f', link: "{link}"' if link else "")
+               + (", charts: element.querySelector('.ld-charts-root')" if heatmap else "") + "}")
+    template = '<div class="ld-live-root"></div>' + ('<div class="ld-charts-root"></div>' if heatmap else "")
     with gr.Column(min_width=320):
         gr.Markdown(title)
-        view = gr.HTML(None, html_template='<div class="ld-live-root"></div>', head=HEAD, js_on_load=live_js(options),
+        view = gr.HTML(None, html_template=template, head=HEAD, js_on_load=live_js(options),
                        elem_id=elem_id, apply_default_css=False, server_functions=[resend])
         answer = gr.Textbox(label=answer_label, lines=2, interactive=False)
     return view, answer
@@ -253,8 +257,10 @@ def layout(app: DemoApp) -> Page:
                 compare_stop = gr.Button("Stop", variant="stop", scale=1)
             compare_summary = gr.Markdown()
             with gr.Row(equal_height=False):
-                compare_a, answer_a = side_view("**A**", "ld-a-", "ld-compare-a", "Answer A", resend, link="compare")
-                compare_b, answer_b = side_view("**B**", "ld-b-", "ld-compare-b", "Answer B", resend, link="compare")
+                compare_a, answer_a = side_view("**A**", "ld-a-", "ld-compare-a", "Answer A", resend, link="compare",
+                                                heatmap=True)
+                compare_b, answer_b = side_view("**B**", "ld-b-", "ld-compare-b", "Answer B", resend, link="compare",
+                                                heatmap=True)
         with gr.Tab("Reversal"):
             pairs = list(app.reversal_pairs())
             gr.Markdown("**Forwards and backwards.** An autoregressive model writes left to right, so knowing a "

@@ -429,15 +429,20 @@
   const BYTE_RGB = Array.from({length: 256}, (_, q) => confidenceRgb(q / 255));
 
   class Charts {
-    constructor(root) {
+    /* options.prefix: of the charts' ids (default "ld-": ld-heatmap, ld-order, ld-progress);
+     * options.heatmapOnly: the heatmap alone, options.height tall (Compare's runs, side by side). */
+    constructor(root, options = {}) {
+      const id = (name) => `${options.prefix || "ld-"}${name}`;
       this.root = root;
+      this.only = !!options.heatmapOnly;
+      this.height = options.height || 320;
       root.textContent = "";
       this.heat = el("div", "ld-chart ld-heat", root);
-      this.heat.id = "ld-heatmap";
+      this.heat.id = id("heatmap");
       this.order = el("div", "ld-chart", root);
-      this.order.id = "ld-order";
+      this.order.id = id("order");
       this.progress = el("div", "ld-chart", root);
-      this.progress.id = "ld-progress";
+      this.progress.id = id("progress");
       el("div", "ld-empty", this.heat, "The confidence heatmap appears here when you press Generate.");
     }
     get plotly() { return window.Plotly; }
@@ -466,7 +471,7 @@
         {type: "scatter", mode: "markers", x: [null], y: [null], showlegend: false, hoverinfo: "skip",
          marker: {color: [0], cmin: 0, cmax: 100, colorscale: PLOTLY_SCALE, showscale: true,
                   colorbar: {title: {text: "conf. %", side: "right"}, thickness: 12, len: 0.9}}},
-      ], styled("Confidence at every step", 320, {
+      ], styled("Confidence at every step", this.height, {
         xaxis: axis({title: {text: "answer position"}, range: [-0.5, n - 0.5]}),
         yaxis: axis({title: {text: "step"}, range: [run.total + 0.5, 0.5]}), shapes,
       }), {responsive: true, displaylogo: false});
@@ -510,7 +515,7 @@
         const d = Math.max(1, Math.round(c / 3));
         for (const p of r.committed) ctx.fillRect(p * c + (c - d) / 2, y + (c - d) / 2, d, d);  // a dot at each commit
       }
-      if (final && !this.finished && run.end) {
+      if (final && !this.finished && run.end && !this.only) {
         // later tasks, each its own: the final grid and status paint first, and no single long task
         this.finished = true;
         setTimeout(() => { if (run === this.run) this.orderChart(run); }, 30);
@@ -661,13 +666,15 @@
   // One live view per page; charts placed elsewhere on the page find it through here.
   const registry = {live: null, charts: [], links: {}};
   /* The page's live view (registered; the charts of the page draw its run), or with options.prefix
-   * another one (Compare's A and B), which draws no charts; options.link scrubs it with the views
-   * mounted with the same link name. */
+   * another one (Compare's A and B), which draws only its own heatmap, in the element options.charts
+   * if given; options.link scrubs it with the views mounted with the same link name. */
   function mountLive(root, options = {}) {
     const live = new Live(root, options);
     if (!options.prefix) {
       registry.live = live;
       live.charts = registry.charts;
+    } else if (options.charts) {
+      live.charts = [new Charts(options.charts, {prefix: options.prefix, heatmapOnly: true, height: 240})];
     }
     if (options.link) {
       const group = (registry.links[options.link] = registry.links[options.link] || []);
