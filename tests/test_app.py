@@ -354,7 +354,7 @@ def test_a_shipped_autoregressive_twin_is_offered_and_writes_left_to_right(cache
     assert view["twin"] == twin.label and len(view["exact"]) == 2 and view["cards"] is None  # no twin card yet
     evaluate_dir(assets / "llada-kjv-ar", text_files=[text], windows=2, draws=1, threads=1)
     view = list(app.score_answers("And God said", " Let there be light.", 32, 0.0, 0))[-1][app.page.likelihood]
-    assert "at most 42.5" in view["cards"] and "(exact)" in view["cards"]
+    assert "at most 42.5" in view["cards"] and "(exact)" in view["cards"] and " wins here" in view["cards"]
     # what only a diffusion model can do is refused for the twin, with the reason
     with pytest.raises(gr.Error, match="is autoregressive: the forward process is a diffusion model's training"):
         app.forward_process("And God said", 0.5, 0, twin.label)
@@ -517,7 +517,7 @@ def test_the_likelihood_tab_streams_estimates_and_ranks_the_verse_first(app):
     last = views[-1]
     assert all(e < 0 for e in last["estimates"]) and all(e > 0 for e in last["errors"])
     assert last["estimates"][0] > last["estimates"][1] > last["estimates"][2]  # Genesis 1:1 is the KJV's own
-    assert last["exact"] is None or len(last["exact"]) == 3  # the twin's exact numbers, when it is shipped
+    assert len(last["exact"]) == 3  # the shipped twin's exact numbers beside the bound
     for args, message in [(("", " x", 32, 0, 0), "Type a prompt and at least one candidate"),
                           (("A", "\n".join("abcdefghi"), 32, 0, 0), "At most 8 candidates"),
                           (("A", " b", 1, 0, 0), "Monte Carlo samples must be at least 2"),

@@ -26,6 +26,7 @@ import torch
 
 from ..likelihood import bound_samples, causal_log_likelihood, estimate, forward_curve, reconstruct, token_draws
 from ..loading import BUNDLED_MODEL_DIR
+from ..card import INFO_FILE, held_out_verdict, overfitting
 from ..reversal import DEFAULT_PASSAGES, labelled_pairs, pair_ids, table
 from ..sampling import SamplingSettings, StepRecord, denoise
 from ..sampling.settings import finite_number, whole_number
@@ -58,8 +59,8 @@ PRESETS = {
 def held_out_numbers(diffusion, twin) -> str | None:
     """A sentence with the two models' held-out perplexities from their cards (eval_results.json), or
     None when either card lacks them."""
-    def results(choice):
-        path = (Path(choice.source) if choice.source else BUNDLED_MODEL_DIR) / "eval_results.json"
+    def results(choice, name="eval_results.json"):
+        path = (Path(choice.source) if choice.source else BUNDLED_MODEL_DIR) / name
         return json.loads(path.read_text()) if path.is_file() else {}
 
     d, t = results(diffusion), results(twin)
@@ -68,7 +69,8 @@ def held_out_numbers(diffusion, twin) -> str | None:
     return (f"On the held-out books (their cards): the diffusion model's perplexity is at most {d['elbo_ppl']:.1f} "
             f"(LLaDA's bound, an upper limit), the twin's is {t['ppl']:.1f} (exact). The bound is not the diffusion "
             "model's perplexity, only a ceiling on it; the twin's number is its perplexity. On the answers above, "
-            "the same holds: the diffusion bar is a lower bound on the log-likelihood, the twin's is exact.")
+            "the same holds: the diffusion bar is a lower bound on the log-likelihood, the twin's is exact. "
+            + held_out_verdict(d["elbo_ppl"], t["ppl"], bool(overfitting(results(twin, INFO_FILE)))))
 
 
 def measured_table(choice) -> str:
