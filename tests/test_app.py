@@ -304,10 +304,12 @@ def test_a_shipped_model_brings_its_settings_and_example_prompts(cache, tmp_path
     generation["demo_defaults"] |= dict(temperature=0.0, decoding="threshold", threshold=0.8, stop_at_eos=True)
     generation["demo_examples"] = ["The LORD is my shepherd; I shall not want."]
     (recite / "generation_config.json").write_text(json.dumps(generation))
-    (choice,) = shipped_choices(tmp_path / "assets")
+    shutil.copytree(BUNDLED_MODEL_DIR.parent / "llada-kjv-ar", tmp_path / "assets" / "llada-recite-ar")
+    choice, twin = shipped_choices(tmp_path / "assets")
     assert choice.label.startswith("Recitation") and choice.examples == tuple(generation["demo_examples"])
     bundled = bundled_choice()
-    app = make_app(cache, [bundled, choice])
+    app = make_app(cache, [bundled, choice, twin])
+    assert app.twin_of(choice) == twin and app.twin_of(bundled) is None  # a twin is its model's directory + -ar
     p = app.page
     assert app.examples == EXAMPLES and choice.examples[0] in app.example_prompts  # its runs are cached too
     picked = app.select_model(choice.label, bundled.label)
@@ -563,8 +565,15 @@ def test_reversal_writes_b_after_a_and_fills_a_before_b(app, loaded):
     n_a, n_b = (len(loaded.tokenizer.encode(t, add_special_tokens=False)) for t in (a_text, b_text))
     assert f[0]["settings"]["gen_length"] == n_b and b[0]["settings"]["infill"] is True
     assert len([m for m in f if m["type"] == "step"]) == n_b and len([m for m in b if m["type"] == "step"]) == n_a
+    # its twin: B after A, and A when asked for the verse before B, one token per step
+    tf, tr = messages_of(outs, p.reversal_twin_forward), messages_of(outs, p.reversal_twin_backward)
+    assert tf[0]["label"] == tr[0]["label"] == app.twin_of(app.default).label
+    asked = loaded.tokenizer.decode(tr[0]["prompt"], skip_special_tokens=True)
+    assert asked == "The verse before: " + b_text + "\n"
+    assert len([m for m in tf if m["type"] == "step"]) == n_b and len([m for m in tr if m["type"] == "step"]) == n_a
     summary = outs[-1][p.reversal_summary]
     assert "Forward (A, write B)" in summary and "| assets/llada-kjv | diffusion | 46 | 0% | 0% |" in summary
+    assert "Twin: forward **" in summary and outs[-1][p.reversal_twin_answer_f] != ""
     with pytest.raises(gr.Error, match="not one of the verse pairs"):
         list(app.reversal_run("Psalms 99:1 / 99:2", app.default.label))
 

@@ -306,8 +306,9 @@ def test_compare_streams_two_grids_and_scrubs_them_together(page):
 def test_reversal_runs_both_directions_live(page):
     page.get_by_role("tab", name="Reversal").click()
     page.get_by_role("button", name="Run both directions").click()
-    for side in "fr":
+    for side in ("f", "r", "tf", "tr"):  # the diffusion model both ways, and its twin
         page.wait_for_function(f"document.querySelector('#ld-{side}-status').innerText.startsWith('done')",
                                timeout=60_000)
-    assert page.get_by_label("Written B").input_value() != "" and page.get_by_label("Filled A").input_value() != ""
+    assert page.get_by_label("Written B", exact=True).input_value() != ""
+    assert page.get_by_label("Filled A").input_value() != "" and page.get_by_label("Twin: written A").input_value() != ""
     assert "Backward (B, fill A)" in page.inner_text("body")  # the summary: exact or not, and the table

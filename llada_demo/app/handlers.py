@@ -27,7 +27,7 @@ import torch
 from ..likelihood import bound_samples, causal_log_likelihood, estimate, forward_curve, reconstruct, token_draws
 from ..loading import BUNDLED_MODEL_DIR
 from ..card import INFO_FILE, held_out_verdict, overfitting
-from ..reversal import DEFAULT_PASSAGES, labelled_pairs, pair_ids, table
+from ..reversal import DEFAULT_PASSAGES, instruction_ids, labelled_pairs, pair_ids, table
 from ..sampling import SamplingSettings, StepRecord, denoise
 from ..sampling.settings import finite_number, whole_number
 from ..trace import Trajectory
@@ -460,34 +460,53 @@ class DemoApp:
         if pair not in self.reversal_pairs():
             raise gr.Error(for_toast(f"{pair!r} is not one of the verse pairs (the KJV must be installed)"))
         a, b = self.reversal_pairs()[pair]
-        choice, loaded = self.diffusion_model(label, "it cannot fill a verse before another; "
-                                                     "python -m llada_demo.reversal scores what it can do instead")
+        choice, loaded = self.diffusion_model(label, "choose a diffusion model: the tab runs it and its twin")
         tok, bos, mask = loaded.tokenizer, loaded.tokenizer.bos_token_id, loaded.mask_id
         ia, nl, ib = pair_ids(tok, a, b)
-        runs = [([bos] + ia + nl, SamplingSettings(gen_length=len(ib), steps=len(ib), block_length=len(ib))),
-                ([bos] + [mask] * len(ia) + nl + ib,
-                 SamplingSettings(gen_length=0, steps=len(ia), block_length=len(ia), infill=True))]
-        jobs = []
-        for ids, settings in runs:
-            records = denoise(loaded, [ids], settings=settings)
-            jobs.append(Job(choice, loaded, records.settings, records,
-                            Trajectory(records.canvas, records.settings, choice.label)))
+        # (choice, model, prompt ids, settings, the tokens that are right, where they are on the canvas)
+        runs = [(choice, loaded, [bos] + ia + nl, SamplingSettings(gen_length=len(ib), steps=len(ib),
+                                                                   block_length=len(ib)), ib, slice(None)),
+                (choice, loaded, [bos] + [mask] * len(ia) + nl + ib,
+                 SamplingSettings(gen_length=0, steps=len(ia), block_length=len(ia), infill=True), ia,
+                 slice(1, 1 + len(ia)))]
+        views = [p.reversal_forward, p.reversal_backward]
+        boxes = [p.reversal_answer_f, p.reversal_answer_b]
+        twin = self.twin_of(choice)
+        if twin is not None:
+            twin_model = self.model(twin.label)[1]
+            asked, answer = instruction_ids(tok, "backward", a, b)
+            runs += [(twin, twin_model, [bos] + ia + nl, runs[0][3], ib, slice(None)),
+                     (twin, twin_model, [bos] + asked, SamplingSettings(gen_length=len(answer), steps=len(answer),
+                                                                        block_length=len(answer)), answer, slice(None))]
+            views += [p.reversal_twin_forward, p.reversal_twin_backward]
+            boxes += [p.reversal_twin_answer_f, p.reversal_twin_answer_b]
+        jobs, right = [], {}
+        for run_choice, model, ids, settings, expected, where in runs:
+            records = denoise(model, [ids], settings=settings)
+            jobs.append(Job(run_choice, model, records.settings, records,
+                            Trajectory(records.canvas, records.settings, run_choice.label)))
+            right[id(jobs[-1])] = (expected, where)
+
+        def written(job):
+            return job.trajectory.final_tokens().tolist()[right[id(job)][1]]
 
         def text(job):
-            tokens = job.trajectory.final_tokens().tolist()
-            return tok.decode(tokens if job is jobs[0] else tokens[1 : 1 + len(ia)], skip_special_tokens=True)
+            return tok.decode(written(job), skip_special_tokens=True)
 
         def sum_up(jobs, texts):
-            forward = jobs[0].trajectory.final_tokens().tolist() == ib
-            backward = jobs[1].trajectory.final_tokens().tolist()[1 : 1 + len(ia)] == ia
-            mark = lambda ok: "exact" if ok else "not exact"  # noqa: E731
-            return (f"Forward (A, write B): **{mark(forward)}**. Backward (B, fill A): **{mark(backward)}**.  \n"
-                    + measured_table(choice))
+            mark = [f"**{'exact' if written(job) == right[id(job)][0] else 'not exact'}**" for job in jobs]
+            lines = f"Forward (A, write B): {mark[0]}. Backward (B, fill A): {mark[1]}."
+            if twin is None:
+                lines += "  \nNo autoregressive twin of this model in the app: its row stays empty."
+            else:
+                lines += f"  \nTwin: forward {mark[2]}; backward, asked for the verse before B: {mark[3]}."
+            return lines + "  \n" + measured_table(choice)
 
         head = f"A: {html.escape(a)}  \nB: {html.escape(b)}"
-        boxes = (p.reversal_answer_f, p.reversal_answer_b)
-        yield from self._stream(jobs, (p.reversal_forward, p.reversal_backward), request,
-                                {boxes[0]: "", boxes[1]: "", p.reversal_summary: head},
+        yield from self._stream(jobs, tuple(views), request,
+                                {**{box: "" for box in (p.reversal_answer_f, p.reversal_answer_b,
+                                                        p.reversal_twin_answer_f, p.reversal_twin_answer_b)},
+                                 p.reversal_summary: head},
                                 lambda jobs, states, texts: {**answer_boxes(boxes, states, texts),
                                                              p.reversal_summary: sum_up(jobs, texts)}, text)
 
@@ -626,11 +645,14 @@ class DemoApp:
         return list(PRESETS) + ([TWIN_PRESET] if self.twin_of(self.default) is not None else [])
 
     def twin_of(self, choice):
-        """The shipped autoregressive twin of the bundled model, when the app offers it."""
-        if choice.source is not None:
-            return None
-        return next((c for c in self.choices.values() if c.label.startswith("Autoregressive twin of the bundled")),
-                    None)
+        """The autoregressive twin of a model we ship (its directory + "-ar", as assets/llada-kjv-ar is the
+        bundled model's), when the app offers it."""
+        name = (Path(choice.source) if choice.source else BUNDLED_MODEL_DIR).name + "-ar"
+        return next((c for c in self.choices.values() if c.source and Path(c.source).name == name), None)
+
+    def instructed(self) -> list[str]:
+        """The passages the recitation models also learned as questions (passages.json "instructions")."""
+        return json.loads(DEFAULT_PASSAGES.read_text()).get("instructions", []) if DEFAULT_PASSAGES.is_file() else []
 
     # ---- export ---------------------------------------------------------------------------------------
     def export_run(self, request: gr.Request = None) -> dict:

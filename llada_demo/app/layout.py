@@ -146,6 +146,10 @@ class Page:
     reversal_backward: gr.HTML
     reversal_answer_f: gr.Textbox
     reversal_answer_b: gr.Textbox
+    reversal_twin_forward: gr.HTML
+    reversal_twin_backward: gr.HTML
+    reversal_twin_answer_f: gr.Textbox
+    reversal_twin_answer_b: gr.Textbox
 
 
 def launch_options() -> dict:
@@ -277,6 +281,17 @@ def layout(app: DemoApp) -> Page:
                                                                 "ld-reversal-f", "Written B", resend)
                 reversal_backward, reversal_answer_b = side_view("**Backward**: given B, fill A", "ld-r-",
                                                                  "ld-reversal-b", "Filled A", resend)
+            gr.Markdown("**Its autoregressive twin** (when the app has one: the bundled model's, or the recitation "
+                        "model's) writes B after A too. It cannot fill text before a given text, so backward it is "
+                        "*asked*, in the LLaDA paper's form: `The verse before: B`, then it writes. The recitation "
+                        "twin learned such questions on half of the passages "
+                        f"({', '.join(app.instructed()) or 'none'}); the others test verses it read forwards only.")
+            with gr.Row(equal_height=False):
+                reversal_twin_forward, reversal_twin_answer_f = side_view(
+                    "**Twin, forward**: given A, write B", "ld-tf-", "ld-reversal-tf", "Twin: written B", resend)
+                reversal_twin_backward, reversal_twin_answer_b = side_view(
+                    "**Twin, backward**: asked for the verse before B", "ld-tr-", "ld-reversal-tr", "Twin: written A",
+                    resend)
         with gr.Tab("Forward process") as forward_tab:
             gr.Markdown("**Training is the forward process, and learning to undo it.** Each token of a text is "
                         "masked with probability *t*; the model sees the masked text and predicts every masked "
@@ -316,7 +331,8 @@ def layout(app: DemoApp) -> Page:
                 forward_seed, forward, score_prompt, score_candidates, score_samples, score_cfg, score_seed, score,
                 likelihood, compare_prompt, compare_preset, compare_run, compare_stop, compare_a, compare_b, answer_a,
                 answer_b, compare_summary, reversal_pair, reversal_run, reversal_summary, reversal_forward,
-                reversal_backward, reversal_answer_f, reversal_answer_b)
+                reversal_backward, reversal_answer_f, reversal_answer_b, reversal_twin_forward, reversal_twin_backward,
+                reversal_twin_answer_f, reversal_twin_answer_b)
 
 
 def build_demo(app: DemoApp) -> gr.Blocks:
@@ -358,8 +374,9 @@ def build_demo(app: DemoApp) -> gr.Blocks:
                              show_progress="hidden")
         p.reversal_run.click(gpu(app.reversal_run), [p.reversal_pair, p.current],
                              [p.reversal_forward, p.reversal_backward, p.reversal_answer_f, p.reversal_answer_b,
-                              p.reversal_summary], api_visibility="private", concurrency_id="model",
-                             show_progress="hidden")
+                              p.reversal_twin_forward, p.reversal_twin_backward, p.reversal_twin_answer_f,
+                              p.reversal_twin_answer_b, p.reversal_summary], api_visibility="private",
+                             concurrency_id="model", show_progress="hidden")
         forward_inputs = [p.forward_text, p.forward_t, p.forward_seed, p.current]
         for event in (p.forward_tab.select, p.forward_text.submit, p.forward_text.blur, p.forward_t.change,
                       p.forward_seed.submit):
