@@ -5,17 +5,22 @@
 
 On every pair (A, B) of consecutive verses of the passages, in the corpus's plain format (verses
 joined by a newline), greedy, exact match of the token ids:
-- forward: given <|startoftext|> A newline, write B (as many tokens as B has);
-- backward: given <|startoftext|>, masks for A (as many as A has), newline, B: fill A. A diffusion
-  model infills. An autoregressive model can only continue a prefix, so the best it can do here is to
-  choose: of all verses in the passages, the A that maximises its p(A newline B), which is Bayes'
-  p(A | B) up to a constant. That is easier than writing A (it knows the candidates), and the table says so.
-For a diffusion model the table also gives the mean confidence of its first step over the answer
-positions of the forward runs (how sure it is before it has committed anything).
+- forward: given <|startoftext|> A newline, write B. An autoregressive model writes as many tokens as
+  B has. A diffusion model writes as LLaDA's instruct models do: on a canvas as long as its training
+  rows (up to 256 tokens, which its fine-tune padded with <|endoftext|>), one token per step, greedy,
+  until everything before its first <|endoftext|> is written (stop_at_eos, which gives the answer the
+  whole canvas would); its answer is what it wrote before the first <|endoftext|> or newline;
+- backward: given <|startoftext|>, masks for A (as many as A has), newline, B (then <|endoftext|> to
+  the same length): fill A. A diffusion model infills. An autoregressive model can only continue a
+  prefix, so the best it can do here is to choose: of all verses in the passages, the A that
+  maximises its p(A newline B), which is Bayes' p(A | B) up to a constant. That is easier than writing
+  A (it knows the candidates), and the table says so.
+For a diffusion model the table also gives the mean confidence of its first step over B's positions
+in the forward runs (how sure it is before it has committed anything).
 The paper's form (when the list names "instructions": the passages trained with instruction rows):
 on the pairs of the other passages, which the model saw in reading order only, ask both ways in
 plain text, "The verse after: A" newline -> B and "The verse before: B" newline -> A
-(corpus.instruction); both kinds of model write the answer (as many tokens as it has), greedy.
+(corpus.instruction); both kinds of model write the answer as in the forward test, greedy.
 The LLaDA paper's poem test (Nie et al. 2025, table 4): LLaDA 51.8 / 45.6 forward / backward,
 GPT-4o 82.7 / 34.3.
 """
@@ -33,7 +38,7 @@ from .card import reversal_table as table
 from .corpus import instruction
 from .likelihood import causal_log_likelihood
 from .loading import LoadedModel, load_model
-from .sampling import denoise, generate
+from .sampling import SamplingSettings, denoise, generate
 
 DEFAULT_PASSAGES = Path(__file__).resolve().parent.parent / "assets" / "llada-recite" / "passages.json"
 
@@ -67,23 +72,56 @@ def pair_ids(tok, a: str, b: str) -> tuple[list[int], list[int], list[int]]:
     return ids[0], ids[1], ids[2]
 
 
+TRAINED_LENGTH = 256  # our models' training rows; a diffusion model writes on a canvas this long at most
+
+
+def writing_settings(loaded: LoadedModel, prompt_len: int, answer_len: int) -> SamplingSettings:
+    """How a model writes an answer in this experiment (see the module docstring)."""
+    if loaded.model.config.causal:
+        return SamplingSettings(gen_length=answer_len, steps=answer_len, block_length=answer_len)
+    n = min(loaded.model.config.max_sequence_length, TRAINED_LENGTH) - prompt_len
+    if n < answer_len:
+        raise ValueError(f"a {prompt_len}-token prompt leaves no room for a {answer_len}-token answer")
+    return SamplingSettings(gen_length=n, steps=n, block_length=n, stop_at_eos=True)
+
+
+def fill_canvas(loaded: LoadedModel, ia, nl, ib) -> list[int]:
+    """<|startoftext|>, masks for A, newline, B, then <|endoftext|> to the writing canvas's length."""
+    text = [loaded.tokenizer.bos_token_id] + [loaded.mask_id] * len(ia) + nl + ib
+    return text + [loaded.eos_id] * max(0, min(loaded.model.config.max_sequence_length, TRAINED_LENGTH) - len(text))
+
+
+def answer_of(loaded: LoadedModel, tokens) -> list[int]:
+    """What a model wrote, up to its first end-of-text or newline (a verse holds no newline)."""
+    stops = {i for i in (loaded.eos_id, loaded.eot_id) if i is not None}
+    stops |= set(loaded.tokenizer.encode("\n", add_special_tokens=False))
+    tokens = [int(t) for t in tokens]
+    return tokens[: next((i for i, t in enumerate(tokens) if t in stops), len(tokens))]
+
+
+def write(loaded: LoadedModel, prompt: list[int], answer_len: int, first_confidence: list | None = None) -> list[int]:
+    """The answer a model writes after `prompt` (greedy; see writing_settings); the mean confidence of
+    its first step over the first answer_len positions goes to first_confidence."""
+    run = denoise(loaded, [prompt], settings=writing_settings(loaded, len(prompt), answer_len))
+    tokens = np.array(run.canvas.initial)
+    for i, record in enumerate(run):
+        if i == 0 and first_confidence is not None:
+            first_confidence.append(float(np.nanmean(record.confidence[:answer_len])))
+        tokens[record.committed] = record.tokens
+    return answer_of(loaded, tokens) if not loaded.model.config.causal else tokens.tolist()
+
+
 @torch.no_grad()
 def diffusion_scores(loaded: LoadedModel, pairs) -> dict:
     """Forward and backward exact-match shares of a diffusion model, and its first-step confidence."""
-    tok, bos, mask = loaded.tokenizer, loaded.tokenizer.bos_token_id, loaded.mask_id
+    tok, bos = loaded.tokenizer, loaded.tokenizer.bos_token_id
     forward = backward = 0
     first_confidence = []
     for a, b in pairs:
         ia, nl, ib = pair_ids(tok, a, b)
-        run = denoise(loaded, [[bos] + ia + nl], gen_length=len(ib), steps=len(ib), block_length=len(ib))
-        tokens = np.array(run.canvas.initial)
-        for i, record in enumerate(run):
-            if i == 0:
-                first_confidence.append(float(np.nanmean(record.confidence)))
-            tokens[record.committed] = record.tokens
-        forward += tokens.tolist() == ib
-        text = torch.tensor([[bos] + [mask] * len(ia) + nl + ib])
-        filled = generate(loaded, text, gen_length=0, steps=len(ia), block_length=len(ia), infill=True)
+        forward += write(loaded, [bos] + ia + nl, len(ib), first_confidence) == ib
+        filled = generate(loaded, torch.tensor([fill_canvas(loaded, ia, nl, ib)]), gen_length=0, steps=len(ia),
+                          block_length=len(ia), infill=True)
         backward += filled[0, 1 : 1 + len(ia)].tolist() == ia
     n = max(len(pairs), 1)
     return dict(forward=forward / n, backward=backward / n, first_step_confidence=float(np.mean(first_confidence)),
@@ -98,9 +136,7 @@ def autoregressive_scores(loaded: LoadedModel, pairs) -> dict:
     forward = backward = 0
     for a, b in pairs:
         ia, nl, ib = pair_ids(tok, a, b)
-        out = generate(loaded, torch.tensor([[bos] + ia + nl]), gen_length=len(ib), steps=len(ib),
-                       block_length=len(ib))
-        forward += out[0, -len(ib):].tolist() == ib
+        forward += write(loaded, [bos] + ia + nl, len(ib)) == ib
         scores = []
         for c in candidates:
             ic, nl, ib = pair_ids(tok, c, b)
@@ -126,9 +162,7 @@ def instruction_scores(loaded: LoadedModel, pairs) -> dict:
     for a, b in pairs:
         for direction in right:
             prompt, answer = instruction_ids(loaded.tokenizer, direction, a, b)
-            out = generate(loaded, torch.tensor([[bos] + prompt]), gen_length=len(answer), steps=len(answer),
-                           block_length=len(answer))
-            right[direction] += out[0, -len(answer):].tolist() == answer
+            right[direction] += write(loaded, [bos] + prompt, len(answer)) == answer
     n = max(len(pairs), 1)
     return dict(instruction_forward=right["forward"] / n, instruction_backward=right["backward"] / n,
                 instruction_pairs=len(pairs))

@@ -88,9 +88,14 @@ class TrainConfig:
 # the objective
 
 
-def diffusion_loss(model, x, mask_id, eps=1e-3, generator=None, t=None):
-    """LLaDA's loss: sum over masked tokens of CE / t, divided by B*T. Returns (loss, n_masked)."""
+def diffusion_loss(model, x, mask_id, eps=1e-3, generator=None, t=None, start=None):
+    """LLaDA's loss: sum over masked tokens of CE / t, divided by B*T. Returns (loss, n_masked).
+    start (B,): mask only positions >= start in each row, as LLaDA's SFT masks only the response (the
+    prompt stays visible); default: everywhere, as its pre-training."""
     noisy, masked, p_mask = mask_tokens(x, mask_id, eps, generator, t)
+    if start is not None:
+        masked &= torch.arange(x.shape[1])[None, :] >= start[:, None]
+        noisy = torch.where(masked, noisy, x)
     h = hidden_states(model, noisy)[masked]  # (N, C)
     logits = output_head(model, h)[:, : model.config.vocab_size].float()  # padded rows are never targets
     ce = F.cross_entropy(logits, x[masked], reduction="none") / p_mask[masked]
@@ -120,11 +125,14 @@ RECITE_MIX = {"running": 0.4, "pairs": 0.4, "instructions": 0.2}
 
 
 def recitation_rows(tok, references: list[str], seq_len: int, instructed=()) -> dict[str, torch.Tensor]:
-    """The rows a recitation fine-tune draws from, each <|startoftext|> + text + <|endoftext|>, padded
-    with <|endoftext|> to seq_len, (n, seq_len): "running": each passage, verses joined by newlines (the
-    corpus's format); "pairs": each pair of consecutive verses (A, B) as A newline B; and, for the
-    passages in `instructed` only, "instructions": each pair asked both ways (corpus.instruction), so
-    that the other passages test the paper's form of the reversal experiment."""
+    """The rows a recitation fine-tune draws from, {kind: (rows, starts)}: each row <|startoftext|> + text
+    + <|endoftext|>, padded with <|endoftext|> to seq_len, (n, seq_len); starts (n,) the first position
+    the diffusion loss may mask. "running": each passage, verses joined by newlines (the corpus's
+    format), masked anywhere (pre-training); "pairs": each pair of consecutive verses (A, B) as
+    A newline B, and, for the passages in `instructed` only, "instructions": each pair asked both ways
+    (corpus.instruction), so that the other passages test the paper's form of the reversal experiment;
+    these two masked after their first newline only (LLaDA's SFT: the prompt stays, the response and
+    its <|endoftext|> padding are masked), so a pair teaches B given A, in reading order."""
     from .corpus import bible_verses, instruction, passage
 
     verses = bible_verses()
@@ -142,26 +150,36 @@ def recitation_rows(tok, references: list[str], seq_len: int, instructed=()) -> 
             out[i, : len(ids)] = torch.tensor(ids)
         return out
 
-    pools = {"running": rows(["\n".join(p) for p in passages.values()]),
-             "pairs": rows([a + "\n" + b for p in passages.values() for a, b in zip(p, p[1:])])}
+    newline = tok.encode("\n", add_special_tokens=False)[0]
+
+    def responses(x):  # the position after each row's first newline
+        return (x == newline).int().argmax(dim=1) + 1
+
+    running = rows(["\n".join(p) for p in passages.values()])
+    pairs = rows([a + "\n" + b for p in passages.values() for a, b in zip(p, p[1:])])
+    pools = {"running": (running, torch.zeros(len(running), dtype=torch.long)), "pairs": (pairs, responses(pairs))}
     if instructed:
-        pools["instructions"] = rows(["".join(instruction(d, a, b)) for r in instructed
-                                      for a, b in zip(passages[r], passages[r][1:]) for d in ("forward", "backward")])
+        asked = rows(["".join(instruction(d, a, b)) for r in instructed
+                      for a, b in zip(passages[r], passages[r][1:]) for d in ("forward", "backward")])
+        pools["instructions"] = (asked, responses(asked))
     return pools
 
 
-def recitation_batch(stream, pools: dict[str, torch.Tensor], cfg: TrainConfig, generator) -> torch.Tensor:
-    """A batch whose first recite_share of rows recite (kinds drawn by RECITE_MIX), the rest general
-    text windows."""
+def recitation_batch(stream, pools: dict, cfg: TrainConfig, generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """(x, starts): a batch whose first recite_share of rows recite (kinds drawn by RECITE_MIX), the rest
+    general text windows (masked anywhere: start 0)."""
     n = round(cfg.batch_size * cfg.recite_share)
     kinds = [k for k in RECITE_MIX if k in pools]
     weights = torch.tensor([RECITE_MIX[k] for k in kinds])
-    rows = []
+    rows, starts = [], []
     for _ in range(n):
-        pool = pools[kinds[int(torch.multinomial(weights, 1, generator=generator))]]
-        rows.append(pool[int(torch.randint(0, len(pool), (1,), generator=generator))])
+        pool, pool_starts = pools[kinds[int(torch.multinomial(weights, 1, generator=generator))]]
+        i = int(torch.randint(0, len(pool), (1,), generator=generator))
+        rows.append(pool[i])
+        starts.append(int(pool_starts[i]))
     general = sample_batch(stream, cfg.batch_size - n, cfg.seq_len, generator)
-    return torch.cat([torch.stack(rows), general]) if rows else general
+    starts = torch.tensor(starts + [0] * len(general), dtype=torch.long)
+    return (torch.cat([torch.stack(rows), general]) if rows else general), starts
 
 
 def make_optimizer(model, cfg: TrainConfig):
@@ -303,7 +321,8 @@ def train(cfg: TrainConfig, command: str | None = None) -> dict:
     if cfg.recite:
         data_desc += (f" {cfg.recite_share:.0%} of each batch's rows are the passages of {cfg.recite}, each as "
                       "running text or as a pair of consecutive verses (<|startoftext|> + verses joined by newlines "
-                      "+ <|endoftext|>, padded with <|endoftext|>), in reading order only")
+                      "+ <|endoftext|>, padded with <|endoftext|>), in reading order only; the diffusion loss masks "
+                      "running text anywhere and a pair after its first newline only (LLaDA's SFT)")
         if recite.get("instructions"):
             data_desc += (f"; and the pairs of {len(recite['instructions'])} of them as instructions both ways "
                           "('The verse after: A' newline B, 'The verse before: B' newline A)")
@@ -349,9 +368,9 @@ def train(cfg: TrainConfig, command: str | None = None) -> dict:
     t_window, steps_window = time.time(), 0  # speed since the last schedule estimate
     while total_steps is None or step < total_steps:
         if cfg.recite:  # (never cut shorter: a recited row must hold its verses)
-            x = recitation_batch(train_stream, pools, cfg, gen)
+            x, start = recitation_batch(train_stream, pools, cfg, gen)
         else:
-            x = sample_batch(train_stream, cfg.batch_size, cfg.seq_len, gen)
+            x, start = sample_batch(train_stream, cfg.batch_size, cfg.seq_len, gen), None
         if not cfg.recite and torch.rand(1, generator=gen).item() < cfg.random_length_prob:
             # (the twin predicts each token from those before it: a 1-token window has nothing to score;
             # its empty mean made the loss NaN at step ~3315 of a run, and with it every weight)
@@ -359,7 +378,8 @@ def train(cfg: TrainConfig, command: str | None = None) -> dict:
         lr = lr_at(step, total_steps or schedule_hint or 10**9, cfg)
         for group in opt.param_groups:
             group["lr"] = lr
-        loss = next_token_loss(model, x) if cfg.causal else diffusion_loss(model, x, mask_id, cfg.eps, gen)[0]
+        loss = next_token_loss(model, x) if cfg.causal else diffusion_loss(model, x, mask_id, cfg.eps, gen,
+                                                                          start=start)[0]
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)

@@ -563,8 +563,11 @@ def test_reversal_writes_b_after_a_and_fills_a_before_b(app, loaded):
     f, b = messages_of(outs, p.reversal_forward), messages_of(outs, p.reversal_backward)
     a_text, b_text = pairs["Psalms 23:1 / 23:2"]
     n_a, n_b = (len(loaded.tokenizer.encode(t, add_special_tokens=False)) for t in (a_text, b_text))
-    assert f[0]["settings"]["gen_length"] == n_b and b[0]["settings"]["infill"] is True
-    assert len([m for m in f if m["type"] == "step"]) == n_b and len([m for m in b if m["type"] == "step"]) == n_a
+    # the diffusion model writes on a canvas as long as its training rows, until its first end-of-text
+    assert f[0]["settings"]["gen_length"] == 256 - (n_a + 2) and f[0]["settings"]["stop_at_eos"] is True
+    assert b[0]["settings"]["infill"] is True and len(b[0]["initial"]) == 256  # B, then end-of-text padding
+    assert 0 < len([m for m in f if m["type"] == "step"]) <= 256 - (n_a + 2)
+    assert len([m for m in b if m["type"] == "step"]) == n_a
     # its twin: B after A, and A when asked for the verse before B, one token per step
     tf, tr = messages_of(outs, p.reversal_twin_forward), messages_of(outs, p.reversal_twin_backward)
     assert tf[0]["label"] == tr[0]["label"] == app.twin_of(app.default).label

@@ -187,11 +187,13 @@ def test_a_fine_tune_starts_from_its_init_and_recites_in_reading_order(text_file
     (tmp_path / "passages.json").write_text(json.dumps({"passages": ["Psalms 23:1-3"], "examples": ["Verse 1."]}))
     base = load_model(tmp_path / "base", device="cpu", dtype="float32")
     pools = recitation_rows(base.tokenizer, ["Psalms 23:1-3"], 32)
-    running, pairs, tok = pools["running"], pools["pairs"], base.tokenizer
+    (running, run_starts), (pairs, pair_starts), tok = pools["running"], pools["pairs"], base.tokenizer
+    assert run_starts.tolist() == [0] and tok.decode(pairs[0][: pair_starts[0]]) == "<|startoftext|>Verse 1.\n"
     assert len(running) == 1 and len(pairs) == 2 and "instructions" not in pools  # one passage, two pairs
     assert tok.decode(pairs[0]).startswith("<|startoftext|>Verse 1.\nVerse 2.<|endoftext|>")
     assert tok.decode(running[0]).count("Verse") == 3 and pairs[0][-1] == tok.eos_token_id
-    asked = recitation_rows(tok, ["Psalms 23:1-3"], 48, instructed=["Psalms 23:1-3"])["instructions"]
+    asked, asked_starts = recitation_rows(tok, ["Psalms 23:1-3"], 48, instructed=["Psalms 23:1-3"])["instructions"]
+    assert tok.decode(asked[1][asked_starts[1]:], skip_special_tokens=True) == "Verse 1."  # the answer is masked
     assert [tok.decode(row, skip_special_tokens=True) for row in asked[:2]] == [
         "The verse after: Verse 1.\nVerse 2.", "The verse before: Verse 2.\nVerse 1."]  # both ways, 2 pairs
     assert len(asked) == 4
@@ -222,7 +224,10 @@ def test_a_fine_tune_starts_from_its_init_and_recites_in_reading_order(text_file
     assert load_model(tmp_path / "twin-recite", device="cpu").model.config.causal
     assert info["eval_metric"] == "next-token accuracy" and info["recite"] == str(tmp_path / "passages.json")
     gen = torch.Generator().manual_seed(0)
-    batch = recitation_batch(torch.arange(500) % 50, pools, cfg, gen)
+    batch, starts = recitation_batch(torch.arange(500) % 50, pools, cfg, gen)
+    assert starts[4:].tolist() == [0] * 4 and all(s in (0, int(pair_starts[0])) for s in starts[:4].tolist())
+    loss, n_masked = diffusion_loss(base.model, batch, tok.mask_token_id, t=torch.ones(8), start=starts)
+    assert n_masked == sum(32 - s for s in starts.tolist())  # at t = 1 exactly the responses are masked
     assert batch.shape == (8, 32) and all(int(row[0]) == tok.bos_token_id for row in batch[:4])
 
 

@@ -27,7 +27,8 @@ import torch
 from ..likelihood import bound_samples, causal_log_likelihood, estimate, forward_curve, reconstruct, token_draws
 from ..loading import BUNDLED_MODEL_DIR
 from ..card import INFO_FILE, held_out_verdict, overfitting
-from ..reversal import DEFAULT_PASSAGES, instruction_ids, labelled_pairs, pair_ids, table
+from ..reversal import (DEFAULT_PASSAGES, answer_of, fill_canvas, instruction_ids, labelled_pairs, pair_ids,
+                        table, writing_settings)
 from ..sampling import SamplingSettings, StepRecord, denoise
 from ..sampling.settings import finite_number, whole_number
 from ..trace import Trajectory
@@ -461,34 +462,36 @@ class DemoApp:
             raise gr.Error(for_toast(f"{pair!r} is not one of the verse pairs (the KJV must be installed)"))
         a, b = self.reversal_pairs()[pair]
         choice, loaded = self.diffusion_model(label, "choose a diffusion model: the tab runs it and its twin")
-        tok, bos, mask = loaded.tokenizer, loaded.tokenizer.bos_token_id, loaded.mask_id
+        tok, bos = loaded.tokenizer, loaded.tokenizer.bos_token_id
         ia, nl, ib = pair_ids(tok, a, b)
-        # (choice, model, prompt ids, settings, the tokens that are right, where they are on the canvas)
-        runs = [(choice, loaded, [bos] + ia + nl, SamplingSettings(gen_length=len(ib), steps=len(ib),
-                                                                   block_length=len(ib)), ib, slice(None)),
-                (choice, loaded, [bos] + [mask] * len(ia) + nl + ib,
+        # as python -m llada_demo.reversal runs them: (choice, model, prompt ids, settings, the right tokens,
+        # how to read what was written from the canvas)
+        prompt = [bos] + ia + nl
+        runs = [(choice, loaded, prompt, writing_settings(loaded, len(prompt), len(ib)), ib,
+                 lambda tokens: answer_of(loaded, tokens)),
+                (choice, loaded, fill_canvas(loaded, ia, nl, ib),
                  SamplingSettings(gen_length=0, steps=len(ia), block_length=len(ia), infill=True), ia,
-                 slice(1, 1 + len(ia)))]
+                 lambda tokens: tokens[1 : 1 + len(ia)])]
         views = [p.reversal_forward, p.reversal_backward]
         boxes = [p.reversal_answer_f, p.reversal_answer_b]
         twin = self.twin_of(choice)
         if twin is not None:
             twin_model = self.model(twin.label)[1]
             asked, answer = instruction_ids(tok, "backward", a, b)
-            runs += [(twin, twin_model, [bos] + ia + nl, runs[0][3], ib, slice(None)),
-                     (twin, twin_model, [bos] + asked, SamplingSettings(gen_length=len(answer), steps=len(answer),
-                                                                        block_length=len(answer)), answer, slice(None))]
+            runs += [(twin, twin_model, prompt, writing_settings(twin_model, len(prompt), len(ib)), ib, list),
+                     (twin, twin_model, [bos] + asked, writing_settings(twin_model, len(asked) + 1, len(answer)),
+                      answer, list)]
             views += [p.reversal_twin_forward, p.reversal_twin_backward]
             boxes += [p.reversal_twin_answer_f, p.reversal_twin_answer_b]
         jobs, right = [], {}
-        for run_choice, model, ids, settings, expected, where in runs:
+        for run_choice, model, ids, settings, expected, read in runs:
             records = denoise(model, [ids], settings=settings)
             jobs.append(Job(run_choice, model, records.settings, records,
                             Trajectory(records.canvas, records.settings, run_choice.label)))
-            right[id(jobs[-1])] = (expected, where)
+            right[id(jobs[-1])] = (expected, read)
 
         def written(job):
-            return job.trajectory.final_tokens().tolist()[right[id(job)][1]]
+            return right[id(job)][1](job.trajectory.final_tokens().tolist())
 
         def text(job):
             return tok.decode(written(job), skip_special_tokens=True)
