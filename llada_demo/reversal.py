@@ -82,7 +82,9 @@ def writing_settings(loaded: LoadedModel, prompt_len: int, answer_len: int) -> S
     n = min(loaded.model.config.max_sequence_length, TRAINED_LENGTH) - prompt_len
     if n < answer_len:
         raise ValueError(f"a {prompt_len}-token prompt leaves no room for a {answer_len}-token answer")
-    return SamplingSettings(gen_length=n, steps=n, block_length=n, stop_at_eos=True)
+    # in blocks of 32, left to right, as LLaDA's instruct models write: on one long block padded with
+    # end-of-text, the end-of-text guesses are the surest everywhere and get committed first
+    return SamplingSettings(gen_length=n, steps=n, block_length=min(32, n), stop_at_eos=True)
 
 
 def fill_canvas(loaded: LoadedModel, ia, nl, ib) -> list[int]:

@@ -297,6 +297,18 @@ def test_the_allow_list_holds_only_what_the_hardware_can():
         assert labels == [bundled_choice().label] + [c.label for c in shipped_choices()]
 
 
+def test_the_shipped_models_are_offered_and_each_streams_a_run(cache):
+    shipped = shipped_choices()
+    assert [c.source.rsplit("/", 1)[-1] for c in shipped] == ["llada-kjv-ar", "llada-recite", "llada-recite-ar"]
+    app = make_app(cache, [bundled_choice(), *shipped])
+    for choice in shipped:
+        msgs = messages(app, run(app, prompt=choice.examples[0] if choice.examples else "And God said",
+                                 label=choice.label, gen_length=16, steps=16, block_length=16))
+        assert msgs[-1]["state"] == "done" and sum(len(m["committed"]) for m in msgs[1:-1]) == 16
+        if choice.examples:  # the recitation models come with their passages' first verses
+            assert "The LORD is my shepherd; I shall not want." in choice.examples
+
+
 def test_a_shipped_model_brings_its_settings_and_example_prompts(cache, tmp_path):
     recite = tmp_path / "assets" / "llada-recite"
     shutil.copytree(BUNDLED_MODEL_DIR, recite)  # the bundled weights, with what train.py --recite writes
