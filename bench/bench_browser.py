@@ -20,6 +20,8 @@ Rows (medians over the repeats; "/ bare": over the bare run just before):
   512x512              a 512-token, 512-step run on the tiny checkpoint: its longest long task
                        (PerformanceObserver), the number over 100 ms, and then the replay slider set to
                        30 random steps: median and max ms per step shown
+  Compare              the Compare tab's first preset with the page's settings (two 128-step runs):
+                       Chromium CPU over twice the single run's just before, and KB per step of the two
   4 tabs / API         4 tabs (a browser context each) click Generate at once, until the last shows
                        "done"; / the same 4 runs submitted at once to /denoise (one queue slot: both
                        run one after another)
@@ -257,6 +259,25 @@ def scrub_times(page, rng, n=30) -> tuple[list[float], bool]:
     return times, False
 
 
+def compare_run(page, browser_pid, traffic, timeout=600) -> dict | None:
+    """One Compare run (both runs with the page's settings, B changed by the first preset): Chromium CPU
+    and bytes received; None for an app without the tab."""
+    tab = page.get_by_role("tab", name="Compare")
+    if not tab.count():
+        return None
+    page.bring_to_front()
+    tab.click()
+    traffic.bytes = 0
+    chrome0 = process_cpu_seconds(browser_pid, children=True)
+    page.get_by_role("button", name="Generate both").click()
+    page.wait_for_function("['a', 'b'].every((s) => /^(done|stopped)/.test("
+                           "document.querySelector(`#ld-${s}-status`).textContent.trim()))",
+                           timeout=timeout * 1000, polling=100)
+    result = dict(chrome=process_cpu_seconds(browser_pid, children=True) - chrome0, bytes=traffic.bytes)
+    page.get_by_role("tab", name="Generate").click()
+    return result
+
+
 def four_tabs(browser, server, seeds) -> float:
     """Seconds from the first of four Generate clicks until the last tab shows done. Each tab has a
     browser context of its own: in one context, headless Chromium delays animation frames (up to ~1 s)
@@ -322,6 +343,8 @@ def table(results: dict, bare: list, apps: dict, threads: int, repeats: int):
             ("512x512: scrub med / max ms", "<= 16",
              lambda r: f"{fmt(med(r['scrub']), '.1f')} / {fmt(max(r['scrub'], default=None), '.1f')}"
                        + ("" if r["draws_replay"] else " *"), ""),
+            ("Compare: Chromium CPU / 2 runs", "<= 1.2x", lambda r: fmt(med(r["compare"]), ".2f", "x"), ""),
+            ("Compare: KB per step (both)", "<= 4 KB", lambda r: fmt(med(r["compare_kb"]), ".2f", " KB"), ""),
             ("4 tabs / 4 API runs", "<= 1.2x", lambda r: fmt(med(r["tabs"]), ".2f", "x"), "")]
     widths = [28, 9] + [max(15, len(a)) for a in results] + [14]
     line = lambda cells: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
@@ -353,7 +376,7 @@ def main():
     servers = {a: (Server(c, threads=args.threads), Server(c, tiny_checkpoint(folder), threads=args.threads))
                for a, c in apps.items()}
     results = {a: dict(wall=[], cpu=[], chrome=[], kb=[], stop=[], lag=[], longest=[], over=[], scrub=[], tabs=[],
-                       draws_replay=True) for a in apps}
+                       compare=[], compare_kb=[], draws_replay=True) for a in apps}
     bare = []
     try:
         for main_server, long_server in servers.values():
@@ -375,6 +398,10 @@ def main():
                     r["cpu"].append(run["cpu"] / bare[-1][1])
                     r["chrome"].append(run["chrome"] / bare[-1][1])
                     r["kb"].append(run["bytes"] / 1024 / DEFAULT["steps"])
+                    both = compare_run(pages[a], browser_pid, traffic[a])
+                    if both is not None:  # the seed of the run before (the page's): a new run, not a cached one
+                        r["compare"].append(both["chrome"] / (2 * run["chrome"]))
+                        r["compare_kb"].append(both["bytes"] / 1024 / DEFAULT["steps"])
                     stop = page_run(pages[a], server, browser_pid, STOPPED, next(seeds), stop_after=2.0)
                     r["stop"].append(stop["stop"])
                     r["lag"].append(max((x for x in (run["lag"], stop["lag"]) if x is not None), default=None))
