@@ -555,6 +555,18 @@ def test_compare_runs_a_and_b_together_and_says_where_they_differ(app):
     assert "A: 8 forward passes · B: 16 forward passes" in last[p.compare_summary]
     with pytest.raises(gr.Error, match="not a preset"):
         list(app.compare_run("x", "no such preset", app.default.label, 16, 8, 8, 0.0, 0.0, "low_confidence", 0))
+    # B with its own settings: answer 24 in blocks of 24, 6 steps, random remasking at temperature 1
+    from llada_demo.app.handlers import CUSTOM_PRESET
+
+    outs = list(app.compare_run("In the beginning", CUSTOM_PRESET, app.default.label, 16, 8, 8, 0.0, 0.0,
+                                "low_confidence", 0, 24, 6, 24, 1.0, "random", "fixed", 0.9))
+    a, b = messages_of(outs, p.compare_a), messages_of(outs, p.compare_b)
+    assert a[0]["settings"]["gen_length"] == 16 and a[0]["settings"]["remasking"] == "low_confidence"
+    assert {k: b[0]["settings"][k] for k in ("gen_length", "steps", "block_length", "temperature", "remasking")} == (
+        dict(gen_length=24, steps=6, block_length=24, temperature=1.0, remasking="random"))
+    assert len(b) == 1 + 6 + 1 and CUSTOM_PRESET in app.presets()
+    with pytest.raises(gr.Error, match="B's own settings need 7 values"):
+        list(app.compare_run("x", CUSTOM_PRESET, app.default.label, 16, 8, 8, 0.0, 0.0, "low_confidence", 0, 24))
 
 
 def messages_of(outs, view):

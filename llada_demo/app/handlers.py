@@ -86,6 +86,8 @@ def measured_table(choice) -> str:
 
 
 TWIN_PRESET = "the diffusion model vs its autoregressive twin (same settings)"
+CUSTOM_PRESET = "A vs B with its own settings (the panel below)"
+B_PANEL = ("gen_length", "steps", "block_length", "temperature", "remasking", "decoding", "threshold")  # its sliders
 
 
 def describe(settings: SamplingSettings) -> str:
@@ -414,10 +416,10 @@ class DemoApp:
 
     # ---- compare ----------------------------------------------------------------------------------------
     def compare_run(self, prompt, preset, label, gen_length, steps, block_length, temperature, cfg_scale, remasking,
-                    seed, request: gr.Request = None):
+                    seed, *b_panel, request: gr.Request = None):
         """The Compare tab: the same prompt and model with settings A (the Generate tab's) and B (A changed
-        as the preset says), steps interleaved so that both grids move together; then both answers and
-        where they differ."""
+        as the preset says, or B's own panel: values of B_PANEL), steps interleaved so that both grids move
+        together; then both answers and where they differ."""
         p = self.page
         a = dict(gen_length=gen_length, steps=steps, block_length=block_length, temperature=temperature,
                  cfg_scale=cfg_scale, remasking=remasking, seed=seed)
@@ -428,6 +430,10 @@ class DemoApp:
                 raise gr.Error("This preset needs the bundled model's autoregressive twin, which this app does not "
                                "offer: choose another preset.")
             b, label_b = dict(a), twin.label
+        elif preset == CUSTOM_PRESET:
+            if len(b_panel) != len(B_PANEL):
+                raise gr.Error(f"B's own settings need {len(B_PANEL)} values ({', '.join(B_PANEL)}), got {len(b_panel)}")
+            b = {**a, **dict(zip(B_PANEL, b_panel))}
         elif preset in PRESETS:
             b = PRESETS[preset][1](dict(a))
             a = PRESETS[preset][0](a)
@@ -645,7 +651,7 @@ class DemoApp:
 
     def presets(self) -> list[str]:
         """Compare's presets; the twin's when the app offers the bundled model's twin."""
-        return list(PRESETS) + ([TWIN_PRESET] if self.twin_of(self.default) is not None else [])
+        return list(PRESETS) + [CUSTOM_PRESET] + ([TWIN_PRESET] if self.twin_of(self.default) is not None else [])
 
     def twin_of(self, choice):
         """The autoregressive twin of a model we ship (its directory + "-ar", as assets/llada-kjv-ar is the
@@ -722,4 +728,4 @@ class DemoApp:
         yield encoder.end("done", self.answer_text(job.loaded, trajectory))
 
 
-__all__ = ["DemoApp", "EXAMPLES", "Job", "Outbox", "Session", "plan_text"]
+__all__ = ["B_PANEL", "CUSTOM_PRESET", "DemoApp", "EXAMPLES", "Job", "Outbox", "Session", "plan_text"]

@@ -139,6 +139,7 @@ class Page:
     answer_a: gr.Textbox
     answer_b: gr.Textbox
     compare_summary: gr.Markdown
+    compare_b_panel: tuple  # B's own settings, in the order of handlers.B_PANEL
     reversal_pair: gr.Dropdown
     reversal_run: gr.Button
     reversal_summary: gr.Markdown
@@ -259,6 +260,16 @@ def layout(app: DemoApp) -> Page:
                 compare_preset = gr.Dropdown(app.presets(), value=next(iter(PRESETS)), label="Compare", scale=3)
                 compare_run = gr.Button("Generate both", variant="primary", scale=1)
                 compare_stop = gr.Button("Stop", variant="stop", scale=1)
+            with gr.Accordion("B's own settings (used with the preset 'A vs B with its own settings')", open=False):
+                with gr.Row():
+                    compare_b_panel = (
+                        gr.Slider(8, max_len, value=d.gen_length, step=1, label="B: answer length (tokens)"),
+                        gr.Slider(1, max_len, value=d.steps, step=1, label="B: steps"),
+                        gr.Slider(1, max_len, value=d.block_length, step=1, label="B: block length"),
+                        gr.Slider(0, 2, value=d.temperature, step=0.05, label="B: temperature"),
+                        gr.Dropdown(list(REMASKING_STRATEGIES), value=d.remasking, label="B: remasking"),
+                        gr.Dropdown(list(DECODING_RULES), value="threshold", label="B: decoding rule"),
+                        gr.Slider(0, 1, value=0.9, step=0.01, label="B: threshold"))
             compare_summary = gr.Markdown()
             with gr.Row(equal_height=False):
                 compare_a, answer_a = side_view("**A**", "ld-a-", "ld-compare-a", "Answer A", resend, link="compare",
@@ -330,7 +341,7 @@ def layout(app: DemoApp) -> Page:
                 stop_at_eos, decoding, threshold, factor, cache, guesses, forward_tab, forward_text, forward_t,
                 forward_seed, forward, score_prompt, score_candidates, score_samples, score_cfg, score_seed, score,
                 likelihood, compare_prompt, compare_preset, compare_run, compare_stop, compare_a, compare_b, answer_a,
-                answer_b, compare_summary, reversal_pair, reversal_run, reversal_summary, reversal_forward,
+                answer_b, compare_summary, compare_b_panel, reversal_pair, reversal_run, reversal_summary, reversal_forward,
                 reversal_backward, reversal_answer_f, reversal_answer_b, reversal_twin_forward, reversal_twin_backward,
                 reversal_twin_answer_f, reversal_twin_answer_b)
 
@@ -367,7 +378,8 @@ def build_demo(app: DemoApp) -> gr.Blocks:
                                           p.current], p.likelihood, api_visibility="private", concurrency_id="model",
                       show_progress="hidden")
         p.compare_run.click(gpu(app.compare_run), [p.compare_prompt, p.compare_preset, p.current, p.gen_length, p.steps,
-                                                   p.block_length, p.temperature, p.cfg_scale, p.remasking, p.seed],
+                                                   p.block_length, p.temperature, p.cfg_scale, p.remasking, p.seed,
+                                                   *p.compare_b_panel],
                             [p.compare_a, p.compare_b, p.answer_a, p.answer_b, p.compare_summary],
                             api_visibility="private", concurrency_id="model", show_progress="hidden")
         p.compare_stop.click(app.stop_run, None, None, api_visibility="private", concurrency_limit=None,
