@@ -5,6 +5,7 @@ import inspect
 import json
 import math
 import os
+import re
 import shutil
 import threading
 import time
@@ -540,6 +541,19 @@ def test_the_likelihood_tab_streams_estimates_and_ranks_the_verse_first(app):
             list(app.score_answers(*args))
 
 
+def test_the_forward_tab_takes_an_example_or_the_last_answer(app):
+    p = app.page
+    assert app.forward_example("The LORD is my shepherd; I shall not want.") == {
+        p.forward_text: "The LORD is my shepherd; I shall not want."}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert app.last_answer() == {}  # nothing generated in this session yet: a warning, the text stays
+    assert any("Generate an answer first" in str(w.message) for w in caught)
+    outs = run(app, gen_length=8, steps=8, block_length=8)
+    answer = outs[-1][p.answer]
+    assert answer and app.last_answer() == {p.forward_text: answer}
+
+
 def test_compare_runs_a_and_b_together_and_says_where_they_differ(app):
     p = app.page
     outs = list(app.compare_run("In the beginning", "LLaDA's order vs left to right (B: blocks of 1 token)",
@@ -552,7 +566,8 @@ def test_compare_runs_a_and_b_together_and_says_where_they_differ(app):
     assert all(len(m["committed"]) == 1 and m["committed"][0] == i for i, m in enumerate(b[1:-1]))
     last = outs[-1]
     assert last[p.answer_a] == a[-1]["answer"] and last[p.answer_b] == b[-1]["answer"]
-    assert "A: 8 forward passes · B: 16 forward passes" in last[p.compare_summary]
+    assert re.search(r"A: 8 forward passes \(2\.00 tokens per pass, [\d.]+ s\) · "
+                     r"B: 16 forward passes \(1\.00 tokens per pass", last[p.compare_summary])
     with pytest.raises(gr.Error, match="not a preset"):
         list(app.compare_run("x", "no such preset", app.default.label, 16, 8, 8, 0.0, 0.0, "low_confidence", 0))
     # B with its own settings: answer 24 in blocks of 24, 6 steps, random remasking at temperature 1

@@ -258,6 +258,14 @@ def test_the_forward_process_tab_masks_more_as_the_slider_rises(page):
     later = int(re.search(r"(\d+) of (\d+) tokens masked", summary.inner_text()).group(1))
     assert later > first and page.locator("#ld-forward-grid .ld-mask").count() == later
     page.locator("#ld-forward-chart .scatterlayer").first.wait_for(state="attached", timeout=20_000)
+    # an example text, chosen from the list, is masked and reconstructed at once
+    page.get_by_label("Example texts").click()
+    page.get_by_role("option", name="The LORD is my shepherd; I shall not want.").click()
+    page.wait_for_function("/of (\\d+) tokens masked/.test(document.querySelector('#ld-forward-status').innerText) && "
+                           "!document.querySelector('#ld-forward-status').innerText.includes('of "
+                           + re.search(r"of (\d+) tokens", summary.inner_text()).group(1) + " tokens')",
+                           timeout=30_000)
+    assert page.get_by_label("Text", exact=True).input_value() == "The LORD is my shepherd; I shall not want."
     # a typed text with markup stays text (t = 0: every token shown as written)
     box.fill("0")
     box.press("Tab")

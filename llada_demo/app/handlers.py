@@ -103,16 +103,22 @@ def answer_boxes(boxes, states, texts) -> dict:
 
 
 def compare_summary(jobs, texts) -> str:
-    """Forward passes of each run, and where the answers differ (token by token over the canvas)."""
+    """Forward passes, tokens per pass and time of each run, and where the answers differ (token by token
+    over the canvas)."""
     a, b = (job.trajectory.final_tokens() for job in jobs)
     n = min(len(a), len(b))
     differ = [i for i in range(n) if a[i] != b[i]]
-    passes = [job.trajectory.records[-1].forward_passes if job.trajectory.records else 0 for job in jobs]
-    if jobs[0].choice.label != jobs[1].choice.label:
-        passes = [f"{n} ({job.choice.label})" for n, job in zip(passes, jobs)]
+    runs = []
+    for job in jobs:
+        records = job.trajectory.records
+        passes = records[-1].forward_passes if records else 0
+        who = f" ({job.choice.label})" if jobs[0].choice.label != jobs[1].choice.label else ""
+        per_pass = sum(len(r.committed) for r in records) / passes if passes else 0.0
+        runs.append(f"{passes}{who} forward passes ({per_pass:.2f} tokens per pass, "
+                    f"{records[-1].elapsed if records else 0:.2f} s)")
     where = (f"the answers differ at {len(differ)} of {n} positions, first at {differ[0]}" if differ
              else "the answers are the same, token for token")
-    return f"A: {passes[0]} forward passes · B: {passes[1]} forward passes · {where}."
+    return f"A: {runs[0]} · B: {runs[1]} · {where}."
 
 
 MAX_CANDIDATES = 8  # answers the Likelihood tab scores at once
@@ -560,6 +566,18 @@ class DemoApp:
             activity.done.set()
 
     # ---- the forward process ----------------------------------------------------------------------------
+    def last_answer(self, request: gr.Request = None) -> dict:
+        """The Forward process tab's text set to the tab's last answer from Generate (a warning if none)."""
+        answer = self.sessions.of(request).answer
+        if not answer:
+            gr.Warning("Generate an answer first; its text then comes here.")
+            return {}
+        return {self.page.forward_text: answer}
+
+    def forward_example(self, text) -> dict:
+        """The Forward process tab's text set to the example chosen."""
+        return {self.page.forward_text: text} if text else {}
+
     def forward_process(self, text, t, seed, label=None) -> dict:
         """The Forward process tab: `text` masked at ratio t (one uniform draw per token, from `seed`),
         the model's one-pass reconstruction, and the curve over t (computed once per text and seed)."""

@@ -64,6 +64,8 @@ watch('value', take);
 
 
 FORWARD_TEXT = "In the beginning God created the heaven and the earth. And the earth was without form, and void."
+FORWARD_EXAMPLES = [FORWARD_TEXT, "The LORD is my shepherd; I shall not want.",
+                    "And God said, Let there be light: and there was light."]
 
 
 def data_view_js(mount: str, root: str, field: str) -> str:
@@ -140,6 +142,8 @@ class Page:
     answer_b: gr.Textbox
     compare_summary: gr.Markdown
     compare_b_panel: tuple  # B's own settings, in the order of handlers.B_PANEL
+    forward_last: gr.Button
+    forward_example: gr.Dropdown
     reversal_pair: gr.Dropdown
     reversal_run: gr.Button
     reversal_summary: gr.Markdown
@@ -315,6 +319,8 @@ def layout(app: DemoApp) -> Page:
                     forward_text = gr.Textbox(value=FORWARD_TEXT, lines=3, label="Text")
                     forward_t = gr.Slider(0, 1, value=0.3, step=0.01, label="Mask ratio t")
                     forward_seed = gr.Number(value=0, precision=0, label="Seed of the draws")
+                    forward_example = gr.Dropdown(FORWARD_EXAMPLES, value=None, label="Example texts")
+                    forward_last = gr.Button("Use the last answer from Generate", size="sm")
                 with gr.Column(scale=3, min_width=320):
                     forward = gr.HTML(None, html_template='<div class="ld-forward-root"></div>', head=HEAD,
                                       js_on_load=FORWARD_JS, elem_id="ld-forward", apply_default_css=False)
@@ -341,7 +347,7 @@ def layout(app: DemoApp) -> Page:
                 stop_at_eos, decoding, threshold, factor, cache, guesses, forward_tab, forward_text, forward_t,
                 forward_seed, forward, score_prompt, score_candidates, score_samples, score_cfg, score_seed, score,
                 likelihood, compare_prompt, compare_preset, compare_run, compare_stop, compare_a, compare_b, answer_a,
-                answer_b, compare_summary, compare_b_panel, reversal_pair, reversal_run, reversal_summary, reversal_forward,
+                answer_b, compare_summary, compare_b_panel, forward_last, forward_example, reversal_pair, reversal_run, reversal_summary, reversal_forward,
                 reversal_backward, reversal_answer_f, reversal_answer_b, reversal_twin_forward, reversal_twin_backward,
                 reversal_twin_answer_f, reversal_twin_answer_b)
 
@@ -390,6 +396,11 @@ def build_demo(app: DemoApp) -> gr.Blocks:
                               p.reversal_twin_answer_b, p.reversal_summary], api_visibility="private",
                              concurrency_id="model", show_progress="hidden")
         forward_inputs = [p.forward_text, p.forward_t, p.forward_seed, p.current]
+        for pick in (p.forward_last.click(app.last_answer, None, p.forward_text, api_visibility="private"),
+                     p.forward_example.input(app.forward_example, p.forward_example, p.forward_text,
+                                             api_visibility="private")):
+            pick.then(app.forward_process, forward_inputs, p.forward, api_visibility="private", show_progress="hidden",
+                      concurrency_id="model", trigger_mode="always_last")
         for event in (p.forward_tab.select, p.forward_text.submit, p.forward_text.blur, p.forward_t.change,
                       p.forward_seed.submit):
             event(app.forward_process, forward_inputs, p.forward, api_visibility="private", show_progress="hidden",
