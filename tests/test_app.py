@@ -541,7 +541,8 @@ def test_the_likelihood_tab_streams_estimates_and_ranks_the_verse_first(app):
             list(app.score_answers(*args))
 
 
-def test_the_forward_tab_takes_an_example_or_the_last_answer(app):
+def test_the_forward_tab_takes_an_example_or_the_last_answer(cache):
+    app = make_app(cache, [bundled_choice()])  # a session of its own: no answer yet
     p = app.page
     assert app.forward_example("The LORD is my shepherd; I shall not want.") == {
         p.forward_text: "The LORD is my shepherd; I shall not want."}
