@@ -105,16 +105,15 @@ def general(loaded, lengths, repeats, chat):
 
 
 def recitation(loaded, repeats, length=64):
-    from llada_demo.reversal import pair_ids, verse_pairs
+    from llada_demo.reversal import answer_of, pair_ids, verse_pairs
 
     references = json.loads((loaded.path / "passages.json").read_text())["passages"]
     tok, bos = loaded.tokenizer, loaded.tokenizer.bos_token_id
     pairs = [pair_ids(tok, a, b) for a, b in verse_pairs(references)]
     prompts = [[bos] + a + nl for a, nl, _ in pairs]
-    stops = {i for i in (loaded.eos_id, loaded.eot_id, *tok.encode("\n", add_special_tokens=False)) if i is not None}
 
-    def recall(answers, reference):
-        right = sum(until(tokens, stops) == b for tokens, (_, _, b) in zip(answers, pairs))
+    def recall(answers, reference):  # read as the reversal experiment reads a written verse
+        right = sum(answer_of(loaded, tokens) == b for tokens, (_, _, b) in zip(answers, pairs))
         return f"{right}/{len(pairs)} ({right / len(pairs):.0%})"
 
     base = dict(gen_length=length, steps=length, block_length=length)

@@ -43,25 +43,26 @@ from .sampling import SamplingSettings, denoise, generate
 DEFAULT_PASSAGES = Path(__file__).resolve().parent.parent / "assets" / "llada-recite" / "passages.json"
 
 
-def verse_pairs(references: list[str], verses: dict | None = None) -> list[tuple[str, str]]:
-    """Every pair of consecutive verses within each passage, in reading order."""
-    from .corpus import bible_verses, passage
+def _pairs(references: list[str], verses: dict | None):
+    """(label, A, B) of every pair of consecutive verses within each passage, in reading order."""
+    from .corpus import bible_verses, parse_reference, passage
 
     verses = verses if verses is not None else bible_verses()
-    return [(a, b) for r in references for a, b in zip(passage(r, verses), passage(r, verses)[1:])]
+    for r in references:
+        book, chapter, first, _ = parse_reference(r)
+        text = passage(r, verses)
+        for v, (a, b) in enumerate(zip(text, text[1:]), start=first):
+            yield f"{book} {chapter}:{v} / {chapter}:{v + 1}", a, b
+
+
+def verse_pairs(references: list[str], verses: dict | None = None) -> list[tuple[str, str]]:
+    """Every pair of consecutive verses within each passage, in reading order."""
+    return [(a, b) for _, a, b in _pairs(references, verses)]
 
 
 def labelled_pairs(references: list[str], verses: dict | None = None) -> dict[str, tuple[str, str]]:
     """{"Psalms 23:1 / 23:2": (A, B), ...}: verse_pairs with their references, in reading order."""
-    from .corpus import bible_verses, parse_reference
-
-    verses = verses if verses is not None else bible_verses()
-    out = {}
-    for r in references:
-        book, chapter, first, last = parse_reference(r)
-        for v in range(first, last):
-            out[f"{book} {chapter}:{v} / {chapter}:{v + 1}"] = (verses[book, chapter, v], verses[book, chapter, v + 1])
-    return out
+    return {label: (a, b) for label, a, b in _pairs(references, verses)}
 
 
 def pair_ids(tok, a: str, b: str) -> tuple[list[int], list[int], list[int]]:
@@ -75,11 +76,16 @@ def pair_ids(tok, a: str, b: str) -> tuple[list[int], list[int], list[int]]:
 TRAINED_LENGTH = 256  # our models' training rows; a diffusion model writes on a canvas this long at most
 
 
+def canvas_length(loaded: LoadedModel) -> int:
+    """Prompt and answer together, as a diffusion model writes them here: its training rows' length."""
+    return min(loaded.model.config.max_sequence_length, TRAINED_LENGTH)
+
+
 def writing_settings(loaded: LoadedModel, prompt_len: int, answer_len: int) -> SamplingSettings:
     """How a model writes an answer in this experiment (see the module docstring)."""
     if loaded.model.config.causal:
         return SamplingSettings(gen_length=answer_len, steps=answer_len, block_length=answer_len)
-    n = min(loaded.model.config.max_sequence_length, TRAINED_LENGTH) - prompt_len
+    n = canvas_length(loaded) - prompt_len
     if n < answer_len:
         raise ValueError(f"a {prompt_len}-token prompt leaves no room for a {answer_len}-token answer")
     # in blocks of 32, left to right, as LLaDA's instruct models write: on one long block padded with
@@ -90,7 +96,7 @@ def writing_settings(loaded: LoadedModel, prompt_len: int, answer_len: int) -> S
 def fill_canvas(loaded: LoadedModel, ia, nl, ib) -> list[int]:
     """<|startoftext|>, masks for A, newline, B, then <|endoftext|> to the writing canvas's length."""
     text = [loaded.tokenizer.bos_token_id] + [loaded.mask_id] * len(ia) + nl + ib
-    return text + [loaded.eos_id] * max(0, min(loaded.model.config.max_sequence_length, TRAINED_LENGTH) - len(text))
+    return text + [loaded.eos_id] * max(0, canvas_length(loaded) - len(text))
 
 
 def answer_of(loaded: LoadedModel, tokens) -> list[int]:
