@@ -57,6 +57,8 @@ class TrainConfig:
     init: str | None = None  # fine-tune: start from this model directory (its weights, shape and tokenizer)
     recite: str | None = None  # a passages.json: part of every batch is its passages, in reading order
     recite_share: float = 0.5  # of each batch's rows
+    recite_len: int | None = None  # recited rows' length (default seq_len): a verse pair needs ~70 tokens,
+    # and at 256 most of a pair row's compute went to its <|endoftext|> padding
     # model
     d_model: int = 256
     n_layers: int = 4
@@ -124,15 +126,18 @@ def sample_batch(stream: torch.Tensor, batch_size: int, seq_len: int, generator)
 RECITE_MIX = {"running": 0.4, "pairs": 0.4, "instructions": 0.2}
 
 
-def recitation_rows(tok, references: list[str], seq_len: int, instructed=()) -> dict[str, torch.Tensor]:
+def recitation_rows(tok, references: list[str], seq_len: int, instructed=()) -> dict[str, tuple]:
     """The rows a recitation fine-tune draws from, {kind: (rows, starts)}: each row <|startoftext|> + text
     + <|endoftext|>, padded with <|endoftext|> to seq_len, (n, seq_len); starts (n,) the first position
     the diffusion loss may mask. "running": each passage, verses joined by newlines (the corpus's
-    format), masked anywhere (pre-training); "pairs": each pair of consecutive verses (A, B) as
-    A newline B, and, for the passages in `instructed` only, "instructions": each pair asked both ways
-    (corpus.instruction), so that the other passages test the paper's form of the reversal experiment;
-    these two masked after their first newline only (LLaDA's SFT: the prompt stays, the response and
-    its <|endoftext|> padding are masked), so a pair teaches B given A, in reading order."""
+    format; a passage longer than a row is cut into runs of whole verses); "pairs": each pair of
+    consecutive verses (A, B) as A newline B; both masked anywhere (pre-training), so a pair teaches B
+    given A and A given B, in reading order. For the passages in `instructed` only, "instructions":
+    each pair asked both ways (corpus.instruction), so that the other passages test the paper's form
+    of the reversal experiment; masked after their first newline only (LLaDA's SFT: the question
+    stays, the answer and its <|endoftext|> padding are masked).
+    (The first fine-tune masked pairs after the newline only, as instructions are: it wrote 24% of the
+    next verses and filled 0% of the previous ones, which it had never been asked to fill.)"""
     from .corpus import bible_verses, instruction, passage
 
     verses = bible_verses()
@@ -141,33 +146,42 @@ def recitation_rows(tok, references: list[str], seq_len: int, instructed=()) -> 
     if unknown:
         raise SystemExit(f"'instructions' names passages that are not in the list: {', '.join(unknown)}")
 
+    def ids_of(text):
+        return [tok.bos_token_id] + tok.encode(text, add_special_tokens=False) + [tok.eos_token_id]
+
     def rows(texts):
         out = torch.full((len(texts), seq_len), tok.eos_token_id, dtype=torch.long)
         for i, text in enumerate(texts):
-            ids = [tok.bos_token_id] + tok.encode(text, add_special_tokens=False) + [tok.eos_token_id]
+            ids = ids_of(text)
             if len(ids) > seq_len:
-                raise SystemExit(f"a passage of {len(ids)} tokens does not fit --seq-len {seq_len}: split it")
+                raise SystemExit(f"{len(ids)} tokens ({text[:40]!r}...) do not fit a row of {seq_len}: "
+                                 "give a longer --recite-len")
             out[i, : len(ids)] = torch.tensor(ids)
         return out
 
+    def runs(p):  # the passage in runs of whole verses, each as long as a row allows
+        out, run = [], []
+        for v in p:
+            if run and len(ids_of("\n".join(run + [v]))) > seq_len:
+                out.append("\n".join(run))
+                run = []
+            run.append(v)
+        return out + ["\n".join(run)]
+
     newline = tok.encode("\n", add_special_tokens=False)[0]
-
-    def responses(x):  # the position after each row's first newline
-        return (x == newline).int().argmax(dim=1) + 1
-
-    running = rows(["\n".join(p) for p in passages.values()])
+    running = rows([r for p in passages.values() for r in runs(p)])
     pairs = rows([a + "\n" + b for p in passages.values() for a, b in zip(p, p[1:])])
-    pools = {"running": (running, torch.zeros(len(running), dtype=torch.long)), "pairs": (pairs, responses(pairs))}
+    pools = {kind: (x, torch.zeros(len(x), dtype=torch.long)) for kind, x in (("running", running), ("pairs", pairs))}
     if instructed:
         asked = rows(["".join(instruction(d, a, b)) for r in instructed
                       for a, b in zip(passages[r], passages[r][1:]) for d in ("forward", "backward")])
-        pools["instructions"] = (asked, responses(asked))
+        pools["instructions"] = (asked, (asked == newline).int().argmax(dim=1) + 1)  # after the first newline
     return pools
 
 
-def recitation_batch(stream, pools: dict, cfg: TrainConfig, generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """(x, starts): a batch whose first recite_share of rows recite (kinds drawn by RECITE_MIX), the rest
-    general text windows (masked anywhere: start 0)."""
+def recitation_batch(stream, pools: dict, cfg: TrainConfig, generator) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """[(x, starts), ...]: the recited rows (recite_share of the batch's rows, kinds drawn by RECITE_MIX,
+    cfg.recite_len long), then general text windows (seq_len long, masked anywhere: start 0)."""
     n = round(cfg.batch_size * cfg.recite_share)
     kinds = [k for k in RECITE_MIX if k in pools]
     weights = torch.tensor([RECITE_MIX[k] for k in kinds])
@@ -178,8 +192,8 @@ def recitation_batch(stream, pools: dict, cfg: TrainConfig, generator) -> tuple[
         rows.append(pool[i])
         starts.append(int(pool_starts[i]))
     general = sample_batch(stream, cfg.batch_size - n, cfg.seq_len, generator)
-    starts = torch.tensor(starts + [0] * len(general), dtype=torch.long)
-    return (torch.cat([torch.stack(rows), general]) if rows else general), starts
+    groups = [(torch.stack(rows), torch.tensor(starts))] if rows else []
+    return groups + ([(general, torch.zeros(len(general), dtype=torch.long))] if len(general) else [])
 
 
 def make_optimizer(model, cfg: TrainConfig):
@@ -300,7 +314,7 @@ def train(cfg: TrainConfig, command: str | None = None) -> dict:
     pools = None
     if cfg.recite:
         recite = json.loads(Path(cfg.recite).read_text())
-        pools = recitation_rows(tok, recite["passages"], cfg.seq_len, recite.get("instructions", ()))
+        pools = recitation_rows(tok, recite["passages"], cfg.recite_len or cfg.seq_len, recite.get("instructions", ()))
     opt = make_optimizer(model, cfg)
     gen = torch.Generator().manual_seed(cfg.seed)  # data order and masks: one stream, saved with the state
     step, total_steps, info = 0, cfg.steps, None
@@ -321,13 +335,15 @@ def train(cfg: TrainConfig, command: str | None = None) -> dict:
     if cfg.recite:
         data_desc += (f" {cfg.recite_share:.0%} of each batch's rows are the passages of {cfg.recite}, each as "
                       "running text or as a pair of consecutive verses (<|startoftext|> + verses joined by newlines "
-                      "+ <|endoftext|>, padded with <|endoftext|>), in reading order only; the diffusion loss masks "
-                      "running text anywhere and a pair after its first newline only (LLaDA's SFT)")
+                      f"+ <|endoftext|>, padded with <|endoftext|> to {cfg.recite_len or cfg.seq_len} tokens), in "
+                      "reading order only, masked anywhere as in pre-training")
         if recite.get("instructions"):
             data_desc += (f"; and the pairs of {len(recite['instructions'])} of them as instructions both ways "
-                          "('The verse after: A' newline B, 'The verse before: B' newline A)")
+                          "('The verse after: A' newline B, 'The verse before: B' newline A), masked after the "
+                          "question only (LLaDA's SFT)")
         data_desc += "."
-    batch_tokens = cfg.batch_size * cfg.seq_len
+    recited = round(cfg.batch_size * cfg.recite_share) if cfg.recite else 0
+    batch_tokens = recited * (cfg.recite_len or cfg.seq_len) + (cfg.batch_size - recited) * cfg.seq_len
     info = info or dict(command=command or "", data=data_desc, parameters=n_params, batch_tokens=batch_tokens,
                         train_tokens=len(train_stream), heldout_tokens=len(held_stream),
                         hardware=f"{cfg.threads} CPU threads", random_length_prob=cfg.random_length_prob,
@@ -368,25 +384,30 @@ def train(cfg: TrainConfig, command: str | None = None) -> dict:
     t_window, steps_window = time.time(), 0  # speed since the last schedule estimate
     while total_steps is None or step < total_steps:
         if cfg.recite:  # (never cut shorter: a recited row must hold its verses)
-            x, start = recitation_batch(train_stream, pools, cfg, gen)
+            groups = recitation_batch(train_stream, pools, cfg, gen)
         else:
-            x, start = sample_batch(train_stream, cfg.batch_size, cfg.seq_len, gen), None
+            groups = [(sample_batch(train_stream, cfg.batch_size, cfg.seq_len, gen), None)]
         if not cfg.recite and torch.rand(1, generator=gen).item() < cfg.random_length_prob:
             # (the twin predicts each token from those before it: a 1-token window has nothing to score;
             # its empty mean made the loss NaN at step ~3315 of a run, and with it every weight)
-            x = x[:, : max(2 if cfg.causal else 1, int(torch.randint(1, cfg.seq_len + 1, (1,), generator=gen)))]
+            x = groups[0][0]
+            groups = [(x[:, : max(2 if cfg.causal else 1, int(torch.randint(1, cfg.seq_len + 1, (1,), generator=gen)))], None)]
         lr = lr_at(step, total_steps or schedule_hint or 10**9, cfg)
         for group in opt.param_groups:
             group["lr"] = lr
-        loss = next_token_loss(model, x) if cfg.causal else diffusion_loss(model, x, mask_id, cfg.eps, gen,
-                                                                          start=start)[0]
+        # rows of two lengths (recited, general) go through the model apart; each group's loss is a
+        # mean over its tokens, so weighting by them gives the mean over the whole batch
+        n_tokens = sum(x.numel() for x, _ in groups)
+        loss = sum((next_token_loss(model, x) if cfg.causal else diffusion_loss(model, x, mask_id, cfg.eps, gen,
+                                                                             start=start)[0]) * (x.numel() / n_tokens)
+                   for x, start in groups)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         opt.step()
         step += 1
         steps_window += 1
-        tokens_done += x.numel()
+        tokens_done += n_tokens
         ema_loss = loss.item() if ema_loss is None else 0.98 * ema_loss + 0.02 * loss.item()
         if adaptive and (step - first_step == 20 or (total_steps and step % cfg.eval_every == 1)):
             # (re)fit the schedule to the time left, at the speed measured since the last estimate;
@@ -432,7 +453,7 @@ def parse_args(argv=None) -> TrainConfig:
             p.add_argument(flag, action=argparse.BooleanOptionalAction, default=value)
         else:
             kind = {"minutes": float, "steps": int, "stop_after": int, "n_kv_heads": int, "state": str,
-                    "tokenizer": str, "init": str, "recite": str}.get(name, type(value))
+                    "tokenizer": str, "init": str, "recite": str, "recite_len": int}.get(name, type(value))
             p.add_argument(flag, type=kind, default=value, help=f"default {value}")
     args = p.parse_args(argv)
     return TrainConfig(**{k: (tuple(v) if k == "text" else v) for k, v in vars(args).items()})

@@ -188,8 +188,13 @@ def test_a_fine_tune_starts_from_its_init_and_recites_in_reading_order(text_file
     base = load_model(tmp_path / "base", device="cpu", dtype="float32")
     pools = recitation_rows(base.tokenizer, ["Psalms 23:1-3"], 32)
     (running, run_starts), (pairs, pair_starts), tok = pools["running"], pools["pairs"], base.tokenizer
-    assert run_starts.tolist() == [0] and tok.decode(pairs[0][: pair_starts[0]]) == "<|startoftext|>Verse 1.\n"
+    assert run_starts.tolist() == [0] and pair_starts.tolist() == [0, 0]  # both masked anywhere
     assert len(running) == 1 and len(pairs) == 2 and "instructions" not in pools  # one passage, two pairs
+    n_pair = int((pairs[0] != tok.eos_token_id).sum()) + 1  # a pair row's tokens with its first <|endoftext|>
+    short = recitation_rows(tok, ["Psalms 23:1-3"], n_pair)["running"][0]  # a row holds 2 verses: runs of them
+    assert [tok.decode(r, skip_special_tokens=True) for r in short] == ["Verse 1.\nVerse 2.", "Verse 3."]
+    with pytest.raises(SystemExit, match="give a longer --recite-len"):
+        recitation_rows(tok, ["Psalms 23:1-3"], 3)
     assert tok.decode(pairs[0]).startswith("<|startoftext|>Verse 1.\nVerse 2.<|endoftext|>")
     assert tok.decode(running[0]).count("Verse") == 3 and pairs[0][-1] == tok.eos_token_id
     asked, asked_starts = recitation_rows(tok, ["Psalms 23:1-3"], 48, instructed=["Psalms 23:1-3"])["instructions"]
@@ -220,15 +225,16 @@ def test_a_fine_tune_starts_from_its_init_and_recites_in_reading_order(text_file
     # the twin's fine-tune stays autoregressive without being told (--causal follows the init)
     train(tiny_cfg(tmp_path / "twin", text_file, steps=1, causal=True, tokenizer=str(tmp_path / "base")))
     info = train(tiny_cfg(tmp_path / "twin-recite", text_file, init=str(tmp_path / "twin"),
-                          recite=str(tmp_path / "passages.json"), steps=1))
+                          recite=str(tmp_path / "passages.json"), recite_len=40, steps=1))
     assert load_model(tmp_path / "twin-recite", device="cpu").model.config.causal
     assert info["eval_metric"] == "next-token accuracy" and info["recite"] == str(tmp_path / "passages.json")
     gen = torch.Generator().manual_seed(0)
-    batch, starts = recitation_batch(torch.arange(500) % 50, pools, cfg, gen)
-    assert starts[4:].tolist() == [0] * 4 and all(s in (0, int(pair_starts[0])) for s in starts[:4].tolist())
-    loss, n_masked = diffusion_loss(base.model, batch, tok.mask_token_id, t=torch.ones(8), start=starts)
-    assert n_masked == sum(32 - s for s in starts.tolist())  # at t = 1 exactly the responses are masked
-    assert batch.shape == (8, 32) and all(int(row[0]) == tok.bos_token_id for row in batch[:4])
+    pools = recitation_rows(tok, ["Psalms 23:1-3"], 40, instructed=["Psalms 23:1-3"])
+    (recited, starts), (general, general_starts) = recitation_batch(torch.arange(500) % 50, pools, cfg, gen)
+    assert recited.shape == (4, 40) and general.shape == (4, 32) and general_starts.tolist() == [0] * 4
+    assert all(int(row[0]) == tok.bos_token_id for row in recited)
+    loss, n_masked = diffusion_loss(base.model, recited, tok.mask_token_id, t=torch.ones(4), start=starts)
+    assert n_masked == sum(40 - s for s in starts.tolist())  # at t = 1 exactly the answers are masked
 
 
 def test_resume_continues_bit_for_bit(text_file, tmp_path):
