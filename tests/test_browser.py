@@ -109,7 +109,8 @@ def test_a_run_streams_ends_as_generate_and_replays_without_requests(page, serve
     box = page.locator("#ld-heatmap canvas.ld-heat-cells").bounding_box()
     page.mouse.move(box["x"] + box["width"] * 16.5 / 32, box["y"] + box["height"] * 8.5 / 16)  # position 16, step 9
     assert re.match(r"position 16 · step 9 · confidence \d+%", page.locator("#ld-heatmap .ld-tip").inner_text())
-    page.locator("#ld-order .hm image").wait_for(timeout=20_000)  # and the after-run charts
+    page.locator("#ld-order canvas.ld-heat-cells").wait_for(state="attached", timeout=20_000)  # and the after-run charts
+    page.locator("#ld-progress .plot-container").wait_for(state="attached", timeout=20_000)
     assert page.get_by_label("Answer", exact=True).input_value() != ""
     # scrub: every step shows what the server's view of that step holds, and nothing goes to the server
     requests = []
@@ -174,9 +175,15 @@ def test_markup_stays_text_everywhere_and_the_export_replays_offline(page, serve
     assert "<img" in texts and "<b" in texts  # the prompt's and the fixed tokens' text, as text
     titles = page.evaluate("[...document.querySelectorAll('#ld-grid .ld-cell')].map(c => c.title).join(' ')")
     assert re.search(r'"\s?<', titles)  # hover titles hold the fixed tokens' raw text
-    page.locator("#ld-order .hm image").wait_for(timeout=20_000)  # the after-run charts come a task later
-    order_labels = page.evaluate("JSON.stringify(document.getElementById('ld-order').data[0].text)")
-    assert "&lt;" in order_labels and "<" not in order_labels  # escaped for Plotly, which reads tags
+    order = page.locator("#ld-order canvas.ld-heat-cells")  # the after-run charts come a task later
+    order.wait_for(state="attached", timeout=20_000)
+    order.scroll_into_view_if_needed()
+    box, tip, tips = order.bounding_box(), page.locator("#ld-order .ld-tip"), []
+    for i in range(2, 8):  # one row of 32 positions; the fixed tokens start at position 2
+        page.mouse.move(box["x"] + box["width"] * (i + 0.5) / 32, box["y"] + box["height"] / 2)
+        tips.append(tip.inner_text())
+        assert tip.locator("*").count() == 0
+    assert any(re.match(rf'position {i} · "\s?<.*" · given', t) for i, t in enumerate(tips, 2)), tips
     assert page.evaluate("window.pwned === undefined")
     # export, then open the standalone page from disk with the network off
     page.get_by_role("button", name=re.compile("Export run")).click()

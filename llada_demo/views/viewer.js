@@ -21,17 +21,19 @@
   const GRID_INTERVAL = 50;  // ms between grid redraws while a run streams (status and heatmap: every step)
   const GREY = "#8a8f98", GRID = "rgba(138,143,152,0.25)";
 
-  function confidenceRgb(v) {
+  /* The colour at v (0..1) of a scale [[position, [r, g, b]], ...]. */
+  function rgbAt(scale, v) {
     v = Number.isFinite(v) ? Math.min(Math.max(v, 0), 1) : 0;
-    for (let i = 0; i < SCALE.length - 1; i++) {
-      const [p0, c0] = SCALE[i], [p1, c1] = SCALE[i + 1];
+    for (let i = 0; i < scale.length - 1; i++) {
+      const [p0, c0] = scale[i], [p1, c1] = scale[i + 1];
       if (v <= p1) {
         const w = (v - p0) / (p1 - p0);
         return c0.map((a, j) => Math.round(a + (c1[j] - a) * w));
       }
     }
-    return SCALE[SCALE.length - 1][1];
+    return scale[scale.length - 1][1];
   }
+  const confidenceRgb = (v) => rgbAt(SCALE, v);
   const textColour = (c) => (0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2] > 140 ? "#111" : "#fff");
 
   /* A cell's text: newlines and tabs made visible, blank tokens marked. */
@@ -427,6 +429,64 @@
 
   /* Each confidence byte (0..255) as the viridis colour, for the heatmap raster. */
   const BYTE_RGB = Array.from({length: 256}, (_, q) => confidenceRgb(q / 255));
+  const PLASMA_RGB = PLASMA.map(([p, hex]) => [p, [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16))]);
+
+  /* A chart of cells: Plotly draws the axes and the colour bar (a heatmap trace of one hidden cell); the
+   * cells are a canvas laid over the plot area, a block of pixels each, painted by the caller, and the
+   * hover text of cell (column, row) is text(column, row), shown as plain text (null: none). A Plotly
+   * heatmap re-renders every cell on every update (1.5 s of the page's CPU per 128-step run, 265 ms tasks
+   * at 512 x 512), and the first heatmap with data on a page took a ~110 ms task. */
+  class CellPlot {
+    constructor(div) {
+      this.div = div;
+      this.canvas = null;
+      this.text = () => null;
+    }
+    /* Axes for columns x rows cells (row 0 on top), each px canvas pixels square; with px 0 the axes
+     * alone. A plot already there is updated in place (Plotly.react, ~20 ms against ~30 for a new one).
+     * Returns the canvas's 2D context (cleared), or null. */
+    frame(columns, rows, px, bar, layout) {
+      const fresh = !this.div._fullLayout;
+      if (fresh) this.div.textContent = "";
+      window.Plotly[fresh ? "newPlot" : "react"](this.div, [Object.assign(
+        // (one cell outside the axes' ranges: with no valid cell Plotly hides the colour bar)
+        {type: "heatmap", z: [[bar.zmin]], x: [-10], y: [-10], hoverinfo: "skip", showscale: true}, bar)],
+        layout, {responsive: true, displaylogo: false});
+      if (fresh) this.div.on("plotly_afterplot", () => this.place());
+      if (!px) return null;
+      if (!this.canvas) {
+        this.canvas = el("canvas", "ld-heat-cells", this.div);
+        this.tip = el("div", "ld-tip", this.div);
+        this.canvas.addEventListener("mousemove", (e) => this.hover(e));
+        this.canvas.addEventListener("mouseleave", () => { this.tip.style.display = "none"; });
+      }
+      Object.assign(this, {columns, rows, px});
+      this.canvas.width = columns * px;  // (resizing clears it)
+      this.canvas.height = rows * px;
+      this.place();
+      return this.canvas.getContext("2d");
+    }
+    place() {
+      const size = this.div._fullLayout && this.div._fullLayout._size;
+      if (!size || !this.canvas) return;
+      Object.assign(this.canvas.style, {left: `${size.l}px`, top: `${size.t}px`, width: `${size.w}px`, height: `${size.h}px`});
+    }
+    hover(e) {
+      const box = this.canvas.getBoundingClientRect();
+      const i = Math.floor((e.clientX - box.left) / box.width * this.columns);
+      const k = Math.floor((e.clientY - box.top) / box.height * this.rows);
+      const text = i >= 0 && i < this.columns && k >= 0 && k < this.rows ? this.text(i, k) : null;
+      if (text === null) { this.tip.style.display = "none"; return; }
+      this.tip.textContent = text;
+      const host = this.div.getBoundingClientRect();
+      Object.assign(this.tip.style, {display: "block", left: `${e.clientX - host.left + 12}px`, top: `${e.clientY - host.top + 12}px`});
+    }
+    clear() {
+      if (window.Plotly) window.Plotly.purge(this.div);
+      this.div.textContent = "";
+      this.canvas = null;
+    }
+  }
 
   class Charts {
     /* options.prefix: of the charts' ids (default "ld-": ld-heatmap, ld-order, ld-progress);
@@ -437,60 +497,53 @@
       this.only = !!options.heatmapOnly;
       this.height = options.height || 320;
       root.textContent = "";
-      this.heat = el("div", "ld-chart ld-heat", root);
-      this.heat.id = id("heatmap");
-      this.order = el("div", "ld-chart", root);
-      this.order.id = id("order");
+      this.heat = new CellPlot(el("div", "ld-chart ld-heat", root));
+      this.heat.div.id = id("heatmap");
+      this.heat.text = (i, k) => this.hoverText(i, k);
+      this.order = new CellPlot(el("div", "ld-chart ld-heat", root));
+      this.order.div.id = id("order");
       this.progress = el("div", "ld-chart", root);
       this.progress.id = id("progress");
-      el("div", "ld-empty", this.heat, "The confidence heatmap appears here when you press Generate.");
+      el("div", "ld-empty", this.heat.div, "The confidence heatmap appears here when you press Generate.");
+      // empty axes as soon as the page is idle: the first Plotly plot of a page costs ~3x a later one
+      // (76 against 25 ms in headless Chromium; a 103 ms task at the start of a 512 x 512 run)
+      setTimeout(() => { if (!this.run && this.plotly) this.axes(null); }, 0);
     }
     get plotly() { return window.Plotly; }
-    /* Plotly draws the axes, the colour bar and the block boundaries once; the cells are a canvas laid
-     * over the plot area, one row painted per step (a Plotly heatmap re-renders every cell on every
-     * update: 1.5 s of the page's CPU per 128-step run, and 265 ms tasks at 512 x 512). */
+    /* Plotly draws the axes, the colour bar and the block boundaries once a run; the cells are painted
+     * on the canvas of a CellPlot, one row per step. */
     begin(run) {
       this.run = run;
       this.rows = 0;
       this.finished = false;
       this.final = false;
       this.ctx = null;
+      this.order.clear();
+      if (this.plotly) this.plotly.purge(this.progress);
+      this.progress.textContent = "";
       // the axes in a task of their own: with the grid's cells built in the same task, the first frame
       // of a 512-token run took one ~100 ms task (bench/bench_browser.py, long tasks)
       setTimeout(() => { if (run === this.run) { this.axes(run); this.update(run, this.final); } }, 0);
     }
+    /* The heatmap's axes for `run` (null: empty axes, before any run). */
     axes(run) {
-      for (const e of [this.heat, this.order, this.progress]) {
-        if (this.plotly) this.plotly.purge(e);
-        e.textContent = "";
+      if (!this.plotly) {
+        this.heat.div.textContent = "";
+        el("div", "ld-empty", this.heat.div, "Plotly did not load: the charts are not drawn.");
+        return;
       }
-      if (!this.plotly) { el("div", "ld-empty", this.heat, "Plotly did not load: the charts are not drawn."); return; }
-      const n = run.n, shapes = run.blockStarts.slice(1).map((s) => ({
-        type: "line", x0: s - 0.5, x1: s - 0.5, y0: 0, y1: 1, yref: "paper", line: {color: "#e45756", width: 1, dash: "dot"}}));
-      this.plotly.newPlot(this.heat, [
-        {type: "scatter", mode: "markers", x: [null], y: [null], showlegend: false, hoverinfo: "skip",
-         marker: {color: [0], cmin: 0, cmax: 100, colorscale: PLOTLY_SCALE, showscale: true,
-                  colorbar: {title: {text: "conf. %", side: "right"}, thickness: 12, len: 0.9}}},
-      ], styled("Confidence at every step", this.height, {
-        xaxis: axis({title: {text: "answer position"}, range: [-0.5, n - 0.5]}),
-        yaxis: axis({title: {text: "step"}, range: [run.total + 0.5, 0.5]}), shapes,
-      }), {responsive: true, displaylogo: false});
-      // one canvas pixel block per cell, scaled by the browser to the plot area
-      this.cell = Math.max(1, Math.min(6, Math.floor(768 / Math.max(n, run.total))));
-      this.canvas = el("canvas", "ld-heat-cells", this.heat);
-      this.canvas.width = n * this.cell;
-      this.canvas.height = run.total * this.cell;
-      this.ctx = this.canvas.getContext("2d");
-      this.tip = el("div", "ld-tip", this.heat);
-      this.place();
-      this.heat.on("plotly_afterplot", () => this.place());
-      this.canvas.addEventListener("mousemove", (e) => this.hover(e));
-      this.canvas.addEventListener("mouseleave", () => { this.tip.style.display = "none"; });
-    }
-    place() {
-      const size = this.heat._fullLayout && this.heat._fullLayout._size;
-      if (!size || !this.canvas) return;
-      Object.assign(this.canvas.style, {left: `${size.l}px`, top: `${size.t}px`, width: `${size.w}px`, height: `${size.h}px`});
+      const n = run ? run.n : 128, total = run ? run.total : 128;
+      const shapes = run ? run.blockStarts.slice(1).map((s) => ({
+        type: "line", x0: s - 0.5, x1: s - 0.5, y0: 0, y1: 1, yref: "paper", line: {color: "#e45756", width: 1, dash: "dot"}})) : [];
+      const annotations = run ? [] : [{text: "appears here when you press Generate", showarrow: false,
+                                       xref: "paper", yref: "paper", x: 0.5, y: 0.5, font: {size: 13}}];
+      this.cell = Math.max(1, Math.min(6, Math.floor(768 / Math.max(n, total))));
+      this.ctx = this.heat.frame(n, total, run ? this.cell : 0,
+        {zmin: 0, zmax: 100, colorscale: PLOTLY_SCALE, colorbar: {title: {text: "conf. %", side: "right"}, thickness: 12, len: 0.9}},
+        styled("Confidence at every step", this.height, {
+          xaxis: axis({title: {text: "answer position"}, range: [-0.5, n - 0.5]}),
+          yaxis: axis({title: {text: "step"}, range: [total + 0.5, 0.5]}), shapes, annotations,
+        }));
     }
     /* Paint the rows that arrived (a few microseconds a row); called at most once a frame. */
     update(run, final) {
@@ -522,35 +575,37 @@
         setTimeout(() => { if (run === this.run) this.progressChart(run); }, 60);
       }
     }
-    hover(e) {
-      const run = this.run, box = this.canvas.getBoundingClientRect();
-      const i = Math.floor((e.clientX - box.left) / box.width * run.n);
-      const k = Math.floor((e.clientY - box.top) / box.height * run.total);
-      if (i < 0 || i >= run.n || k < 0 || k >= this.rows) { this.tip.style.display = "none"; return; }
+    hoverText(i, k) {
+      const run = this.run;
+      if (!run || k >= this.rows) return null;
       const r = run.records[k], c = run.commitStep[i];
       let what = `confidence ${Math.round(r.conf[i] * 100 / 255)}%`;
       if (c === k + 1) what += ` \u00b7 committed ${quoted(run.text(run.commitToken[i]))}`;
-      this.tip.textContent = `position ${i} \u00b7 step ${k + 1} \u00b7 ${what}`;
-      const host = this.heat.getBoundingClientRect();
-      Object.assign(this.tip.style, {display: "block", left: `${e.clientX - host.left + 12}px`, top: `${e.clientY - host.top + 12}px`});
+      return `position ${i} \u00b7 step ${k + 1} \u00b7 ${what}`;
     }
+    /* The step each position was committed at, rows of 32 positions; hover: the position's token. */
     orderChart(run) {
-      const width = 32, n = run.n, rows = Math.max(1, Math.ceil(n / width));
-      const z = [], labels = [];
-      for (let r = 0; r < rows; r++) { z.push(new Array(width).fill(null)); labels.push(new Array(width).fill("")); }
-      for (let i = 0; i < n; i++) {
-        const r = Math.floor(i / width), c = i % width, s = run.commitStep[i];
-        z[r][c] = s > 0 ? s : null;
-        labels[r][c] = escapeHtml(`position ${i} \u00b7 ${quoted(run.text(run.commitToken[i]))} \u00b7 step ${s}`);
-      }
-      this.plotly.newPlot(this.order, [{type: "heatmap", z, x: [...Array(width).keys()], y: [...Array(rows).keys()],
-        text: labels, hovertemplate: "%{text}<extra></extra>", colorscale: PLASMA, xgap: 1, ygap: 1,
-        colorbar: {title: {text: "step", side: "right"}, thickness: 12}}],
+      const width = 32, n = run.n, rows = Math.max(1, Math.ceil(n / width)), last = Math.max(1, run.done), px = 16;
+      const ctx = this.order.frame(width, rows, px,
+        {zmin: 1, zmax: last, colorscale: PLASMA, colorbar: {title: {text: "step", side: "right"}, thickness: 12}},
         styled("Unmask order: the step each position was committed", Math.max(220, 26 * rows + 120), {
-          margin: {l: 48, r: 8, t: 28, b: 30}, xaxis: axis({title: {text: `position mod ${width}`}}),
-          yaxis: axis({title: {text: "first position"}, autorange: "reversed", tickmode: "array",
+          margin: {l: 48, r: 8, t: 28, b: 30}, xaxis: axis({title: {text: `position mod ${width}`}, range: [-0.5, width - 0.5]}),
+          yaxis: axis({title: {text: "first position"}, range: [rows - 0.5, -0.5], tickmode: "array",
                        tickvals: [...Array(rows).keys()], ticktext: [...Array(rows).keys()].map((r) => String(r * width))}),
-        }), {responsive: true, displaylogo: false});
+        }));
+      for (let i = 0; i < n; i++) {
+        const s = run.commitStep[i];
+        if (s <= 0) continue;  // given, or still masked (a stopped run): no colour
+        const [r, g, b] = rgbAt(PLASMA_RGB, last > 1 ? (s - 1) / (last - 1) : 1);
+        ctx.fillStyle = `rgb(${r},${g},${b})`;
+        ctx.fillRect((i % width) * px, Math.floor(i / width) * px, px - 1, px - 1);  // a 1-pixel gap between cells
+      }
+      this.order.text = (column, row) => {
+        const i = row * width + column, s = i < n ? run.commitStep[i] : null;
+        if (s === null) return null;
+        const when = s > 0 ? `step ${s}` : s === 0 ? "given" : "still masked";
+        return `position ${i} \u00b7 ${s < 0 ? "masked" : quoted(run.text(run.commitToken[i]))} \u00b7 ${when}`;
+      };
     }
     progressChart(run) {
       let left = run.start.initial.filter((t) => t === run.mask).length;
@@ -560,7 +615,11 @@
         left -= r.committed.length; leftX.push(r.step); leftY.push(left);
       }
       this.plotly.newPlot(this.progress, [
-        {type: "bar", x: steps, y: per, name: "committed this step", marker: {color: "rgb(33,145,140)"}, opacity: 0.7},
+        // a filled step line, not bars: one path instead of a bar per step (a 512-step run's bar chart
+        // was an 80 ms task, 30 ms of it loading the bar code)
+        {type: "scatter", mode: "lines", x: steps.map((k) => k - 0.5).concat(steps.slice(-1).map((k) => k + 0.5)),
+         y: per.concat(per.slice(-1)), name: "committed this step", line: {shape: "hv", color: "rgb(33,145,140)", width: 1},
+         fill: "tozeroy", fillcolor: "rgba(33,145,140,0.4)", hovertemplate: "%{y}<extra>committed</extra>"},
         {type: "scatter", x: leftX, y: leftY, name: "masks left", mode: "lines", line: {color: "#f58518", width: 2}, yaxis: "y2"},
       ], styled("Masks left and tokens committed per step", 260, {
         margin: {l: 48, r: 48, t: 28, b: 36}, xaxis: axis({title: {text: "step"}}), yaxis: axis({title: {text: "committed"}}),
