@@ -59,6 +59,7 @@ class TrainConfig:
     recite_share: float = 0.5  # of each batch's rows
     recite_len: int | None = None  # recited rows' length (default seq_len): a verse pair needs ~70 tokens,
     # and at 256 most of a pair row's compute went to its <|endoftext|> padding
+    pair_masking: str = "response"  # a verse pair's masks: "response" (B only, LLaDA's SFT) or "anywhere"
     # model
     d_model: int = 256
     n_layers: int = 4
@@ -126,18 +127,23 @@ def sample_batch(stream: torch.Tensor, batch_size: int, seq_len: int, generator)
 RECITE_MIX = {"running": 0.4, "pairs": 0.4, "instructions": 0.2}
 
 
-def recitation_rows(tok, references: list[str], seq_len: int, instructed=()) -> dict[str, tuple]:
+def recitation_rows(tok, references: list[str], seq_len: int, instructed=(),
+                    pair_masking: str = "response") -> dict[str, tuple]:
     """The rows a recitation fine-tune draws from, {kind: (rows, starts)}: each row <|startoftext|> + text
     + <|endoftext|>, padded with <|endoftext|> to seq_len, (n, seq_len); starts (n,) the first position
     the diffusion loss may mask. "running": each passage, verses joined by newlines (the corpus's
-    format; a passage longer than a row is cut into runs of whole verses); "pairs": each pair of
-    consecutive verses (A, B) as A newline B; both masked anywhere (pre-training), so a pair teaches B
-    given A and A given B, in reading order. For the passages in `instructed` only, "instructions":
-    each pair asked both ways (corpus.instruction), so that the other passages test the paper's form
-    of the reversal experiment; masked after their first newline only (LLaDA's SFT: the question
-    stays, the answer and its <|endoftext|> padding are masked).
-    (The first fine-tune masked pairs after the newline only, as instructions are: it wrote 24% of the
-    next verses and filled 0% of the previous ones, which it had never been asked to fill.)"""
+    format; a passage longer than a row is cut into runs of whole verses), masked anywhere
+    (pre-training); "pairs": each pair of consecutive verses (A, B) as A newline B, in reading order,
+    masked after the newline only (pair_masking "response", LLaDA's SFT: B given A) or anywhere (B
+    given A and A given B). For the passages in `instructed` only, "instructions": each pair asked
+    both ways (corpus.instruction), so that the other passages test the paper's form of the reversal
+    experiment; masked after their first newline only (the question stays, the answer and its
+    <|endoftext|> padding are masked).
+    Measured (python -m llada_demo.reversal, the README): "response" with rows of 256 gave 24% of the
+    next verses and 0% of the previous ones; "anywhere" with rows of 96, 40 min on 1 thread, 15% and 9%
+    (on a canvas of 96; on one of 256 the long <|endoftext|> tail fills A with <|endoftext|>)."""
+    if pair_masking not in ("response", "anywhere"):
+        raise SystemExit(f"--pair-masking {pair_masking!r}: choose response or anywhere")
     from .corpus import bible_verses, instruction, passage
 
     verses = bible_verses()
@@ -171,11 +177,15 @@ def recitation_rows(tok, references: list[str], seq_len: int, instructed=()) -> 
     newline = tok.encode("\n", add_special_tokens=False)[0]
     running = rows([r for p in passages.values() for r in runs(p)])
     pairs = rows([a + "\n" + b for p in passages.values() for a, b in zip(p, p[1:])])
-    pools = {kind: (x, torch.zeros(len(x), dtype=torch.long)) for kind, x in (("running", running), ("pairs", pairs))}
+    def responses(x):  # the position after each row's first newline
+        return (x == newline).int().argmax(dim=1) + 1
+
+    pools = {"running": (running, torch.zeros(len(running), dtype=torch.long)),
+             "pairs": (pairs, responses(pairs) if pair_masking == "response" else torch.zeros(len(pairs), dtype=torch.long))}
     if instructed:
         asked = rows(["".join(instruction(d, a, b)) for r in instructed
                       for a, b in zip(passages[r], passages[r][1:]) for d in ("forward", "backward")])
-        pools["instructions"] = (asked, (asked == newline).int().argmax(dim=1) + 1)  # after the first newline
+        pools["instructions"] = (asked, responses(asked))
     return pools
 
 
@@ -193,7 +203,10 @@ def recitation_batch(stream, pools: dict, cfg: TrainConfig, generator) -> list[t
         starts.append(int(pool_starts[i]))
     general = sample_batch(stream, cfg.batch_size - n, cfg.seq_len, generator)
     groups = [(torch.stack(rows), torch.tensor(starts))] if rows else []
-    return groups + ([(general, torch.zeros(len(general), dtype=torch.long))] if len(general) else [])
+    groups += [(general, torch.zeros(len(general), dtype=torch.long))] if len(general) else []
+    if len(groups) == 2 and groups[0][0].shape[1] == general.shape[1]:  # one length: one batch
+        return [(torch.cat([g[0] for g in groups]), torch.cat([g[1] for g in groups]))]
+    return groups
 
 
 def make_optimizer(model, cfg: TrainConfig):
@@ -314,7 +327,8 @@ def train(cfg: TrainConfig, command: str | None = None) -> dict:
     pools = None
     if cfg.recite:
         recite = json.loads(Path(cfg.recite).read_text())
-        pools = recitation_rows(tok, recite["passages"], cfg.recite_len or cfg.seq_len, recite.get("instructions", ()))
+        pools = recitation_rows(tok, recite["passages"], cfg.recite_len or cfg.seq_len, recite.get("instructions", ()),
+                                cfg.pair_masking)
     opt = make_optimizer(model, cfg)
     gen = torch.Generator().manual_seed(cfg.seed)  # data order and masks: one stream, saved with the state
     step, total_steps, info = 0, cfg.steps, None
@@ -336,7 +350,8 @@ def train(cfg: TrainConfig, command: str | None = None) -> dict:
         data_desc += (f" {cfg.recite_share:.0%} of each batch's rows are the passages of {cfg.recite}, each as "
                       "running text or as a pair of consecutive verses (<|startoftext|> + verses joined by newlines "
                       f"+ <|endoftext|>, padded with <|endoftext|> to {cfg.recite_len or cfg.seq_len} tokens), in "
-                      "reading order only, masked anywhere as in pre-training")
+                      "reading order only; the diffusion loss masks running text anywhere and a pair "
+                      + ("after its first newline only (LLaDA's SFT)" if cfg.pair_masking == "response" else "anywhere"))
         if recite.get("instructions"):
             data_desc += (f"; and the pairs of {len(recite['instructions'])} of them as instructions both ways "
                           "('The verse after: A' newline B, 'The verse before: B' newline A), masked after the "

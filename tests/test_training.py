@@ -188,7 +188,11 @@ def test_a_fine_tune_starts_from_its_init_and_recites_in_reading_order(text_file
     base = load_model(tmp_path / "base", device="cpu", dtype="float32")
     pools = recitation_rows(base.tokenizer, ["Psalms 23:1-3"], 32)
     (running, run_starts), (pairs, pair_starts), tok = pools["running"], pools["pairs"], base.tokenizer
-    assert run_starts.tolist() == [0] and pair_starts.tolist() == [0, 0]  # both masked anywhere
+    assert run_starts.tolist() == [0] and tok.decode(pairs[0][: pair_starts[0]]) == "<|startoftext|>Verse 1.\n"
+    anywhere = recitation_rows(tok, ["Psalms 23:1-3"], 32, pair_masking="anywhere")["pairs"]
+    assert torch.equal(anywhere[0], pairs) and anywhere[1].tolist() == [0, 0]
+    with pytest.raises(SystemExit, match="choose response or anywhere"):
+        recitation_rows(tok, ["Psalms 23:1-3"], 32, pair_masking="both")
     assert len(running) == 1 and len(pairs) == 2 and "instructions" not in pools  # one passage, two pairs
     n_pair = int((pairs[0] != tok.eos_token_id).sum()) + 1  # a pair row's tokens with its first <|endoftext|>
     short = recitation_rows(tok, ["Psalms 23:1-3"], n_pair)["running"][0]  # a row holds 2 verses: runs of them
@@ -235,6 +239,8 @@ def test_a_fine_tune_starts_from_its_init_and_recites_in_reading_order(text_file
     assert all(int(row[0]) == tok.bos_token_id for row in recited)
     loss, n_masked = diffusion_loss(base.model, recited, tok.mask_token_id, t=torch.ones(4), start=starts)
     assert n_masked == sum(40 - s for s in starts.tolist())  # at t = 1 exactly the answers are masked
+    (both, both_starts), = recitation_batch(torch.arange(500) % 50, recitation_rows(tok, ["Psalms 23:1-3"], 32), cfg, gen)
+    assert both.shape == (8, 32) and both_starts[4:].tolist() == [0] * 4  # one length: one batch, as before
 
 
 def test_resume_continues_bit_for_bit(text_file, tmp_path):
