@@ -268,10 +268,17 @@ def compare_run(page, browser_pid, traffic, timeout=600) -> dict | None:
     page.bring_to_front()
     tab.click()
     traffic.bytes = 0
+    # each side's end is the first done/stopped after a status that was neither: the last repeat's
+    # "done" is still on screen when this one starts
+    page.evaluate("""() => { window.__compare = {};
+      for (const s of ['a', 'b']) {
+        const el = document.querySelector(`#ld-${s}-status`), w = window.__compare;
+        new MutationObserver(() => { const ended = /^(done|stopped)/.test(el.textContent.trim());
+          if (!ended) w[s] = 'running'; else if (w[s] === 'running') w[s] = 'ended'; })
+          .observe(el, {childList: true, subtree: true, characterData: true}); } }""")
     chrome0 = process_cpu_seconds(browser_pid, children=True)
     page.get_by_role("button", name="Generate both").click()
-    page.wait_for_function("['a', 'b'].every((s) => /^(done|stopped)/.test("
-                           "document.querySelector(`#ld-${s}-status`).textContent.trim()))",
+    page.wait_for_function("window.__compare.a === 'ended' && window.__compare.b === 'ended'",
                            timeout=timeout * 1000, polling=100)
     result = dict(chrome=process_cpu_seconds(browser_pid, children=True) - chrome0, bytes=traffic.bytes)
     page.get_by_role("tab", name="Generate").click()

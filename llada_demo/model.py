@@ -174,10 +174,9 @@ class BlockCache:
             self.keys.append(k)
             self.values.append(v)
         else:
-            end = self.start + k.shape[2]
-            self.keys[layer] = torch.cat([self.keys[layer][:, :, : self.start], k, self.keys[layer][:, :, end:]], 2)
-            self.values[layer] = torch.cat([self.values[layer][:, :, : self.start], v,
-                                            self.values[layer][:, :, end:]], 2)
+            end = self.start + k.shape[2]  # in place: the stored tensors belong to this cache alone
+            self.keys[layer][:, :, self.start : end] = k
+            self.values[layer][:, :, self.start : end] = v
         return self.keys[layer], self.values[layer]
 
 

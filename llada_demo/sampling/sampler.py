@@ -206,16 +206,26 @@ def _steps(run: _Run, records: bool = True) -> Iterator[tuple[StepRecord, ...] |
             if rule.dynamic and not bool(x[:, run.slots[s:e]].eq(mask_id).any()):
                 break  # the block is written
             mask_index = x == mask_id
+            lo, hi = 0, x.shape[1]  # the positions whose predictions are (re)computed
             if cache is None or i == 0:
                 logits = _mask_predictor_logits(run, x, cache)  # (B, T, V)
             else:  # only the block (dual) or the block and what follows (prefix); elsewhere the logits
-                # of the block's first pass stand (the guesses shown there are that pass's)
-                logits = logits.clone()
+                # of the block's first pass stand, and with them its predictions (the guesses shown there)
                 logits[:, recompute[0] : recompute[1]] = _mask_predictor_logits(run, x, cache, *recompute)
-            # step 1 (B, T): sampled where this step may commit, the argmax elsewhere (see predict_tokens)
-            x0 = predict_tokens(logits, settings.temperature, run.generator,
-                                None if settings.full_noise else mask_index & in_reach)
-            probability = token_probability(logits, x0)  # (B, T)
+                if not settings.full_noise:  # (whose noise is drawn over every position)
+                    # from the first mask in reach (a prompt's masks come before the block)
+                    before = mask_index[:, : recompute[0]].any(dim=0).nonzero()
+                    lo, hi = (int(before[0, 0]) if len(before) else recompute[0]), recompute[1]
+            # step 1 (B, T): sampled where this step may commit, the argmax elsewhere (see predict_tokens);
+            # row by row, so over [lo, hi) alone it gives the same predictions and draws the same noise
+            # (the softmax and argmax over a 256-token canvas cost more than a dual-cache pass of 32)
+            part = predict_tokens(logits[:, lo:hi], settings.temperature, run.generator,
+                                  None if settings.full_noise else (mask_index & in_reach)[:, lo:hi])
+            if hi - lo == x.shape[1]:
+                x0, probability = part, token_probability(logits, part)  # (B, T)
+            else:
+                x0, probability = x0.clone(), probability.clone()
+                x0[:, lo:hi], probability[:, lo:hi] = part, token_probability(logits[:, lo:hi], part)
             score = remasking_score(settings.remasking, logits, probability, run.generator)  # step 2
             demote = None
             if settings.confidence_eos_eot_inf:
