@@ -488,6 +488,30 @@
     }
   }
 
+  const whenIdle = (f) => (window.requestIdleCallback ? requestIdleCallback(f, {timeout: 2000}) : setTimeout(f, 200));
+
+  /* Once per page, while it is idle: the after-run charts' kinds of plot drawn once off screen, then
+   * removed. The first plot of a kind on a page costs 2-3x a later one (a 512-token run's unmask-order
+   * map took a 103 ms task at the run's end, a later one 30-45 ms). */
+  function warmAfterRunCharts() {
+    if (warmAfterRunCharts.done || !window.Plotly) return;
+    warmAfterRunCharts.done = true;
+    const box = el("div", null, document.body);
+    Object.assign(box.style, {position: "absolute", left: "-10000px", top: "0", width: "900px"});
+    box.setAttribute("aria-hidden", "true");
+    const order = new CellPlot(el("div", "ld-chart ld-heat", box)), progress = el("div", "ld-chart", box);
+    const ctx = order.frame(32, 2, 16, {zmin: 1, zmax: 2, colorscale: PLASMA, colorbar: {thickness: 12}},
+                            styled("", 220, {yaxis: axis({range: [1.5, -0.5], tickmode: "array", tickvals: [0, 1], ticktext: ["0", "32"]})}));
+    ctx.fillRect(0, 0, 15, 15);
+    whenIdle(() => {
+      window.Plotly.newPlot(progress, [
+        {type: "scatter", mode: "lines", x: [0.5, 1.5], y: [1, 1], line: {shape: "hv"}, fill: "tozeroy"},
+        {type: "scatter", mode: "lines", x: [0, 1], y: [2, 1], yaxis: "y2"}],
+        styled("", 260, {yaxis2: axis({overlaying: "y", side: "right"}), legend: {orientation: "h", y: -0.3}}));
+      whenIdle(() => { order.clear(); window.Plotly.purge(progress); box.remove(); });
+    });
+  }
+
   class Charts {
     /* options.prefix: of the charts' ids (default "ld-": ld-heatmap, ld-order, ld-progress);
      * options.heatmapOnly: the heatmap alone, options.height tall (Compare's runs, side by side). */
@@ -508,6 +532,7 @@
       // empty axes as soon as the page is idle: the first Plotly plot of a page costs ~3x a later one
       // (76 against 25 ms in headless Chromium; a 103 ms task at the start of a 512 x 512 run)
       setTimeout(() => { if (!this.run && this.plotly) this.axes(null); }, 0);
+      if (!this.only) whenIdle(() => warmAfterRunCharts());
     }
     get plotly() { return window.Plotly; }
     /* Plotly draws the axes, the colour bar and the block boundaries once a run; the cells are painted
