@@ -4,7 +4,8 @@
 
 At the app's defaults on the bundled model (prompt "In the beginning", 128 tokens, 128 steps, blocks
 of 32, temperature 0.7, random remasking): the 128 forward passes alone (the same input shape, no
-sampling), then denoise() with Gumbel noise only where a step may commit (the default) and with
+sampling), then denoise() with Gumbel noise only where a step may commit (the default; under the
+app's random remasking, only where it commits) and with
 noise at every position (full_noise=True, generate.py's random stream), in turns, so that machine
 noise hits all three alike. Medians over the repeats; "beyond the passes" is (run - passes) / passes.
 """

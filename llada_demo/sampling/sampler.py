@@ -191,6 +191,9 @@ def _steps(run: _Run, records: bool = True) -> Iterator[tuple[StepRecord, ...] |
         return
     x, mask_id, schedule, settings = run.x, run.mask_id, run.schedule, run.settings
     rule = settings.rule()
+    # the positions a step commits do not depend on its predictions (see below)
+    chosen_first = (settings.remasking == "random" and not rule.dynamic and not settings.confidence_eos_eot_inf
+                    and not settings.full_noise)
     positions = torch.arange(x.shape[1], device=x.device)
     start_time, step = time.perf_counter(), 0
     for b, ((s, e), n_steps) in enumerate(zip(schedule.block_spans, schedule.steps_per_block)):
@@ -216,23 +219,33 @@ def _steps(run: _Run, records: bool = True) -> Iterator[tuple[StepRecord, ...] |
                     # from the first mask in reach (a prompt's masks come before the block)
                     before = mask_index[:, : recompute[0]].any(dim=0).nonzero()
                     lo, hi = (int(before[0, 0]) if len(before) else recompute[0]), recompute[1]
+            candidates, transfer = mask_index & in_reach, None
+            if chosen_first and settings.temperature > 0:
+                # steps 2 and 3 first: random remasking ranks without looking at the predictions, so under
+                # the fixed rule the positions this step commits are known before it samples, and only
+                # they need noise (1 row at the app's defaults instead of up to a block's 32: the float64
+                # noise was most of a step's cost beyond the forward pass, bench/bench_step_cost.py)
+                score = torch.rand(x.shape, device=x.device, generator=run.generator)  # (remasking_score's)
+                transfer = rule.select(score, None, candidates, counts[:, i])
             # step 1 (B, T): sampled where this step may commit, the argmax elsewhere (see predict_tokens);
             # row by row, so over [lo, hi) alone it gives the same predictions and draws the same noise
             # (the softmax and argmax over a 256-token canvas cost more than a dual-cache pass of 32)
+            where = None if settings.full_noise else (candidates if transfer is None else transfer)
             part = predict_tokens(logits[:, lo:hi], settings.temperature, run.generator,
-                                  None if settings.full_noise else (mask_index & in_reach)[:, lo:hi])
+                                  None if where is None else where[:, lo:hi])
             if hi - lo == x.shape[1]:
                 x0, probability = part, token_probability(logits, part)  # (B, T)
             else:
                 x0, probability = x0.clone(), probability.clone()
                 x0[:, lo:hi], probability[:, lo:hi] = part, token_probability(logits[:, lo:hi], part)
-            score = remasking_score(settings.remasking, logits, probability, run.generator)  # step 2
-            demote = None
-            if settings.confidence_eos_eot_inf:
-                demote = x0 == run.eos_id
-                if run.eot_id is not None:
-                    demote |= x0 == run.eot_id
-            transfer = rule.select(score, probability, mask_index & in_reach, counts[:, i], demote)  # step 3
+            if transfer is None:
+                score = remasking_score(settings.remasking, logits, probability, run.generator)  # step 2
+                demote = None
+                if settings.confidence_eos_eot_inf:
+                    demote = x0 == run.eos_id
+                    if run.eot_id is not None:
+                        demote |= x0 == run.eot_id
+                transfer = rule.select(score, probability, candidates, counts[:, i], demote)  # step 3
             x = torch.where(transfer, x0, x)  # step 4
             run.x = x
             step += 1
@@ -376,8 +389,9 @@ def generate(model, prompt, attention_mask=None, steps=128, gen_length=128, bloc
       'threshold' (every one with confidence >= `threshold`, at least one) or 'factor' (Fast-dLLM's
       rule with `factor`); under the last two a block runs until it is written.
     full_noise: Gumbel noise at every position, as generate.py (its exact random stream); by default
-      only where the step may commit (the same distribution for what is committed, at a fraction of
-      the cost; the guesses shown under other masks are then the argmax).
+      only where the step may commit, and with random remasking under the fixed rule only where it
+      commits (the same distribution for what is committed, at a fraction of the cost; the guesses
+      shown under other masks are then the argmax).
     cache: None, or Fast-dLLM's 'prefix' or 'dual' cache (model.BlockCache): a full pass at each block
       start, then each step recomputes only the block and what follows it ('prefix') or only the
       block ('dual'), reading the other positions' keys and values from that pass (approximate).
