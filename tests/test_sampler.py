@@ -355,3 +355,19 @@ def test_noise_is_drawn_only_where_a_step_may_commit():
     assert torch.equal(generate(model, prompt, **kw), generate(model, prompt, full_noise=True, **kw))
     hot = dict(kw, temperature=1.0, seed=2)  # with noise, each way is reproducible under its seed
     assert torch.equal(generate(model, prompt, **hot), generate(model, prompt, **hot))
+
+
+def test_under_random_remasking_only_what_a_step_commits_is_sampled(tiny, prompt):
+    # random remasking ranks positions without looking at the predictions, so the fixed rule knows
+    # what a step commits before it samples: the noise goes there, and the guesses shown under the
+    # masks left are the model's argmax of that step
+    trajectory, records = run(tiny, prompt, steps=16, gen_length=16, block_length=16, temperature=1.0,
+                              remasking="random", seed=4)
+    L, sampled = prompt.shape[1], 0
+    for r in records:
+        before = torch.tensor(trajectory.view(r.step - 1).tokens)
+        with torch.no_grad():
+            argmax = tiny.model(torch.cat([prompt[0], before])[None]).logits[0, L:].argmax(-1).numpy()
+        assert np.array_equal(r.guesses, argmax[trajectory.view(r.step).masked])
+        sampled += int((r.tokens != argmax[r.committed]).sum())
+    assert sampled > 0  # at temperature 1 some committed tokens are not the argmax: they were sampled
