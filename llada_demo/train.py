@@ -177,6 +177,7 @@ def recitation_rows(tok, references: list[str], seq_len: int, instructed=(),
     newline = tok.encode("\n", add_special_tokens=False)[0]
     running = rows([r for p in passages.values() for r in runs(p)])
     pairs = rows([a + "\n" + b for p in passages.values() for a, b in zip(p, p[1:])])
+
     def responses(x):  # the position after each row's first newline
         return (x == newline).int().argmax(dim=1) + 1
 

@@ -191,9 +191,9 @@ def _steps(run: _Run, records: bool = True) -> Iterator[tuple[StepRecord, ...] |
         return
     x, mask_id, schedule, settings = run.x, run.mask_id, run.schedule, run.settings
     rule = settings.rule()
-    # the positions a step commits do not depend on its predictions (see below)
+    # the positions a step commits do not depend on its predictions, which are sampled (see below)
     chosen_first = (settings.remasking == "random" and not rule.dynamic and not settings.confidence_eos_eot_inf
-                    and not settings.full_noise)
+                    and not settings.full_noise and settings.temperature > 0)
     positions = torch.arange(x.shape[1], device=x.device)
     start_time, step = time.perf_counter(), 0
     for b, ((s, e), n_steps) in enumerate(zip(schedule.block_spans, schedule.steps_per_block)):
@@ -220,7 +220,7 @@ def _steps(run: _Run, records: bool = True) -> Iterator[tuple[StepRecord, ...] |
                     before = mask_index[:, : recompute[0]].any(dim=0).nonzero()
                     lo, hi = (int(before[0, 0]) if len(before) else recompute[0]), recompute[1]
             candidates, transfer = mask_index & in_reach, None
-            if chosen_first and settings.temperature > 0:
+            if chosen_first:
                 # steps 2 and 3 first: random remasking ranks without looking at the predictions, so under
                 # the fixed rule the positions this step commits are known before it samples, and only
                 # they need noise (1 row at the app's defaults instead of up to a block's 32: the float64
