@@ -25,6 +25,11 @@ Rows (medians over the repeats; "/ bare": over the bare run just before):
   4 tabs / API         4 tabs (a browser context each) click Generate at once, until the last shows
                        "done"; / the same 4 runs submitted at once to /denoise (one queue slot: both
                        run one after another)
+With --floor, two more rows: what the page costs at the least while the status follows every step.
+  status only          Chromium CPU of the same run in a page whose grid and heatmap are not drawn
+                       while the run streams (only the status; all at the end), / bare CPU
+  a text per step      Chromium CPU of a blank page whose one text changes as often and as long as the
+                       run's steps came, / bare CPU
 Columns: the goal, one per app, and bare denoise() (its median wall and CPU seconds).
 """
 
@@ -285,6 +290,38 @@ def compare_run(page, browser_pid, traffic, timeout=600) -> dict | None:
     return result
 
 
+# Only the status while a run streams: the grid and the heatmap are drawn at its end.
+STATUS_ONLY = """() => {
+  const L = LladaView.Live.prototype, grid = L.drawGrid;
+  L.drawGrid = function (k, since) { if (this.state === 'running' && !this.replaying) return; return grid.call(this, k, since); };
+  const C = LladaView.Charts.prototype, update = C.update;
+  C.update = function (run, final) { if (final) return update.call(this, run, final); };
+}"""
+TEXT_PER_STEP = """([n, every]) => new Promise((done) => { const el = document.getElementById('t'); let i = 0;
+  const timer = setInterval(() => { el.textContent = `running · step ${++i}/${n} · ${(i * every / 1e3).toFixed(2)} s`;
+    if (i >= n) { clearInterval(timer); done(); } }, every); })"""
+
+
+def floor_runs(context, server, browser_pid, seed, wall) -> tuple[float, float] | None:
+    """Chromium CPU seconds of (a run whose page draws only the status, a blank page changing one text
+    once per step of a run of `wall` seconds); None for a page without our renderer."""
+    page = open_page(context, server.url)
+    try:
+        if not page.evaluate("!!window.LladaView"):
+            return None
+        page.evaluate(STATUS_ONLY)
+        status_only = page_run(page, server, browser_pid, DEFAULT, seed)["chrome"]
+    finally:
+        page.close()
+    blank = context.new_page()
+    blank.set_content("<div id='t'>Ready.</div>")
+    chrome0 = process_cpu_seconds(browser_pid, children=True)
+    blank.evaluate(TEXT_PER_STEP, [DEFAULT["steps"], wall * 1e3 / DEFAULT["steps"]])
+    text = process_cpu_seconds(browser_pid, children=True) - chrome0
+    blank.close()
+    return status_only, text
+
+
 def four_tabs(browser, server, seeds) -> float:
     """Seconds from the first of four Generate clicks until the last tab shows done. Each tab has a
     browser context of its own: in one context, headless Chromium delays animation frames (up to ~1 s)
@@ -332,7 +369,7 @@ def fmt(value, spec, unit=""):
     return "-" if value is None else f"{value:{spec}}{unit}"
 
 
-def table(results: dict, bare: list, apps: dict, threads: int, repeats: int):
+def table(results: dict, bare: list, apps: dict, threads: int, repeats: int, floor: bool = False):
     print(f"model: bundled {BUNDLED_MODEL_DIR.name}; prompt {PROMPT!r}, {DEFAULT['gen_length']} tokens, "
           f"{DEFAULT['steps']} steps, blocks of {DEFAULT['block_length']}, temperature {SAMPLING['temperature']}, "
           f"{SAMPLING['remasking']} remasking, seeds from 0; {threads} torch threads; {repeats} repeats; "
@@ -353,6 +390,10 @@ def table(results: dict, bare: list, apps: dict, threads: int, repeats: int):
             ("Compare: Chromium CPU / 2 runs", "<= 1.2x", lambda r: fmt(med(r["compare"]), ".2f", "x"), ""),
             ("Compare: KB per step (both)", "<= 4 KB", lambda r: fmt(med(r["compare_kb"]), ".2f", " KB"), ""),
             ("4 tabs / 4 API runs", "<= 1.2x", lambda r: fmt(med(r["tabs"]), ".2f", "x"), "")]
+    if floor:
+        rows += [("Chromium CPU, status only", "-", lambda r: fmt(med(r["status_only"]), ".2f", "x"), ""),
+                 ("Chromium CPU, a text per step", "-", lambda r: fmt(med(r["text_per_step"]), ".2f", "x"),
+                  "blank page")]
     widths = [28, 9] + [max(15, len(a)) for a in results] + [14]
     line = lambda cells: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
     print(line(["metric", "goal"] + list(results) + ["bare denoise"]))
@@ -373,6 +414,7 @@ def main():
                     help="name=checkout,... (each served by its own app.py)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
+    ap.add_argument("--floor", action="store_true", help="also the least the page can cost (see the rows above)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit("terminated"))  # so that the servers are stopped
@@ -383,7 +425,7 @@ def main():
     servers = {a: (Server(c, threads=args.threads), Server(c, tiny_checkpoint(folder), threads=args.threads))
                for a, c in apps.items()}
     results = {a: dict(wall=[], cpu=[], chrome=[], kb=[], stop=[], lag=[], longest=[], over=[], scrub=[], tabs=[],
-                       compare=[], compare_kb=[], draws_replay=True) for a in apps}
+                       compare=[], compare_kb=[], draws_replay=True, status_only=[], text_per_step=[]) for a in apps}
     bare = []
     try:
         for main_server, long_server in servers.values():
@@ -405,6 +447,11 @@ def main():
                     r["cpu"].append(run["cpu"] / bare[-1][1])
                     r["chrome"].append(run["chrome"] / bare[-1][1])
                     r["kb"].append(run["bytes"] / 1024 / DEFAULT["steps"])
+                    if args.floor:
+                        floor = floor_runs(context, server, browser_pid, next(seeds), run["wall"])
+                        if floor is not None:
+                            r["status_only"].append(floor[0] / bare[-1][1])
+                            r["text_per_step"].append(floor[1] / bare[-1][1])
                     both = compare_run(pages[a], browser_pid, traffic[a])
                     if both is not None:  # the seed of the run before (the page's): a new run, not a cached one
                         r["compare"].append(both["chrome"] / (2 * run["chrome"]))
@@ -429,7 +476,7 @@ def main():
             for server in pair:
                 server.close()
         shutil.rmtree(folder, ignore_errors=True)
-    table(results, bare, apps, args.threads, args.repeats)
+    table(results, bare, apps, args.threads, args.repeats, args.floor)
 
 
 if __name__ == "__main__":
