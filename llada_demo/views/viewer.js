@@ -18,9 +18,9 @@
   // plasma, for the unmask order (plotly.js has no plasma of its own)
   const PLASMA = [[0, "#0d0887"], [0.25, "#7e03a8"], [0.5, "#cc4778"], [0.75, "#f89540"], [1, "#f0f921"]];
   const PROMPT_CELLS_SHOWN = 48;
-  // ms between grid and heatmap redraws while a run streams (the status: every step). Chromium CPU per
-  // 128-step run (2.6 s) on the bundled model: 1.4 s at 50 ms, ~1.1 s at 100-300 ms, 0.7 s with the
-  // status drawn only with the grid too (a frame per step for the status costs the rest)
+  // ms between grid and heatmap redraws while a run streams (the status: every step). Chromium CPU of a
+  // default run over bare denoise() (bench/bench_browser.py --floor): the page 0.63x, the status alone
+  // 0.55x, a blank page changing one text per step 0.23x; redrawing every 50 ms cost ~25% more
   const GRID_INTERVAL = 100;
   const GREY = "#8a8f98", GRID = "rgba(138,143,152,0.25)";
 
