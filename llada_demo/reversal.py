@@ -76,16 +76,17 @@ def pair_ids(tok, a: str, b: str) -> tuple[list[int], list[int], list[int]]:
 TRAINED_LENGTH = 256  # our models' training rows; a diffusion model writes on a canvas this long at most
 
 
-def canvas_length(loaded: LoadedModel) -> int:
-    """Prompt and answer together, as a diffusion model writes them here: its training rows' length."""
-    return min(loaded.model.config.max_sequence_length, TRAINED_LENGTH)
+def canvas_length(loaded: LoadedModel, canvas: int = TRAINED_LENGTH) -> int:
+    """Prompt and answer together, as a diffusion model writes them here: its training rows' length
+    (`canvas`; a fine-tune on shorter rows is read on a canvas as long as them: --canvas)."""
+    return min(loaded.model.config.max_sequence_length, canvas)
 
 
-def writing_settings(loaded: LoadedModel, prompt_len: int, answer_len: int) -> SamplingSettings:
+def writing_settings(loaded: LoadedModel, prompt_len: int, answer_len: int, canvas: int = TRAINED_LENGTH) -> SamplingSettings:
     """How a model writes an answer in this experiment (see the module docstring)."""
     if loaded.model.config.causal:
         return SamplingSettings(gen_length=answer_len, steps=answer_len, block_length=answer_len)
-    n = canvas_length(loaded) - prompt_len
+    n = canvas_length(loaded, canvas) - prompt_len
     if n < answer_len:
         raise ValueError(f"a {prompt_len}-token prompt leaves no room for a {answer_len}-token answer")
     # in blocks of 32, left to right, as LLaDA's instruct models write: on one long block padded with
@@ -93,10 +94,10 @@ def writing_settings(loaded: LoadedModel, prompt_len: int, answer_len: int) -> S
     return SamplingSettings(gen_length=n, steps=n, block_length=min(32, n), stop_at_eos=True)
 
 
-def fill_canvas(loaded: LoadedModel, ia, nl, ib) -> list[int]:
+def fill_canvas(loaded: LoadedModel, ia, nl, ib, canvas: int = TRAINED_LENGTH) -> list[int]:
     """<|startoftext|>, masks for A, newline, B, then <|endoftext|> to the writing canvas's length."""
     text = [loaded.tokenizer.bos_token_id] + [loaded.mask_id] * len(ia) + nl + ib
-    return text + [loaded.eos_id] * max(0, canvas_length(loaded) - len(text))
+    return text + [loaded.eos_id] * max(0, canvas_length(loaded, canvas) - len(text))
 
 
 def answer_of(loaded: LoadedModel, tokens) -> list[int]:
@@ -107,10 +108,11 @@ def answer_of(loaded: LoadedModel, tokens) -> list[int]:
     return tokens[: next((i for i, t in enumerate(tokens) if t in stops), len(tokens))]
 
 
-def write(loaded: LoadedModel, prompt: list[int], answer_len: int, first_confidence: list | None = None) -> list[int]:
+def write(loaded: LoadedModel, prompt: list[int], answer_len: int, first_confidence: list | None = None,
+          canvas: int = TRAINED_LENGTH) -> list[int]:
     """The answer a model writes after `prompt` (greedy; see writing_settings); the mean confidence of
     its first step over the first answer_len positions goes to first_confidence."""
-    run = denoise(loaded, [prompt], settings=writing_settings(loaded, len(prompt), answer_len))
+    run = denoise(loaded, [prompt], settings=writing_settings(loaded, len(prompt), answer_len, canvas))
     tokens = np.array(run.canvas.initial)
     for i, record in enumerate(run):
         if i == 0 and first_confidence is not None:
@@ -120,15 +122,15 @@ def write(loaded: LoadedModel, prompt: list[int], answer_len: int, first_confide
 
 
 @torch.no_grad()
-def diffusion_scores(loaded: LoadedModel, pairs) -> dict:
+def diffusion_scores(loaded: LoadedModel, pairs, canvas: int = TRAINED_LENGTH) -> dict:
     """Forward and backward exact-match shares of a diffusion model, and its first-step confidence."""
     tok, bos = loaded.tokenizer, loaded.tokenizer.bos_token_id
     forward = backward = 0
     first_confidence = []
     for a, b in pairs:
         ia, nl, ib = pair_ids(tok, a, b)
-        forward += write(loaded, [bos] + ia + nl, len(ib), first_confidence) == ib
-        filled = generate(loaded, torch.tensor([fill_canvas(loaded, ia, nl, ib)]), gen_length=0, steps=len(ia),
+        forward += write(loaded, [bos] + ia + nl, len(ib), first_confidence, canvas) == ib
+        filled = generate(loaded, torch.tensor([fill_canvas(loaded, ia, nl, ib, canvas)]), gen_length=0, steps=len(ia),
                           block_length=len(ia), infill=True)
         backward += filled[0, 1 : 1 + len(ia)].tolist() == ia
     n = max(len(pairs), 1)
@@ -164,24 +166,24 @@ def instruction_ids(tok, direction: str, a: str, b: str) -> tuple[list[int], lis
 
 
 @torch.no_grad()
-def instruction_scores(loaded: LoadedModel, pairs) -> dict:
+def instruction_scores(loaded: LoadedModel, pairs, canvas: int = TRAINED_LENGTH) -> dict:
     """Exact-match shares of the paper's form, forward and backward, written by either kind of model."""
     bos, right = loaded.tokenizer.bos_token_id, {"forward": 0, "backward": 0}
     for a, b in pairs:
         for direction in right:
             prompt, answer = instruction_ids(loaded.tokenizer, direction, a, b)
-            right[direction] += write(loaded, [bos] + prompt, len(answer)) == answer
+            right[direction] += write(loaded, [bos] + prompt, len(answer), canvas=canvas) == answer
     n = max(len(pairs), 1)
     return dict(instruction_forward=right["forward"] / n, instruction_backward=right["backward"] / n,
                 instruction_pairs=len(pairs))
 
 
-def evaluate(loaded: LoadedModel, pairs, held_out_pairs=()) -> dict:
+def evaluate(loaded: LoadedModel, pairs, held_out_pairs=(), canvas: int = TRAINED_LENGTH) -> dict:
     """Both experiments on one model: the plain format on `pairs`, the paper's form on `held_out_pairs`."""
     causal = loaded.model.config.causal
-    result = (autoregressive_scores if causal else diffusion_scores)(loaded, pairs) | dict(
+    result = (autoregressive_scores(loaded, pairs) if causal else diffusion_scores(loaded, pairs, canvas)) | dict(
         kind="autoregressive" if causal else "diffusion", pairs=len(pairs))
-    return result | (instruction_scores(loaded, held_out_pairs) if held_out_pairs else {})
+    return result | (instruction_scores(loaded, held_out_pairs, canvas) if held_out_pairs else {})
 
 
 def split_pairs(recite: dict, verses: dict | None = None) -> tuple[list, list]:
@@ -197,10 +199,13 @@ def main(argv=None):
     p.add_argument("--passages", default=str(DEFAULT_PASSAGES), help="a passages.json (default: the recitation list)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--json", help="also write the results to this file")
+    p.add_argument("--canvas", type=int, default=TRAINED_LENGTH,
+                   help=f"tokens a diffusion model writes on, prompt included (default {TRAINED_LENGTH}, our models' "
+                        "training rows; a fine-tune on shorter rows (--recite-len) is read on a canvas as long)")
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     pairs, held_out = split_pairs(json.loads(Path(a.passages).read_text()))
-    results = {m: evaluate(load_model(m, device="cpu", dtype="float32"), pairs, held_out) for m in a.models}
+    results = {m: evaluate(load_model(m, device="cpu", dtype="float32"), pairs, held_out, a.canvas) for m in a.models}
     print(table(results))
     if a.json:
         Path(a.json).write_text(json.dumps(results, indent=2) + "\n")

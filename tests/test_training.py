@@ -320,3 +320,9 @@ def test_the_reversal_experiment_runs_on_tiny_checkpoints(text_file, tmp_path, c
     assert 0 < d["first_step_confidence"] <= 1 and ar["first_step_confidence"] is None
     out = capsys.readouterr().out
     assert "picks A among the 6 verses" in out and "(3 pairs)" in out
+    # --canvas: a diffusion model writes and fills on a canvas that long (at most its context, 64 here)
+    tiny = load_model(tmp_path / "diffusion", device="cpu")
+    ia, nl, ib = reversal.pair_ids(tiny.tokenizer, *pairs[0])
+    assert len(reversal.fill_canvas(tiny, ia, nl, ib, canvas=48)) == max(48, 1 + len(ia) + len(nl) + len(ib))
+    assert len(reversal.fill_canvas(tiny, ia, nl, ib)) == max(64, 1 + len(ia) + len(nl) + len(ib))
+    assert reversal.writing_settings(tiny, 10, 5, canvas=48).gen_length == 38
