@@ -493,25 +493,27 @@
 
   const whenIdle = (f) => (window.requestIdleCallback ? requestIdleCallback(f, {timeout: 2000}) : setTimeout(f, 200));
 
-  /* Once per page, while it is idle: the after-run charts' kinds of plot drawn once off screen, then
-   * removed. The first plot of a kind on a page costs 2-3x a later one (a 512-token run's unmask-order
-   * map took a 103 ms task at the run's end, a later one 30-45 ms). */
+  /* Once per page, while it is idle: the after-run charts of a two-token run drawn once off screen, by
+   * the code that draws them after a run, then removed. The first plot of a kind on a page costs 2-3x
+   * a later one (a 512-token run's unmask-order map took a 103 ms task at the run's end, a later one
+   * 30-45 ms). */
   function warmAfterRunCharts() {
     if (warmAfterRunCharts.done || !window.Plotly) return;
     warmAfterRunCharts.done = true;
     const box = el("div", null, document.body);
     Object.assign(box.style, {position: "absolute", left: "-10000px", top: "0", width: "900px"});
     box.setAttribute("aria-hidden", "true");
-    const order = new CellPlot(el("div", "ld-chart ld-heat", box)), progress = el("div", "ld-chart", box);
-    const ctx = order.frame(32, 2, 16, {zmin: 1, zmax: 2, colorscale: PLASMA, colorbar: {thickness: 12}},
-                            styled("", 220, {yaxis: axis({range: [1.5, -0.5], tickmode: "array", tickvals: [0, 1], ticktext: ["0", "32"]})}));
-    ctx.fillRect(0, 0, 15, 15);
+    const run = new Run({texts: {}, initial: [0, 1], mask_id: 1, steps_per_block: [1], block_spans: [[1, 2]]});
+    run.add({step: 1, block: 0, forward_passes: 1, elapsed: 0, committed: [1], tokens: [2], guesses: [],
+             confidence: "//8="});
+    const charts = new Charts(box, {prefix: "ld-warm-"});
+    charts.run = run;  // (no empty axes for it)
     whenIdle(() => {
-      window.Plotly.newPlot(progress, [
-        {type: "scatter", mode: "lines", x: [0.5, 1.5], y: [1, 1], line: {shape: "hv"}, fill: "tozeroy"},
-        {type: "scatter", mode: "lines", x: [0, 1], y: [2, 1], yaxis: "y2"}],
-        styled("", 260, {yaxis2: axis({overlaying: "y", side: "right"}), legend: {orientation: "h", y: -0.3}}));
-      whenIdle(() => { order.clear(); window.Plotly.purge(progress); box.remove(); });
+      charts.orderChart(run);
+      whenIdle(() => {
+        charts.progressChart(run);
+        whenIdle(() => { charts.order.clear(); window.Plotly.purge(charts.progress); box.remove(); });
+      });
     });
   }
 
