@@ -25,9 +25,10 @@ Rows (medians over the repeats; "/ bare": over the bare run just before):
   4 tabs / API         4 tabs (a browser context each) click Generate at once, until the last shows
                        "done"; / the same 4 runs submitted at once to /denoise (one queue slot: both
                        run one after another)
-With --floor, two more rows: what the page costs at the least while the status follows every step.
-  status only          Chromium CPU of the same run in a page whose grid and heatmap are not drawn
-                       while the run streams (only the status; all at the end), / bare CPU
+With --floor, three more rows: what the page costs at the least while the status follows every step.
+  nothing live         Chromium CPU of the same run in a page that draws nothing while the run streams
+                       (all at the end): the click, the messages, Gradio's page, / bare CPU
+  status only          the same, but the status is drawn at every step, / bare CPU
   a text per step      Chromium CPU of a blank page whose one text changes as often and as long as the
                        run's steps came, / bare CPU
 Columns: the goal, one per app, and bare denoise() (its median wall and CPU seconds).
@@ -184,6 +185,10 @@ class Traffic:
 def open_page(context, url):
     page = context.new_page()
     page.set_default_timeout(120_000)  # a loaded 2-core machine can stall a page for many seconds
+    return load(page, url)
+
+
+def load(page, url):
     page.goto(url)
     page.get_by_placeholder("Type a prompt, then Generate").wait_for()
     page.locator("#ld-replay").wait_for(state="attached")
@@ -290,6 +295,11 @@ def compare_run(page, browser_pid, traffic, timeout=600) -> dict | None:
     return result
 
 
+# Nothing drawn while a run streams (the status, the grid and the heatmap are drawn at its end).
+NOTHING_LIVE = """() => {
+  const L = LladaView.Live.prototype, draw = L.drawLive;
+  L.drawLive = function () { if (this.state === 'running' && !this.replaying) return; return draw.call(this); };
+}"""
 # Only the status while a run streams: the grid and the heatmap are drawn at its end.
 STATUS_ONLY = """() => {
   const L = LladaView.Live.prototype, grid = L.drawGrid;
@@ -302,24 +312,28 @@ TEXT_PER_STEP = """([n, every]) => new Promise((done) => { const el = document.g
     if (i >= n) { clearInterval(timer); done(); } }, every); })"""
 
 
-def floor_runs(context, server, browser_pid, seed, wall) -> tuple[float, float] | None:
-    """Chromium CPU seconds of (a run whose page draws only the status, a blank page changing one text
-    once per step of a run of `wall` seconds); None for a page without our renderer."""
-    page = open_page(context, server.url)
-    try:
-        if not page.evaluate("!!window.LladaView"):
-            return None
-        page.evaluate(STATUS_ONLY)
-        status_only = page_run(page, server, browser_pid, DEFAULT, seed)["chrome"]
-    finally:
-        page.close()
+def floor_runs(context, server, browser_pid, seeds, wall) -> tuple[float, float, float] | None:
+    """Chromium CPU seconds of (a run whose page draws nothing until the end, one whose page draws only
+    the status, a blank page changing one text once per step of a run of `wall` seconds); None for a page
+    without our renderer."""
+    cpu, seeds = [], iter(seeds)
+    for patch in (NOTHING_LIVE, STATUS_ONLY):
+        page = open_page(context, server.url)
+        try:
+            if not page.evaluate("!!window.LladaView"):
+                return None
+            page.evaluate(patch)
+            page_run(page, server, browser_pid, DEFAULT, next(seeds))  # first, as the main row's page is warm
+            cpu.append(page_run(page, server, browser_pid, DEFAULT, next(seeds))["chrome"])
+        finally:
+            page.close()
     blank = context.new_page()
     blank.set_content("<div id='t'>Ready.</div>")
     chrome0 = process_cpu_seconds(browser_pid, children=True)
     blank.evaluate(TEXT_PER_STEP, [DEFAULT["steps"], wall * 1e3 / DEFAULT["steps"]])
-    text = process_cpu_seconds(browser_pid, children=True) - chrome0
+    cpu.append(process_cpu_seconds(browser_pid, children=True) - chrome0)
     blank.close()
-    return status_only, text
+    return tuple(cpu)
 
 
 def four_tabs(browser, server, seeds) -> float:
@@ -391,7 +405,8 @@ def table(results: dict, bare: list, apps: dict, threads: int, repeats: int, flo
             ("Compare: KB per step (both)", "<= 4 KB", lambda r: fmt(med(r["compare_kb"]), ".2f", " KB"), ""),
             ("4 tabs / 4 API runs", "<= 1.2x", lambda r: fmt(med(r["tabs"]), ".2f", "x"), "")]
     if floor:
-        rows += [("Chromium CPU, status only", "-", lambda r: fmt(med(r["status_only"]), ".2f", "x"), ""),
+        rows += [("Chromium CPU, nothing live", "-", lambda r: fmt(med(r["nothing_live"]), ".2f", "x"), ""),
+                 ("Chromium CPU, status only", "-", lambda r: fmt(med(r["status_only"]), ".2f", "x"), ""),
                  ("Chromium CPU, a text per step", "-", lambda r: fmt(med(r["text_per_step"]), ".2f", "x"),
                   "blank page")]
     widths = [28, 9] + [max(15, len(a)) for a in results] + [14]
@@ -425,7 +440,8 @@ def main():
     servers = {a: (Server(c, threads=args.threads), Server(c, tiny_checkpoint(folder), threads=args.threads))
                for a, c in apps.items()}
     results = {a: dict(wall=[], cpu=[], chrome=[], kb=[], stop=[], lag=[], longest=[], over=[], scrub=[], tabs=[],
-                       compare=[], compare_kb=[], draws_replay=True, status_only=[], text_per_step=[]) for a in apps}
+                       compare=[], compare_kb=[], draws_replay=True, nothing_live=[], status_only=[],
+                       text_per_step=[]) for a in apps}
     bare = []
     try:
         for main_server, long_server in servers.values():
@@ -447,15 +463,18 @@ def main():
                     r["cpu"].append(run["cpu"] / bare[-1][1])
                     r["chrome"].append(run["chrome"] / bare[-1][1])
                     r["kb"].append(run["bytes"] / 1024 / DEFAULT["steps"])
-                    if args.floor:
-                        floor = floor_runs(context, server, browser_pid, next(seeds), run["wall"])
-                        if floor is not None:
-                            r["status_only"].append(floor[0] / bare[-1][1])
-                            r["text_per_step"].append(floor[1] / bare[-1][1])
                     both = compare_run(pages[a], browser_pid, traffic[a])
                     if both is not None:  # the seed of the run before (the page's): a new run, not a cached one
                         r["compare"].append(both["chrome"] / (2 * run["chrome"]))
                         r["compare_kb"].append(both["bytes"] / 1024 / DEFAULT["steps"])
+                    if args.floor:  # in place of this page, as the run above had no other page of its app
+                        pages[a].goto("about:blank")
+                        floor = floor_runs(context, server, browser_pid, [next(seeds) for _ in range(4)], run["wall"])
+                        load(pages[a], server.url)
+                        if floor is not None:
+                            r["nothing_live"].append(floor[0] / bare[-1][1])
+                            r["status_only"].append(floor[1] / bare[-1][1])
+                            r["text_per_step"].append(floor[2] / bare[-1][1])
                     stop = page_run(pages[a], server, browser_pid, STOPPED, next(seeds), stop_after=2.0)
                     r["stop"].append(stop["stop"])
                     r["lag"].append(max((x for x in (run["lag"], stop["lag"]) if x is not None), default=None))
