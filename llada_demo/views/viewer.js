@@ -259,7 +259,7 @@
       this.stopPlay();
       this.run = new Run(start);
       this.state = "running";
-      this.drawn = null;  // what each cell shows now
+      this.drawn = null;  // what each cell shows now (buildCells)
       this.lastDrawn = 0;
       this.lastGrid = 0;
       this.buildCells();
@@ -374,40 +374,45 @@
         c._starts = starts.has(i) && i > 0;
         this.cells.push(c);
       }
-      this.drawn = new Array(run.n).fill(null);
+      this.drawn = new Int32Array(4 * run.n).fill(-2);  // what each cell shows (drawGrid); -2: nothing yet
       this.replaying = false;
     }
-    /* Draw step k; cells committed after step `since` are outlined. Only changed cells are touched. */
+    /* Draw step k; cells committed after step `since` are outlined. Only changed cells are touched: what
+     * each cell shows is kept as four numbers (flags, token id, confidence byte, commit step), and strings
+     * are built for the changed cells alone (building them for all 512 cells of a scrub was half its
+     * script time, and their garbage made the slowest scrubs; bench/bench_browser.py, scrub max). */
     drawGrid(k, since) {
-      const run = this.run, v = run.view(k);
+      const run = this.run, v = run.view(k), d = this.drawn;
       const spans = run.start.block_spans, active = spans[v.block];
       const running = k < run.total && !(this.state !== "running" && k === run.done && !this.replaying);
       for (let i = 0; i < run.n; i++) {
+        const masked = v.masked[i] === 1, c = v.commit[i], conf = v.conf[i];
+        const id = masked ? v.guess[i] : v.token(i);
+        const flags = (masked ? 1 : 0) | (running && k > 0 && i >= active[0] && i < active[1] ? 2 : 0)
+                      | (!masked && c > since && c > 0 ? 4 : 0) | (masked && this.showGuesses ? 8 : 0);
+        const byte = Number.isFinite(conf) ? Math.round(conf * 255) : -1, o = 4 * i;
+        if (d[o] === flags && d[o + 1] === id && d[o + 2] === byte && d[o + 3] === c) continue;
+        d[o] = flags; d[o + 1] = id; d[o + 2] = byte; d[o + 3] = c;
         const cell = this.cells[i];
         let cls = "ld-cell", text = "", title, style = "", guess = null;
         if (cell._starts) cls += " ld-block-start";
-        if (running && k > 0 && i >= active[0] && i < active[1]) cls += " ld-active";
-        const conf = v.conf[i], confTxt = Number.isFinite(conf) ? conf.toFixed(3) : "\u2013";
-        if (v.masked[i]) {
+        if (flags & 2) cls += " ld-active";
+        const confTxt = Number.isFinite(conf) ? conf.toFixed(3) : "\u2013";
+        if (masked) {
           cls += " ld-mask";
           title = "masked";
-          const g = v.guess[i];
-          if (k > 0 && g !== run.mask) {
-            title += ` \u00b7 model's guess ${quoted(run.text(g))} (id ${g}, confidence ${confTxt})`;
-            if (this.showGuesses) guess = shown(run.text(g));
+          if (k > 0 && id !== run.mask) {
+            title += ` \u00b7 model's guess ${quoted(run.text(id))} (id ${id}, confidence ${confTxt})`;
+            if (this.showGuesses) guess = shown(run.text(id));
           }
         } else {
-          const tok = v.token(i), c = v.commit[i];
-          if (c > since && c > 0) cls += " ld-new";
+          if (flags & 4) cls += " ld-new";
           const rgb = confidenceRgb(conf);
           style = `background:rgb(${rgb.join(",")});color:${textColour(rgb)}`;
-          text = shown(run.text(tok));
-          title = `${quoted(run.text(tok))} \u00b7 id ${tok} \u00b7 confidence ${confTxt} \u00b7 ` +
+          text = shown(run.text(id));
+          title = `${quoted(run.text(id))} \u00b7 id ${id} \u00b7 confidence ${confTxt} \u00b7 ` +
                   (c === 0 ? "given" : `committed at step ${c}`);
         }
-        const key = cls + "\u0000" + text + "\u0000" + (guess || "") + "\u0000" + style + "\u0000" + title;
-        if (this.drawn[i] === key) continue;
-        this.drawn[i] = key;
         cell.className = cls;
         cell.title = title;
         cell.setAttribute("style", style);
