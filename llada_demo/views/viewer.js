@@ -378,9 +378,9 @@
       this.replaying = false;
     }
     /* Draw step k; cells committed after step `since` are outlined. Only changed cells are touched: what
-     * each cell shows is kept as four numbers (flags, token id, confidence byte, commit step), and strings
-     * are built for the changed cells alone (building them for all 512 cells of a scrub was half its
-     * script time, and their garbage made the slowest scrubs; bench/bench_browser.py, scrub max). */
+     * each cell shows is kept as four numbers (flags, token id, confidence byte, commit step), and its
+     * strings are built only when one of them changes (building them for every cell to compare them made
+     * more garbage and slower scrubs: bench/bench_browser.py, 512x512 scrub). */
     drawGrid(k, since) {
       const run = this.run, v = run.view(k), d = this.drawn;
       const spans = run.start.block_spans, active = spans[v.block];
