@@ -44,10 +44,6 @@
     const t = text.replace(/\n/g, "\u21b5").replace(/\t/g, "\u21e5");
     return t.trim() ? t : (t.replace(/ /g, "\u2423") || "\u2205");
   }
-  /* For Plotly, which reads tags in hover texts and labels. */
-  function escapeHtml(s) {
-    return String(s).replace(/[&<>"']/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c]));
-  }
   const quoted = (s) => JSON.stringify(s);
   /* Text for Plotly labels, which read tags (<b>, <br>) but only some entities: tags are escaped. */
   const plotlyText = (s) => String(s).replace(/[&<>]/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;"}[c]));
@@ -793,5 +789,5 @@
   const mountForward = (root) => new ForwardView(root);
   const mountLikelihood = (root) => new LikelihoodView(root);
   window.LladaView = {Run, Live, Charts, ForwardView, LikelihoodView, mountLive, mountCharts, mountForward,
-                      mountLikelihood, standalone, registry, shown, escapeHtml};
+                      mountLikelihood, standalone, registry, shown};
 })();
