@@ -19,8 +19,9 @@
   const PLASMA = [[0, "#0d0887"], [0.25, "#7e03a8"], [0.5, "#cc4778"], [0.75, "#f89540"], [1, "#f0f921"]];
   const PROMPT_CELLS_SHOWN = 48;
   // ms between grid and heatmap redraws while a run streams (the status: every step). Chromium CPU of a
-  // default run over bare denoise() (bench/bench_browser.py --floor): the page 0.63x, the status alone
-  // 0.55x, a blank page changing one text per step 0.23x; redrawing every 50 ms cost ~25% more
+  // default run over bare denoise() (bench/bench_browser.py --floor, at ede1e8e): the page 0.58x, the
+  // status alone 0.45x, nothing drawn until the end 0.28x, a blank page changing one text per step
+  // 0.17x; redrawing every 50 ms cost ~25% more
   const GRID_INTERVAL = 100;
   const GREY = "#8a8f98", GRID = "rgba(138,143,152,0.25)";
 
