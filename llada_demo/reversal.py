@@ -76,13 +76,20 @@ def pair_ids(tok, a: str, b: str) -> tuple[list[int], list[int], list[int]]:
 TRAINED_LENGTH = 256  # our models' training rows; a diffusion model writes on a canvas this long at most
 
 
-def canvas_length(loaded: LoadedModel, canvas: int = TRAINED_LENGTH) -> int:
-    """Prompt and answer together, as a diffusion model writes them here: its training rows' length
-    (`canvas`; a fine-tune on shorter rows is read on a canvas as long as them: --canvas)."""
+def canvas_length(loaded: LoadedModel, canvas: int | None = None) -> int:
+    """Prompt and answer together, as a diffusion model writes them here: its training rows' length.
+    That is `canvas` when given (--canvas), else the length of the rows a recitation fine-tune learnt
+    its passages in (`recite_canvas` of its generation_config.json), else TRAINED_LENGTH; at most the
+    model's context. (A fine-tune on rows of 96 read on a canvas of 256 fills A with end-of-text.)"""
+    if canvas is None:
+        config = loaded.path / "generation_config.json" if loaded.path else None
+        canvas = (json.loads(config.read_text()).get("recite_canvas") if config and config.exists() else None) \
+            or TRAINED_LENGTH
     return min(loaded.model.config.max_sequence_length, canvas)
 
 
-def writing_settings(loaded: LoadedModel, prompt_len: int, answer_len: int, canvas: int = TRAINED_LENGTH) -> SamplingSettings:
+def writing_settings(loaded: LoadedModel, prompt_len: int, answer_len: int,
+                     canvas: int | None = None) -> SamplingSettings:
     """How a model writes an answer in this experiment (see the module docstring)."""
     if loaded.model.config.causal:
         return SamplingSettings(gen_length=answer_len, steps=answer_len, block_length=answer_len)
@@ -94,7 +101,7 @@ def writing_settings(loaded: LoadedModel, prompt_len: int, answer_len: int, canv
     return SamplingSettings(gen_length=n, steps=n, block_length=min(32, n), stop_at_eos=True)
 
 
-def fill_canvas(loaded: LoadedModel, ia, nl, ib, canvas: int = TRAINED_LENGTH) -> list[int]:
+def fill_canvas(loaded: LoadedModel, ia, nl, ib, canvas: int | None = None) -> list[int]:
     """<|startoftext|>, masks for A, newline, B, then <|endoftext|> to the writing canvas's length."""
     text = [loaded.tokenizer.bos_token_id] + [loaded.mask_id] * len(ia) + nl + ib
     return text + [loaded.eos_id] * max(0, canvas_length(loaded, canvas) - len(text))
@@ -109,7 +116,7 @@ def answer_of(loaded: LoadedModel, tokens) -> list[int]:
 
 
 def write(loaded: LoadedModel, prompt: list[int], answer_len: int, first_confidence: list | None = None,
-          canvas: int = TRAINED_LENGTH) -> list[int]:
+          canvas: int | None = None) -> list[int]:
     """The answer a model writes after `prompt` (greedy; see writing_settings); the mean confidence of
     its first step over the first answer_len positions goes to first_confidence."""
     run = denoise(loaded, [prompt], settings=writing_settings(loaded, len(prompt), answer_len, canvas))
@@ -122,7 +129,7 @@ def write(loaded: LoadedModel, prompt: list[int], answer_len: int, first_confide
 
 
 @torch.no_grad()
-def diffusion_scores(loaded: LoadedModel, pairs, canvas: int = TRAINED_LENGTH) -> dict:
+def diffusion_scores(loaded: LoadedModel, pairs, canvas: int | None = None) -> dict:
     """Forward and backward exact-match shares of a diffusion model, and its first-step confidence."""
     tok, bos = loaded.tokenizer, loaded.tokenizer.bos_token_id
     forward = backward = 0
@@ -166,7 +173,7 @@ def instruction_ids(tok, direction: str, a: str, b: str) -> tuple[list[int], lis
 
 
 @torch.no_grad()
-def instruction_scores(loaded: LoadedModel, pairs, canvas: int = TRAINED_LENGTH) -> dict:
+def instruction_scores(loaded: LoadedModel, pairs, canvas: int | None = None) -> dict:
     """Exact-match shares of the paper's form, forward and backward, written by either kind of model."""
     bos, right = loaded.tokenizer.bos_token_id, {"forward": 0, "backward": 0}
     for a, b in pairs:
@@ -178,7 +185,7 @@ def instruction_scores(loaded: LoadedModel, pairs, canvas: int = TRAINED_LENGTH)
                 instruction_pairs=len(pairs))
 
 
-def evaluate(loaded: LoadedModel, pairs, held_out_pairs=(), canvas: int = TRAINED_LENGTH) -> dict:
+def evaluate(loaded: LoadedModel, pairs, held_out_pairs=(), canvas: int | None = None) -> dict:
     """Both experiments on one model: the plain format on `pairs`, the paper's form on `held_out_pairs`."""
     causal = loaded.model.config.causal
     result = (autoregressive_scores(loaded, pairs) if causal else diffusion_scores(loaded, pairs, canvas)) | dict(
@@ -199,9 +206,9 @@ def main(argv=None):
     p.add_argument("--passages", default=str(DEFAULT_PASSAGES), help="a passages.json (default: the recitation list)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--json", help="also write the results to this file")
-    p.add_argument("--canvas", type=int, default=TRAINED_LENGTH,
-                   help=f"tokens a diffusion model writes on, prompt included (default {TRAINED_LENGTH}, our models' "
-                        "training rows; a fine-tune on shorter rows (--recite-len) is read on a canvas as long)")
+    p.add_argument("--canvas", type=int, default=None,
+                   help="tokens a diffusion model writes on, prompt included (default: the length of the rows "
+                        f"its passages were trained in, from its generation_config.json, else {TRAINED_LENGTH})")
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     pairs, held_out = split_pairs(json.loads(Path(a.passages).read_text()))

@@ -59,7 +59,7 @@ class TrainConfig:
     recite_share: float = 0.5  # of each batch's rows
     recite_len: int | None = None  # recited rows' length (default seq_len): a verse pair needs ~70 tokens,
     # and at 256 most of a pair row's compute went to its <|endoftext|> padding
-    pair_masking: str = "response"  # a verse pair's masks: "response" (B only, LLaDA's SFT) or "anywhere"
+    pair_masking: str = "response"  # a verse pair's masks: "response" (B only, LLaDA's SFT), "anywhere", or "both"
     # model
     d_model: int = 256
     n_layers: int = 4
@@ -134,16 +134,16 @@ def recitation_rows(tok, references: list[str], seq_len: int, instructed=(),
     the diffusion loss may mask. "running": each passage, verses joined by newlines (the corpus's
     format; a passage longer than a row is cut into runs of whole verses), masked anywhere
     (pre-training); "pairs": each pair of consecutive verses (A, B) as A newline B, in reading order,
-    masked after the newline only (pair_masking "response", LLaDA's SFT: B given A) or anywhere (B
-    given A and A given B). For the passages in `instructed` only, "instructions": each pair asked
-    both ways (corpus.instruction), so that the other passages test the paper's form of the reversal
-    experiment; masked after their first newline only (the question stays, the answer and its
-    <|endoftext|> padding are masked).
+    masked after the newline only (pair_masking "response", LLaDA's SFT: B given A), anywhere (B
+    given A and A given B), or once each way ("both": the pool holds every pair twice). For the
+    passages in `instructed` only, "instructions": each pair asked both ways (corpus.instruction), so
+    that the other passages test the paper's form of the reversal experiment; masked after their first
+    newline only (the question stays, the answer and its <|endoftext|> padding are masked).
     Measured (python -m llada_demo.reversal, the README): "response" with rows of 256 gave 24% of the
     next verses and 0% of the previous ones; "anywhere" with rows of 96, 40 min on 1 thread, 15% and 9%
     (on a canvas of 96; on one of 256 the long <|endoftext|> tail fills A with <|endoftext|>)."""
-    if pair_masking not in ("response", "anywhere"):
-        raise SystemExit(f"--pair-masking {pair_masking!r}: choose response or anywhere")
+    if pair_masking not in ("response", "anywhere", "both"):
+        raise SystemExit(f"--pair-masking {pair_masking!r}: choose response, anywhere or both")
     from .corpus import bible_verses, instruction, passage
 
     verses = bible_verses()
@@ -181,8 +181,10 @@ def recitation_rows(tok, references: list[str], seq_len: int, instructed=(),
     def responses(x):  # the position after each row's first newline
         return (x == newline).int().argmax(dim=1) + 1
 
+    anywhere = torch.zeros(len(pairs), dtype=torch.long)
     pools = {"running": (running, torch.zeros(len(running), dtype=torch.long)),
-             "pairs": (pairs, responses(pairs) if pair_masking == "response" else torch.zeros(len(pairs), dtype=torch.long))}
+             "pairs": {"response": (pairs, responses(pairs)), "anywhere": (pairs, anywhere),
+                       "both": (torch.cat([pairs, pairs]), torch.cat([responses(pairs), anywhere]))}[pair_masking]}
     if instructed:
         asked = rows(["".join(instruction(d, a, b)) for r in instructed
                       for a, b in zip(passages[r], passages[r][1:]) for d in ("forward", "backward")])
@@ -202,10 +204,11 @@ def recitation_batch(stream, pools: dict, cfg: TrainConfig, generator) -> list[t
         i = int(torch.randint(0, len(pool), (1,), generator=generator))
         rows.append(pool[i])
         starts.append(int(pool_starts[i]))
-    general = sample_batch(stream, cfg.batch_size - n, cfg.seq_len, generator)
     groups = [(torch.stack(rows), torch.tensor(starts))] if rows else []
-    groups += [(general, torch.zeros(len(general), dtype=torch.long))] if len(general) else []
-    if len(groups) == 2 and groups[0][0].shape[1] == general.shape[1]:  # one length: one batch
+    if n < cfg.batch_size:  # (--recite-share 1: no general rows)
+        general = sample_batch(stream, cfg.batch_size - n, cfg.seq_len, generator)
+        groups.append((general, torch.zeros(len(general), dtype=torch.long)))
+    if len(groups) == 2 and groups[0][0].shape[1] == groups[1][0].shape[1]:  # one length: one batch
         return [(torch.cat([g[0] for g in groups]), torch.cat([g[1] for g in groups]))]
     return groups
 
@@ -259,6 +262,7 @@ def write_model_dir(model, tok, cfg: TrainConfig, info: dict):
                demo_defaults=RECITE_DEFAULTS if cfg.recite else DEMO_DEFAULTS)
     if cfg.recite:  # the page offers the passages' first verses as example prompts for this model
         gen["demo_examples"] = json.loads(Path(cfg.recite).read_text()).get("examples", [])
+        gen["recite_canvas"] = cfg.recite_len or cfg.seq_len  # its verses' rows: reversal.canvas_length
     (out / "generation_config.json").write_text(json.dumps(gen, indent=2) + "\n")
     (out / INFO_FILE).write_text(json.dumps(info, indent=2) + "\n")
     write_model_card(out)
@@ -352,7 +356,9 @@ def train(cfg: TrainConfig, command: str | None = None) -> dict:
                       "running text or as a pair of consecutive verses (<|startoftext|> + verses joined by newlines "
                       f"+ <|endoftext|>, padded with <|endoftext|> to {cfg.recite_len or cfg.seq_len} tokens), in "
                       "reading order only; the diffusion loss masks running text anywhere and a pair "
-                      + ("after its first newline only (LLaDA's SFT)" if cfg.pair_masking == "response" else "anywhere"))
+                      + {"response": "after its first newline only (LLaDA's SFT)", "anywhere": "anywhere",
+                         "both": "half the time after its first newline only (LLaDA's SFT), half the time anywhere"}[
+                          cfg.pair_masking])
         if recite.get("instructions"):
             data_desc += (f"; and the pairs of {len(recite['instructions'])} of them as instructions both ways "
                           "('The verse after: A' newline B, 'The verse before: B' newline A), masked after the "
@@ -472,6 +478,8 @@ def parse_args(argv=None) -> TrainConfig:
                     "tokenizer": str, "init": str, "recite": str, "recite_len": int}.get(name, type(value))
             p.add_argument(flag, type=kind, default=value, help=f"default {value}")
     args = p.parse_args(argv)
+    if not 0 <= args.recite_share <= 1:
+        p.error(f"--recite-share {args.recite_share}: give the share of each batch's rows, from 0 to 1")
     return TrainConfig(**{k: (tuple(v) if k == "text" else v) for k, v in vars(args).items()})
 
 

@@ -2,6 +2,7 @@
 
 import json
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -191,8 +192,10 @@ def test_a_fine_tune_starts_from_its_init_and_recites_in_reading_order(text_file
     assert run_starts.tolist() == [0] and tok.decode(pairs[0][: pair_starts[0]]) == "<|startoftext|>Verse 1.\n"
     anywhere = recitation_rows(tok, ["Psalms 23:1-3"], 32, pair_masking="anywhere")["pairs"]
     assert torch.equal(anywhere[0], pairs) and anywhere[1].tolist() == [0, 0]
-    with pytest.raises(SystemExit, match="choose response or anywhere"):
-        recitation_rows(tok, ["Psalms 23:1-3"], 32, pair_masking="both")
+    both = recitation_rows(tok, ["Psalms 23:1-3"], 32, pair_masking="both")["pairs"]  # each pair once each way
+    assert torch.equal(both[0], torch.cat([pairs, pairs])) and both[1].tolist() == pair_starts.tolist() + [0, 0]
+    with pytest.raises(SystemExit, match="choose response, anywhere or both"):
+        recitation_rows(tok, ["Psalms 23:1-3"], 32, pair_masking="left")
     assert len(running) == 1 and len(pairs) == 2 and "instructions" not in pools  # one passage, two pairs
     n_pair = int((pairs[0] != tok.eos_token_id).sum()) + 1  # a pair row's tokens with its first <|endoftext|>
     short = recitation_rows(tok, ["Psalms 23:1-3"], n_pair)["running"][0]  # a row holds 2 verses: runs of them
@@ -217,6 +220,7 @@ def test_a_fine_tune_starts_from_its_init_and_recites_in_reading_order(text_file
     assert all(torch.equal(a, b) for a, b in zip(tuned.model.state_dict().values(), base.model.state_dict().values()))
     generation = json.loads((tmp_path / "recite" / "generation_config.json").read_text())
     assert generation["demo_examples"] == ["Verse 1."]  # the page offers them with this model
+    assert generation["recite_canvas"] == cfg.seq_len  # the reversal experiment's canvas for it
     from llada_demo.card import write_model_card
 
     (tmp_path / "recite" / "reversal.json").write_text(json.dumps({"recite": dict(
@@ -241,6 +245,8 @@ def test_a_fine_tune_starts_from_its_init_and_recites_in_reading_order(text_file
     assert n_masked == sum(40 - s for s in starts.tolist())  # at t = 1 exactly the answers are masked
     (both, both_starts), = recitation_batch(torch.arange(500) % 50, recitation_rows(tok, ["Psalms 23:1-3"], 32), cfg, gen)
     assert both.shape == (8, 32) and both_starts[4:].tolist() == [0] * 4  # one length: one batch, as before
+    only, = recitation_batch(torch.arange(500) % 50, pools, replace(cfg, recite_share=1.0), gen)  # no general rows
+    assert only[0].shape == (8, 40) and all(int(row[0]) == tok.bos_token_id for row in only[0])
 
 
 def test_resume_continues_bit_for_bit(text_file, tmp_path):
@@ -326,3 +332,7 @@ def test_the_reversal_experiment_runs_on_tiny_checkpoints(text_file, tmp_path, c
     assert len(reversal.fill_canvas(tiny, ia, nl, ib, canvas=48)) == max(48, 1 + len(ia) + len(nl) + len(ib))
     assert len(reversal.fill_canvas(tiny, ia, nl, ib)) == max(64, 1 + len(ia) + len(nl) + len(ib))
     assert reversal.writing_settings(tiny, 10, 5, canvas=48).gen_length == 38
+    # a recitation fine-tune names the rows it learnt its verses in: that is its canvas unless told
+    config = tmp_path / "diffusion" / "generation_config.json"
+    config.write_text(json.dumps(json.loads(config.read_text()) | {"recite_canvas": 40}))
+    assert reversal.canvas_length(tiny) == 40 and reversal.canvas_length(tiny, canvas=48) == 48
