@@ -236,6 +236,7 @@ def test_a_fine_tune_starts_from_its_init_and_recites_in_reading_order(text_file
                           recite=str(tmp_path / "passages.json"), recite_len=40, steps=1))
     assert load_model(tmp_path / "twin-recite", device="cpu").model.config.causal
     assert info["eval_metric"] == "next-token accuracy" and info["recite"] == str(tmp_path / "passages.json")
+    assert "mask" not in info["data"]  # its loss scores every next token
     gen = torch.Generator().manual_seed(0)
     pools = recitation_rows(tok, ["Psalms 23:1-3"], 40, instructed=["Psalms 23:1-3"])
     (recited, starts), (general, general_starts) = recitation_batch(torch.arange(500) % 50, pools, cfg, gen)
