@@ -188,6 +188,7 @@ def instruction_scores(loaded: LoadedModel, pairs, canvas: int | None = None) ->
 def evaluate(loaded: LoadedModel, pairs, held_out_pairs=(), canvas: int | None = None) -> dict:
     """Both experiments on one model: the plain format on `pairs`, the paper's form on `held_out_pairs`."""
     causal = loaded.model.config.causal
+    canvas = canvas_length(loaded, canvas)  # (its generation_config.json read once, not at every pair)
     result = (autoregressive_scores(loaded, pairs) if causal else diffusion_scores(loaded, pairs, canvas)) | dict(
         kind="autoregressive" if causal else "diffusion", pairs=len(pairs))
     return result | (instruction_scores(loaded, held_out_pairs, canvas) if held_out_pairs else {})

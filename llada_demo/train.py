@@ -181,10 +181,10 @@ def recitation_rows(tok, references: list[str], seq_len: int, instructed=(),
     def responses(x):  # the position after each row's first newline
         return (x == newline).int().argmax(dim=1) + 1
 
-    anywhere = torch.zeros(len(pairs), dtype=torch.long)
+    response, anywhere = responses(pairs), torch.zeros(len(pairs), dtype=torch.long)
     pools = {"running": (running, torch.zeros(len(running), dtype=torch.long)),
-             "pairs": {"response": (pairs, responses(pairs)), "anywhere": (pairs, anywhere),
-                       "both": (torch.cat([pairs, pairs]), torch.cat([responses(pairs), anywhere]))}[pair_masking]}
+             "pairs": {"response": (pairs, response), "anywhere": (pairs, anywhere),
+                       "both": (torch.cat([pairs, pairs]), torch.cat([response, anywhere]))}[pair_masking]}
     if instructed:
         asked = rows(["".join(instruction(d, a, b)) for r in instructed
                       for a, b in zip(passages[r], passages[r][1:]) for d in ("forward", "backward")])
