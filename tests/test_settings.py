@@ -44,6 +44,10 @@ def test_integral_floats_become_ints_and_constraints_a_sorted_tuple():
     (dict(gen_length=16, infill=True), "infill fills the masks inside the text: set gen_length to 0"),
     (dict(gen_length=0, infill=True, stop_at_eos=True), "stop at EOS ends an answer"),
     (dict(constraints=((1, 5), (1, 6))), "fixed tokens: position 1 is given twice"),
+    (dict(gen_length=-5), "gen_length must be at least 1, got -5"),  # the same words as for 0
+    (dict(gen_length=0), "gen_length must be at least 1, got 0"),
+    (dict(stop_at_eos="false"), "stop_at_eos must be true or false, got 'false'"),  # not taken for True
+    (dict(infill=1), "infill must be true or false, got 1"),
 ])
 def test_bad_values_are_refused_with_a_message(kwargs, message):
     with pytest.raises(ValueError) as err:

@@ -41,6 +41,22 @@ def whole_number(name: str, value, *, minimum: int | None = None) -> int:
     return out
 
 
+def seed_number(value, *, name: str = "seed") -> int:
+    """A seed as torch takes it (0 .. 2**63 - 1), or a ValueError: every seed field says the same."""
+    seed = whole_number(name, value)
+    if not 0 <= seed < SEED_LIMIT:
+        raise ValueError(f"{name} must be a whole number from 0 to 2**63 - 1, got {seed}")
+    return seed
+
+
+def flag(name: str, value) -> bool:
+    """A yes/no setting: only a boolean (JSON true/false). The text "false" is not false, and 0/1 may be
+    a mistyped number, so neither is guessed at."""
+    if isinstance(value, bool) or type(value).__name__ == "bool_":  # (numpy's bool)
+        return bool(value)
+    raise ValueError(f"{name} must be true or false, got {value!r}")
+
+
 def finite_number(name: str, value, *, minimum: float = 0.0) -> float:
     """`value` as a float >= minimum, or a ValueError naming `name` (NaN and infinities are refused)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
@@ -81,7 +97,7 @@ class SamplingSettings:
 
     def __post_init__(self):
         fix = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731 (frozen)
-        fix("gen_length", whole_number("gen_length", self.gen_length, minimum=0))
+        fix("gen_length", whole_number("gen_length", self.gen_length))  # (its range depends on infill: below)
         fix("steps", whole_number("steps", self.steps, minimum=1))
         fix("block_length", whole_number("block_length", self.block_length, minimum=1))
         fix("temperature", finite_number("temperature", self.temperature))
@@ -99,12 +115,9 @@ class SamplingSettings:
         if self.factor <= 0:
             raise ValueError(f"factor must be more than 0, got {self.factor:g}")
         if self.seed is not None:
-            seed = whole_number("seed", self.seed)
-            if not 0 <= seed < SEED_LIMIT:
-                raise ValueError(f"seed must be a whole number from 0 to 2**63 - 1, got {seed}")
-            fix("seed", seed)
-        for flag in ("infill", "logits_eos_inf", "confidence_eos_eot_inf", "stop_at_eos", "full_noise"):
-            fix(flag, bool(getattr(self, flag)))
+            fix("seed", seed_number(self.seed))
+        for name in ("infill", "logits_eos_inf", "confidence_eos_eot_inf", "stop_at_eos", "full_noise"):
+            fix(name, flag(name, getattr(self, name)))
         items = self.constraints.items() if isinstance(self.constraints, dict) else self.constraints
         pairs = sorted((whole_number("fixed token position", p), whole_number("fixed token id", t))
                        for p, t in items)
