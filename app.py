@@ -47,8 +47,10 @@ def cpu_threads(asked: int | None) -> int:
 
 
 def make_app(model: str | None = None) -> DemoApp:
+    """The app on `model` (default: the bundled one), loaded now: a broken model fails here, with the
+    loader's own message (ModelLoadError or whatever else it raised), not in a user's first run."""
     app = DemoApp(available_choices(custom_choice(model) if model else None), ModelCache())
-    app.model(None)  # load the default model now: a broken one fails here, not in a user's first run
+    app.cache.get(app.default)
     return app
 
 
@@ -70,8 +72,10 @@ def main():
         parser.error(problem)
     try:
         app = make_app(args.model)
-    except ModelLoadError as e:
-        parser.exit(2, f"error: {e}\n")
+    except Exception as e:  # ModelLoadError, or what the loader did not foresee (say, truncated weights)
+        why = " ".join(str(e).split())  # one line, as the other bad arguments
+        parser.exit(2, f"error: {why}\n" if isinstance(e, ModelLoadError) else
+                    f"error: could not load {args.model or 'the bundled model'}: {why}\n")
     demo = build_demo(app)
     launch(demo, app, server_name=args.host, server_port=args.port, share=args.share)
 
