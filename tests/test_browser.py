@@ -1,9 +1,12 @@
 """The app in a real headless Chromium (Debian's /usr/bin/chromium driven by Playwright)."""
 
+import json
 import os
 import re
 import shutil
 import time
+from pathlib import Path
+from urllib.parse import unquote
 
 import numpy as np
 import pytest
@@ -187,9 +190,11 @@ def test_markup_stays_text_everywhere_and_the_export_replays_offline(page, serve
     assert page.evaluate("window.pwned === undefined")
     # export, then open the standalone page from disk with the network off
     page.get_by_role("button", name=re.compile("Export run")).click()
-    page.locator('a[href$=".html"]').wait_for(state="attached", timeout=20_000)
-    html_file = next(p for p in last_session(app).exports[-1].iterdir() if p.suffix == ".html")
-    json_file = tmp_path / "run.json"  # a copy: the export's folder goes when the tab closes
+    link = page.locator('a[href$=".html"]')
+    link.wait_for(state="attached", timeout=20_000)
+    html_file = Path(unquote(link.get_attribute("href").split("file=", 1)[1]))  # served where it was written
+    assert html_file.is_file() and app.exports.root in html_file.parents
+    json_file = tmp_path / "run.json"  # a copy: an export goes after an hour, or sooner when the store is full
     json_file.write_bytes(html_file.with_suffix(".json").read_bytes())
     context = browser.new_context(offline=True)
     offline = context.new_page()
@@ -218,6 +223,33 @@ def test_markup_stays_text_everywhere_and_the_export_replays_offline(page, serve
     scrub(page, 3)
     assert [m for m, _ in answer_cells(page)] == trajectory.view(3).masked.tolist()
     assert page.locator("#ld-grid img").count() == 0 and requests == []
+
+
+def test_a_malformed_run_file_is_refused_and_the_run_on_screen_stays(page, served, tmp_path):
+    from test_public import malformed
+
+    _, app = served
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    start_run(page, "And God said", 16, 4, 8)
+    wait_status(page, "done")
+    trajectory = last_session(app).trajectory
+    run = json.loads(app.write_exports(trajectory, "done", "")[0].read_text(encoding="utf-8"))
+    shown = answer_cells(page)
+    files = {what: json.dumps(doc) for what, doc in malformed(run).items()}
+    files["not JSON"] = "{not json"
+    files["50 MB"] = " " * (50 * 2**20)
+    for what, text in files.items():
+        path = tmp_path / "run.json"
+        path.write_text(text)
+        page.set_input_files("#ld-open", str(path))
+        page.wait_for_function("document.querySelector('#ld-status').innerText.startsWith('could not open run.json: ')",
+                               timeout=20_000)
+        message = status(page)
+        assert answer_cells(page) == shown, what  # the run on screen is left as it was
+        page.evaluate("document.querySelector('#ld-status').textContent = ''")
+        print(what, "->", message)
+    assert errors == []
 
 
 def test_bad_input_shows_a_message_as_text_and_keeps_the_prompt(page):

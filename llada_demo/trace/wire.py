@@ -37,7 +37,8 @@ def quantise(confidence: np.ndarray) -> str:
 
 
 def dequantise(text: str) -> np.ndarray:
-    return np.frombuffer(base64.b64decode(text), dtype=np.uint8).astype(np.float32) / 255
+    """The inverse of `quantise`; text that is not base64 is a ValueError (binascii.Error)."""
+    return np.frombuffer(base64.b64decode(text, validate=True), dtype=np.uint8).astype(np.float32) / 255
 
 
 class Encoder:
@@ -86,29 +87,137 @@ def run_document(messages: list[dict]) -> dict:
     return dict(format=FORMAT, version=VERSION, messages=messages)
 
 
-def decode_run(document: dict | str) -> tuple[Trajectory, dict, dict]:
+# What a run file may hold (the page's viewer.js checks the same limits before it draws one):
+MAX_RUN_BYTES = 20 * 2**20  # a file's size, checked before it is read
+MAX_CANVAS = 4096  # positions a run fills: the longest context of the models the app offers (LLaDA-8B)
+MAX_PROMPT = 8192  # prompt tokens before the canvas
+MAX_ID = 2**31 - 1  # token ids, as the page keeps them (Int32Array)
+
+
+class RunFileError(ValueError):
+    """A run file that cannot be drawn; the message says where and what is wrong."""
+
+
+def _check(ok: bool, where: str, what: str) -> None:
+    if not ok:
+        raise RunFileError(f"{where}: {what}")
+
+
+def _is_int(v, lo: int = 0, hi: int = MAX_ID) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and lo <= v <= hi
+
+
+def _ints(m: dict, key: str, where: str, lo: int = 0, hi: int = MAX_ID, most: int = MAX_CANVAS) -> list[int]:
+    v = m.get(key)
+    _check(isinstance(v, list) and len(v) <= most and all(_is_int(x, lo, hi) for x in v), where,
+           f"'{key}' must be a list of at most {most} whole numbers from {lo} to {hi}")
+    return v
+
+
+def _texts(m: dict, where: str) -> None:
+    v = m.get("texts", {})
+    _check(isinstance(v, dict) and all(k.isdigit() and isinstance(t, str) for k, t in v.items()), where,
+           "'texts' must map token ids to strings")
+
+
+def check_start(m: dict) -> Canvas:
+    """The canvas a start message describes, every field checked for type and range."""
+    where = "start message"
+    _check(isinstance(m.get("label", ""), str), where, "'label' must be a string")
+    settings = m.get("settings")
+    _check(settings is None or isinstance(settings, dict), where, "'settings' must be an object or null")
+    prompt = _ints(m, "prompt", where, most=MAX_PROMPT)
+    initial = _ints(m, "initial", where)
+    n = len(initial)
+    _check(n >= 1, where, f"'initial' (the canvas) must hold 1 to {MAX_CANVAS} positions")
+    _check(_is_int(m.get("mask_id")), where, "'mask_id' must be a whole number")
+    spans, per_block = m.get("block_spans"), m.get("steps_per_block")
+    _check(isinstance(spans, list) and 1 <= len(spans) <= n and all(
+        isinstance(s, list) and len(s) == 2 and all(_is_int(x, 0, n) for x in s) and s[0] < s[1] for s in spans),
+        where, f"'block_spans' must be a list of [start, end) positions inside the canvas (0..{n})")
+    _check(all(a[1] <= b[0] for a, b in zip(spans, spans[1:])), where, "'block_spans' must be in order, not overlapping")
+    _check(isinstance(per_block, list) and len(per_block) == len(spans) and all(_is_int(k, 1) for k in per_block)
+           and sum(per_block) <= n, where,
+           f"'steps_per_block' must give each block 1 step or more, {n} in all at most (one token a step)")
+    notes = m.get("notes", [])
+    _check(isinstance(notes, list) and all(isinstance(x, str) for x in notes), where, "'notes' must be strings")
+    if "stop_ids" in m:
+        _ints(m, "stop_ids", where, most=64)
+    _texts(m, where)
+    return Canvas(prompt=np.array(prompt, np.int64), initial=np.array(initial, np.int64), mask_id=m["mask_id"],
+                  block_spans=tuple(tuple(s) for s in spans), steps_per_block=tuple(per_block), notes=tuple(notes))
+
+
+def check_step(m: dict, canvas: Canvas, masked: np.ndarray, expected_step: int) -> StepRecord:
+    """A step message as a StepRecord, checked against the canvas and the positions still masked (which
+    it updates)."""
+    where = f"step message {expected_step}"
+    n = canvas.length
+    _check(m.get("step") == expected_step and _is_int(m.get("step")), where,
+           f"'step' must be {expected_step} (steps come in order from 1)")
+    _check(expected_step <= canvas.steps, where, f"the start message plans {canvas.steps} steps, not more")
+    _check(_is_int(m.get("block"), 0, canvas.blocks - 1), where, f"'block' must be from 0 to {canvas.blocks - 1}")
+    _check(_is_int(m.get("forward_passes"), 1), where, "'forward_passes' must be a whole number, 1 or more")
+    elapsed = m.get("elapsed")
+    _check(isinstance(elapsed, (int, float)) and not isinstance(elapsed, bool) and np.isfinite(elapsed)
+           and elapsed >= 0, where, "'elapsed' must be a finite number of seconds, 0 or more")
+    committed = _ints(m, "committed", where, 0, n - 1)
+    _check(len(set(committed)) == len(committed) and all(masked[i] for i in committed), where,
+           "'committed' must list positions still masked, each once")
+    tokens = _ints(m, "tokens", where)
+    _check(len(tokens) == len(committed), where, "'tokens' must give one id per committed position")
+    masked[committed] = False
+    guesses = _ints(m, "guesses", where)
+    _check(len(guesses) == int(masked.sum()), where, f"'guesses' must give one id per position still masked "
+                                                    f"({int(masked.sum())})")
+    try:
+        confidence = dequantise(m.get("confidence"))
+    except (TypeError, ValueError):
+        confidence = None
+    _check(confidence is not None and len(confidence) == n, where,
+           f"'confidence' must be base64 of one byte per canvas position ({n})")
+    _texts(m, where)
+    return StepRecord(step=expected_step, block=m["block"], forward_passes=m["forward_passes"], elapsed=float(elapsed),
+                      committed=np.array(committed, np.int32), tokens=np.array(tokens, np.int64),
+                      confidence=confidence, guesses=np.array(guesses, np.int64))
+
+
+def decode_run(document: dict | str | bytes) -> tuple[Trajectory, dict, dict]:
     """A JSON export (or its text) -> (Trajectory, start message, end message). Confidences come back
-    quantised (within 1/510); everything else exactly. Raises ValueError on anything else."""
-    if isinstance(document, str):
-        document = json.loads(document)
-    if not isinstance(document, dict) or document.get("format") != FORMAT:
-        raise ValueError(f"not a {FORMAT} file")
-    if document.get("version") != VERSION:
-        raise ValueError(f"{FORMAT} version {document.get('version')!r}; this program reads version {VERSION}")
-    messages = document.get("messages") or []
-    if not messages or messages[0].get("type") != "start":
-        raise ValueError("the run has no start message")
-    start, end = messages[0], (messages[-1] if messages[-1].get("type") == "end" else {})
-    canvas = Canvas(prompt=np.array(start["prompt"], np.int64), initial=np.array(start["initial"], np.int64),
-                    mask_id=int(start["mask_id"]), block_spans=tuple(tuple(s) for s in start["block_spans"]),
-                    steps_per_block=tuple(start["steps_per_block"]), notes=tuple(start["notes"]))
-    settings = SamplingSettings.from_dict(start["settings"]) if start.get("settings") else None
+    quantised (within 1/510); everything else exactly. Anything else is a RunFileError (a ValueError)
+    saying what is wrong, before anything is built from it."""
+    if isinstance(document, (str, bytes)):
+        _check(len(document) <= MAX_RUN_BYTES, "run file", f"larger than {MAX_RUN_BYTES // 2**20} MB")
+        try:
+            document = json.loads(document)
+        except ValueError as e:
+            raise RunFileError(f"run file: not JSON ({e})") from None
+    _check(isinstance(document, dict) and document.get("format") == FORMAT, "run file", f"not a {FORMAT} file")
+    _check(document.get("version") == VERSION, "run file",
+           f"{FORMAT} version {document.get('version')!r}; this program reads version {VERSION}")
+    messages = document.get("messages")
+    _check(isinstance(messages, list) and all(isinstance(m, dict) for m in messages), "run file",
+           "'messages' must be a list of objects")
+    _check(bool(messages) and messages[0].get("type") == "start", "run file", "the run has no start message")
+    start = messages[0]
+    canvas = check_start(start)
+    try:
+        settings = SamplingSettings.from_dict(start["settings"]) if start.get("settings") else None
+    except (TypeError, ValueError) as e:
+        raise RunFileError(f"start message: 'settings': {e}") from None
     trajectory = Trajectory(canvas, settings, start.get("label", ""))
-    for m in messages[1:]:
-        if m.get("type") != "step":
-            continue
-        trajectory.add(StepRecord(step=m["step"], block=m["block"], forward_passes=m["forward_passes"],
-                                  elapsed=m["elapsed"], committed=np.array(m["committed"], np.int32),
-                                  tokens=np.array(m["tokens"], np.int64), confidence=dequantise(m["confidence"]),
-                                  guesses=np.array(m["guesses"], np.int64)))
+    masked = canvas.initial == canvas.mask_id
+    end = {}
+    for i, m in enumerate(messages[1:], 1):
+        kind = m.get("type")
+        if kind == "step":
+            _check(not end, "run file", "a step after the end message")
+            trajectory.add(check_step(m, canvas, masked, trajectory.steps_done + 1))
+        elif kind == "end":
+            _check(i == len(messages) - 1, "run file", "the end message must be the last")
+            _check(m.get("state") in ("done", "stopped") and isinstance(m.get("answer", ""), str), "end message",
+                   "'state' must be done or stopped, 'answer' a string")
+            end = m
+        else:
+            raise RunFileError(f"message {i}: type {kind!r}; after the start come steps and one end")
     return trajectory, start, end

@@ -55,6 +55,91 @@
     return out;
   }
 
+  /* ---- run files: checked whole before anything is drawn ----------------------------------------- */
+  // The limits of trace/wire.py (MAX_RUN_BYTES, MAX_CANVAS, MAX_PROMPT, MAX_ID; a test checks they agree),
+  // and the same checks as its decode_run: a file that fails any of them leaves the run on screen as it was.
+  const MAX_RUN_BYTES = 20 * 1048576, MAX_CANVAS = 4096, MAX_PROMPT = 8192, MAX_ID = 2147483647;
+
+  function checkRun(doc) {
+    const fail = (where, what) => { throw new Error(`${where}: ${what}`); };
+    const isInt = (v, lo = 0, hi = MAX_ID) => Number.isInteger(v) && v >= lo && v <= hi;
+    const isObject = (v) => !!v && typeof v === "object" && !Array.isArray(v);
+    const ints = (m, key, where, lo = 0, hi = MAX_ID, most = MAX_CANVAS) => {
+      const v = m[key];
+      if (!Array.isArray(v) || v.length > most || !v.every((x) => isInt(x, lo, hi))) {
+        fail(where, `'${key}' must be a list of at most ${most} whole numbers from ${lo} to ${hi}`);
+      }
+      return v;
+    };
+    const texts = (m, where) => {
+      const v = m.texts === undefined ? {} : m.texts;
+      if (!isObject(v) || !Object.entries(v).every(([k, t]) => /^\d+$/.test(k) && typeof t === "string")) {
+        fail(where, "'texts' must map token ids to strings");
+      }
+    };
+    if (!isObject(doc) || doc.format !== "llada-demo-run") fail("run file", "not a llada-demo-run file");
+    if (doc.version !== 1) fail("run file", `llada-demo-run version ${JSON.stringify(doc.version)}; this page reads version 1`);
+    const ms = doc.messages;
+    if (!Array.isArray(ms) || !ms.every(isObject)) fail("run file", "'messages' must be a list of objects");
+    if (!ms.length || ms[0].type !== "start") fail("run file", "the run has no start message");
+    const s = ms[0], at = "start message";
+    if (s.label !== undefined && typeof s.label !== "string") fail(at, "'label' must be a string");
+    if (s.settings !== undefined && s.settings !== null && !isObject(s.settings)) fail(at, "'settings' must be an object or null");
+    ints(s, "prompt", at, 0, MAX_ID, MAX_PROMPT);
+    const n = ints(s, "initial", at).length;
+    if (n < 1) fail(at, `'initial' (the canvas) must hold 1 to ${MAX_CANVAS} positions`);
+    if (!isInt(s.mask_id)) fail(at, "'mask_id' must be a whole number");
+    const spans = s.block_spans, per = s.steps_per_block;
+    if (!Array.isArray(spans) || spans.length < 1 || spans.length > n || !spans.every((b) =>
+      Array.isArray(b) && b.length === 2 && isInt(b[0], 0, n) && isInt(b[1], 0, n) && b[0] < b[1])) {
+      fail(at, `'block_spans' must be a list of [start, end) positions inside the canvas (0..${n})`);
+    }
+    if (!spans.every((b, i) => i === 0 || spans[i - 1][1] <= b[0])) fail(at, "'block_spans' must be in order, not overlapping");
+    if (!Array.isArray(per) || per.length !== spans.length || !per.every((k) => isInt(k, 1)) ||
+        per.reduce((a, b) => a + b, 0) > n) {
+      fail(at, `'steps_per_block' must give each block 1 step or more, ${n} in all at most (one token a step)`);
+    }
+    const total = per.reduce((a, b) => a + b, 0);
+    if (s.notes !== undefined && !(Array.isArray(s.notes) && s.notes.every((x) => typeof x === "string"))) fail(at, "'notes' must be strings");
+    if (s.stop_ids !== undefined) ints(s, "stop_ids", at, 0, MAX_ID, 64);
+    texts(s, at);
+    const masked = Uint8Array.from(s.initial, (t) => (t === s.mask_id ? 1 : 0));
+    let left = masked.reduce((a, b) => a + b, 0), step = 0, ended = false;
+    for (let i = 1; i < ms.length; i++) {
+      const m = ms[i];
+      if (m.type === "end") {
+        if (i !== ms.length - 1) fail("run file", "the end message must be the last");
+        if ((m.state !== "done" && m.state !== "stopped") || (m.answer !== undefined && typeof m.answer !== "string")) {
+          fail("end message", "'state' must be done or stopped, 'answer' a string");
+        }
+        ended = true;
+        continue;
+      }
+      if (m.type !== "step") fail(`message ${i}`, `type ${JSON.stringify(m.type)}; after the start come steps and one end`);
+      const w = `step message ${++step}`;
+      if (m.step !== step) fail(w, `'step' must be ${step} (steps come in order from 1)`);
+      if (step > total) fail(w, `the start message plans ${total} steps, not more`);
+      if (!isInt(m.block, 0, spans.length - 1)) fail(w, `'block' must be from 0 to ${spans.length - 1}`);
+      if (!isInt(m.forward_passes, 1)) fail(w, "'forward_passes' must be a whole number, 1 or more");
+      if (typeof m.elapsed !== "number" || !Number.isFinite(m.elapsed) || m.elapsed < 0) {
+        fail(w, "'elapsed' must be a finite number of seconds, 0 or more");
+      }
+      const committed = ints(m, "committed", w, 0, n - 1);
+      if (new Set(committed).size !== committed.length || !committed.every((p) => masked[p])) {
+        fail(w, "'committed' must list positions still masked, each once");
+      }
+      if (ints(m, "tokens", w).length !== committed.length) fail(w, "'tokens' must give one id per committed position");
+      for (const p of committed) masked[p] = 0;
+      left -= committed.length;
+      if (ints(m, "guesses", w).length !== left) fail(w, `'guesses' must give one id per position still masked (${left})`);
+      let bytes = -1;
+      try { bytes = typeof m.confidence === "string" ? atob(m.confidence).length : -1; } catch (e) { bytes = -1; }
+      if (bytes !== n) fail(w, `'confidence' must be base64 of one byte per canvas position (${n})`);
+      texts(m, w);
+    }
+    return {steps: step, ended};
+  }
+
   /* ---- the run ------------------------------------------------------------------------------ */
   class Run {
     constructor(start) {
@@ -69,7 +154,7 @@
       this.records = [];
       this.end = null;
       const n = this.n;
-      this.commitStep = new Int16Array(n);  // after the last record: 0 given, -1 masked, k committed at k
+      this.commitStep = new Int32Array(n);  // after the last record: 0 given, -1 masked, k committed at k
       this.commitToken = Int32Array.from(start.initial);
       this.commitConf = new Uint8Array(n);
       for (let i = 0; i < n; i++) {
@@ -101,7 +186,7 @@
     /* The canvas at step k (0..done): what trace.Trajectory.view(k) gives on the server. */
     view(k) {
       k = Math.max(0, Math.min(k, this.done));
-      const n = this.n, masked = new Uint8Array(n), commit = new Int16Array(n), guess = new Int32Array(n);
+      const n = this.n, masked = new Uint8Array(n), commit = new Int32Array(n), guess = new Int32Array(n);
       const conf = new Float32Array(n);
       const rec = k > 0 ? this.records[k - 1] : null;
       let g = 0;
@@ -282,16 +367,22 @@
       for (const m of messages) this.message(m);
       if (this.run && !this.run.end) this.finish({type: "end", state: "stopped", answer: ""});
     }
-    /* A JSON export chosen by the user: replayed here, nothing is sent to the server. */
+    /* A JSON export chosen by the user: checked whole (checkRun), then replayed here; nothing is sent to
+     * the server. A file that fails a check leaves the run on screen as it was and says why. */
     openFile(file) {
       if (!file) return;
+      const refuse = (why) => { this.statusEl.textContent = `could not open ${file.name}: ${why}`; };
+      this.file.value = "";  // the same file may be chosen again
+      if (file.size > MAX_RUN_BYTES) { refuse(`larger than ${MAX_RUN_BYTES / 1048576} MB`); return; }
+      if (this.state === "running") { refuse("a run is streaming here; open the file when it has ended"); return; }
       file.text().then((text) => {
-        const doc = JSON.parse(text);
-        if (!doc || doc.format !== "llada-demo-run" || !Array.isArray(doc.messages)) throw new Error("not a llada-demo run");
+        let doc;
+        try { doc = JSON.parse(text); } catch (e) { throw new Error("not JSON"); }
+        checkRun(doc);
         this.runId = null;
         this.load(doc.messages);
         this.scrub(this.run.done);
-      }).catch((e) => { this.statusEl.textContent = `could not open ${file.name}: ${e.message}`; });
+      }).catch((e) => refuse(e.message));
     }
     request() {
       if (this.pending) return;
@@ -726,8 +817,9 @@
     /* v: {candidates, tokens, samples, total, estimates, errors, exact, twin, done} from the server */
     show(v) {
       const label = (c) => JSON.stringify(c);
-      this.summary.textContent = `${v.done ? "done" : "scoring"} \u00b7 ${v.samples}/${v.total} samples per answer ` +
-        `\u00b7 log p(answer | prompt) >= the bar (nats)`;
+      this.summary.textContent = `${v.state || (v.done ? "done" : "scoring")} \u00b7 ${v.samples}/${v.total} samples ` +
+        `per answer \u00b7 log p(answer | prompt) >= the bar (nats)`;
+      if (!v.samples) { this.ranking.textContent = ""; return; }  // stopped before the first batch
       if (window.Plotly) {
         if (this.chart.querySelector(".ld-empty")) this.chart.textContent = "";
         const traces = [{type: "bar", orientation: "h", y: v.candidates.map((c) => plotlyText(label(c))),
@@ -790,5 +882,5 @@
   const mountForward = (root) => new ForwardView(root);
   const mountLikelihood = (root) => new LikelihoodView(root);
   window.LladaView = {Run, Live, Charts, ForwardView, LikelihoodView, mountLive, mountCharts, mountForward,
-                      mountLikelihood, standalone, registry, shown};
+                      mountLikelihood, standalone, registry, shown, checkRun};
 })();
