@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import html
-import threading
-import uuid
-from collections import OrderedDict
 import json
 import re
-import shutil
-import tempfile
+import threading
 import time
+import uuid
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -30,11 +27,12 @@ from ..card import INFO_FILE, held_out_verdict, overfitting
 from ..reversal import (DEFAULT_PASSAGES, answer_of, fill_canvas, instruction_ids, labelled_pairs, pair_ids,
                         table, writing_settings)
 from ..sampling import SamplingSettings, StepRecord, denoise
-from ..sampling.settings import finite_number, whole_number
+from ..sampling.settings import finite_number, seed_number, whole_number
 from ..trace import Trajectory
 from ..trace.wire import Encoder, encode_run, run_document
 from ..views import TokenText, standalone_html
 from .catalog import ModelCache, ModelChoice
+from .exports import ExportStore
 from .prompts import MASK_PLACEHOLDER, infill_ids, parse_constraints, prompt_ids
 from .session import Activity, Session, Sessions
 
@@ -122,8 +120,21 @@ def compare_summary(jobs, texts) -> str:
 
 
 MAX_CANDIDATES = 8  # answers the Likelihood tab scores at once
+# tokens one scoring may pass through the model (each sample of each answer: prompt + answer, twice with
+# CFG): about 30 s for the bundled model on 2 CPU cores (docs/performance.md), a few on a GPU
+LIKELIHOOD_BUDGET = 200_000
 LIKELIHOOD_BATCH = 16  # Monte Carlo samples per forward pass, and per update of the page
 KEEP_OUTBOXES = 64  # runs whose messages the server keeps for pages that missed some
+KEEP_EXAMPLE_RUNS = 64  # cached runs of the example prompts (a client may vary the settings without end)
+KEEP_FORWARD = 32  # the Forward process tab's curves, by (model, text, seed)
+
+
+def keep(cache: dict, key, value, limit: int):
+    """cache[key] = value, dropping the oldest entries beyond `limit` (dicts keep insertion order)."""
+    cache[key] = value
+    while len(cache) > limit:
+        cache.pop(next(iter(cache)))
+    return value
 SEND_INTERVAL = 1 / 60  # s: without the stream, steps computed faster than a screen refresh go together
 EXAMPLES = ("In the beginning", "And Jesus said unto them", "The LORD is my shepherd")
 
@@ -249,21 +260,22 @@ class DemoApp:
         self.cache = cache or ModelCache()
         self._texts: dict[str, TokenText] = {}
         self.sessions = Sessions()
+        self.exports = ExportStore()  # exported runs on disk, bounded in size and age
         self.example_runs: dict[tuple, Trajectory] = {}  # lazily cached runs of the example prompts
         self.page = None  # the components, set by layout.build_demo; handlers return {component: value}
-        self.outboxes: OrderedDict[str, Outbox] = OrderedDict()  # the latest runs' messages, for resend
-        self._forward: dict[tuple, tuple] = {}  # (model, text, seed) -> (draws, curve), the latest 32
+        self.outboxes: dict[str, Outbox] = {}  # the latest runs' messages, for resend
+        self._forward: dict[tuple, tuple] = {}  # (model, text, seed) -> (draws, curve), the latest KEEP_FORWARD
         self._pairs: dict[str, tuple[str, str]] | None = None  # the Reversal tab's verse pairs
 
     # ---- models -------------------------------------------------------------------------------
     def model(self, label: str | None):
+        """(choice, loaded model) of a label in the model list (None: the default); a model that cannot
+        load is a toast saying why."""
         choice = self.choices.get(label or self.default.label)
         if choice is None:
-            raise gr.Error(f"{label!r} is not one of the models this demo offers")
+            raise ToastError(for_toast(f"{label!r} is not one of the models this demo offers"))
         try:
             return choice, self.cache.get(choice)
-        except gr.Error:
-            raise
         except Exception as e:  # no GPU memory, no network, a broken checkpoint: a message, not a traceback
             raise ToastError(for_toast(f"Could not load {choice.label}: {e}")) from None
 
@@ -337,7 +349,7 @@ class DemoApp:
             else:
                 settings = SamplingSettings(gen_length=gen_length, steps=steps, block_length=block_length,
                                             temperature=temperature, cfg_scale=cfg_scale, remasking=remasking,
-                                            seed=seed, stop_at_eos=bool(stop_at_eos),  # (answers only)
+                                            seed=seed, stop_at_eos=stop_at_eos,  # (answers only)
                                             decoding=decoding, threshold=threshold, factor=factor, cache=cache)
                 ids = prompt_ids(loaded, prompt, history or (), chat=choice.chat)
                 settings = replace(settings, constraints=parse_constraints(loaded, fixed, settings.gen_length))
@@ -382,7 +394,7 @@ class DemoApp:
             state, answer = states[0], texts[0]  # done: every step, or settled at EOS (stop_at_eos)
             session.state, session.answer = state, answer
             if state == "done" and job.cache_key is not None and cached is None:
-                self.example_runs[job.cache_key] = job.trajectory
+                keep(self.example_runs, job.cache_key, job.trajectory, KEEP_EXAMPLE_RUNS)
             out = {p.answer: answer if state == "done" else f"(stopped) {answer}"}
             if job.choice.chat and state == "done":
                 out[p.chatbot] = list(history or []) + [{"role": "user", "content": prompt},
@@ -394,10 +406,7 @@ class DemoApp:
 
     def new_outbox(self) -> Outbox:
         outbox = Outbox()
-        self.outboxes[outbox.run] = outbox
-        while len(self.outboxes) > KEEP_OUTBOXES:
-            self.outboxes.popitem(last=False)
-        return outbox
+        return keep(self.outboxes, outbox.run, outbox, KEEP_OUTBOXES)
 
     def resend(self, request) -> str | None:
         """[run, start, end] from the page -> the run's messages [start:end] as a JSON string (None if
@@ -416,9 +425,7 @@ class DemoApp:
             run.stop.set()
 
     def close_session(self, request: gr.Request = None):
-        session = self.sessions.close(request)
-        for path in session.exports if session is not None else ():
-            shutil.rmtree(path, ignore_errors=True)
+        self.sessions.close(request)
 
     # ---- compare ----------------------------------------------------------------------------------------
     def compare_run(self, prompt, preset, label, gen_length, steps, block_length, temperature, cfg_scale, remasking,
@@ -588,7 +595,7 @@ class DemoApp:
             t = finite_number("t", t)
             if t > 1:
                 raise ValueError(f"t is a probability, from 0 to 1; got {t:g}")
-            seed = whole_number("seed", 0 if seed is None or seed == "" else seed, minimum=0)
+            seed = seed_number(0 if seed is None or seed == "" else seed)
         except ValueError as e:
             raise gr.Error(for_toast(str(e))) from None
         choice, loaded = self.diffusion_model(label, "the forward process is a diffusion model's training; "
@@ -600,9 +607,7 @@ class DemoApp:
         key = (choice.label, text, seed)
         if key not in self._forward:
             draws = token_draws(len(ids), seed)
-            self._forward[key] = (draws, forward_curve(loaded.model, ids, draws, loaded.mask_id))
-            while len(self._forward) > 32:
-                self._forward.pop(next(iter(self._forward)))
+            keep(self._forward, key, (draws, forward_curve(loaded.model, ids, draws, loaded.mask_id)), KEEP_FORWARD)
         draws, curve = self._forward[key]
         masked = draws < t
         r = reconstruct(loaded.model, ids, masked, loaded.mask_id)
@@ -615,12 +620,14 @@ class DemoApp:
             true_probability=[round(float(c), 4) for c in r["true_probability"]], curve=curve)}
 
     # ---- likelihood ---------------------------------------------------------------------------------
-    def score_answers(self, prompt, candidates, mc_samples, cfg_scale, seed, label=None):
+    def score_answers(self, prompt, candidates, mc_samples, cfg_scale, seed, label=None, request: gr.Request = None):
         """The Likelihood tab: each candidate answer to `prompt` scored with LLaDA's Monte Carlo bound on
         log p(answer | prompt), streamed as the samples accumulate; beside it, the exact log-likelihood
-        from the autoregressive twin when we ship one for this model."""
+        from the autoregressive twin when we ship one for this model. The tab's Stop ends it after the
+        batch being computed, keeping the estimates so far."""
         prompt = _text_input("The prompt", prompt, required=True)
-        answers = [c for c in _text_input("The candidates", candidates).splitlines() if c.strip()]
+        # one per line: split at line breaks only (str.splitlines also splits at U+2028, U+001C and others)
+        answers = [c.rstrip("\r") for c in _text_input("The candidates", candidates).split("\n") if c.strip()]
         if not prompt.strip() or not answers:
             raise gr.Error("Type a prompt and at least one candidate answer (one per line).")
         if len(answers) > MAX_CANDIDATES:
@@ -628,7 +635,7 @@ class DemoApp:
         try:
             mc_samples = whole_number("Monte Carlo samples", mc_samples, minimum=2)
             cfg_scale = finite_number("CFG scale", cfg_scale)
-            seed = whole_number("seed", 0 if seed is None or seed == "" else seed, minimum=0)
+            seed = seed_number(0 if seed is None or seed == "" else seed)
         except ValueError as e:
             raise gr.Error(for_toast(str(e))) from None
         choice, loaded = self.diffusion_model(label, "choose a diffusion model; the tab shows its twin's exact "
@@ -638,6 +645,14 @@ class DemoApp:
         limit = loaded.model.config.max_sequence_length
         if any(len(context) + len(a) > limit for a in ids):
             raise gr.Error(f"Prompt plus answer must fit the model's {limit} tokens: shorten them.")
+        per_sample = sum(len(context) + len(a) for a in ids) * (2 if cfg_scale > 0 else 1)  # tokens through the model
+        if per_sample * mc_samples > LIKELIHOOD_BUDGET:
+            most = LIKELIHOOD_BUDGET // per_sample
+            raise gr.Error(f"Scoring these {len(ids)} answers {mc_samples} times would pass {per_sample * mc_samples:,} "
+                           f"tokens through the model, more than the {LIKELIHOOD_BUDGET:,} one scoring may take here: "
+                           + (f"lower the Monte Carlo samples to {most - most % 2} or fewer" if most >= 2 else
+                              "score fewer or shorter answers") + (", or set the CFG scale to 0" if cfg_scale > 0 else "")
+                           + ".")
         twin = self.twin_of(choice)
         exact, cards = None, None
         if twin is not None:
@@ -654,18 +669,31 @@ class DemoApp:
             else:  # not a twin after all: its numbers would be of other tokens
                 twin = None
         streams = [bound_samples(loaded, context, a, mc_samples, LIKELIHOOD_BATCH, cfg_scale, seed) for a in ids]
-        samples = [[] for _ in answers]
-        done = 0
-        while done < mc_samples:
-            for i, stream in enumerate(streams):
-                samples[i].append(next(stream))
-            done = min(done + LIKELIHOOD_BATCH, mc_samples)
-            stats = [estimate(torch.cat(s)) for s in samples]
-            yield {self.page.likelihood: dict(
+        samples, done, activity = [[] for _ in answers], 0, Activity()
+
+        def view(state: str) -> dict:
+            stats = [estimate(torch.cat(s)) if s else (None, float("nan")) for s in samples]
+            return {self.page.likelihood: dict(
                 model=choice.label, candidates=answers, tokens=[len(a) for a in ids], samples=done,
                 total=mc_samples, estimates=[m for m, _ in stats],
                 errors=[e if e == e else None for _, e in stats],  # NaN (one sample) is no error bar
-                exact=exact, twin=twin.label if twin else None, cards=cards, done=done >= mc_samples)}
+                exact=exact, twin=twin.label if twin else None, cards=cards, done=state != "scoring", state=state)}
+
+        self.sessions.of(request).run = activity
+        try:
+            while done < mc_samples:
+                batch = []
+                for stream in streams:  # Stop is checked before every forward pass
+                    if activity.stop.is_set():
+                        yield view("stopped")  # the last whole batch's estimates stand
+                        return
+                    batch.append(next(stream))
+                for kept, new in zip(samples, batch):
+                    kept.append(new)
+                done = min(done + LIKELIHOOD_BATCH, mc_samples)
+                yield view("done" if done >= mc_samples else "scoring")
+        finally:
+            activity.done.set()
 
     def presets(self) -> list[str]:
         """Compare's presets; the twin's when the app offers the bundled model's twin."""
@@ -692,21 +720,26 @@ class DemoApp:
         if session.run is not None and not session.run.done.is_set():
             raise gr.Error("The run is still going: wait for it to end, or Stop it, then export.")
         files = self.write_exports(trajectory, session.state or "done", session.answer)
-        session.exports.append(files[0].parent)
         return {self.page.exports: gr.update(value=[str(f) for f in files], visible=True)}
 
     def write_exports(self, trajectory: Trajectory, state: str, answer: str) -> list[Path]:
+        """The run's JSON and standalone HTML in the export store: written once per distinct run (the same
+        run exported again returns the same files), within the store's size and age bounds."""
         choice, loaded = self.model(trajectory.label)
         messages = encode_run(trajectory, self.text_of(choice.label, loaded), self.stop_ids(loaded), state, answer)
         document = run_document(messages)
-        folder = Path(tempfile.mkdtemp(prefix="llada-run-"))
+        content = json.dumps(document, ensure_ascii=False)
         name = re.sub(r"[^A-Za-z0-9]+", "-", choice.label.split(":")[0]).strip("-").lower() or "run"
         name = f"llada-{name}-{trajectory.steps_done}-steps"
-        json_path, html_path = folder / f"{name}.json", folder / f"{name}.html"
-        json_path.write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
-        title = f"llada-demo · {choice.label} · {state} after {trajectory.steps_done}/{trajectory.steps} steps"
-        html_path.write_text(standalone_html(document, title), encoding="utf-8")
-        return [json_path, html_path]
+
+        def write(folder: Path) -> list[Path]:
+            json_path, html_path = folder / f"{name}.json", folder / f"{name}.html"
+            json_path.write_text(content, encoding="utf-8")
+            title = f"llada-demo · {choice.label} · {state} after {trajectory.steps_done}/{trajectory.steps} steps"
+            html_path.write_text(standalone_html(document, title), encoding="utf-8")
+            return [json_path, html_path]
+
+        return self.exports.files(content, write)
 
     # ---- API ------------------------------------------------------------------------------------------
     def api_denoise(self, prompt: str, gen_length: int = 64, steps: int = 64, block_length: int = 32,

@@ -7,6 +7,9 @@ messages the run handler streams; replay, Play and the guesses toggle run in the
 
 from __future__ import annotations
 
+import inspect
+import threading
+import time
 from dataclasses import dataclass
 
 import gradio as gr
@@ -16,6 +19,7 @@ from ..sampling.rules import DECODING_RULES
 from ..views.page import PLOTLY_JS, VIEWER_CSS, VIEWER_JS, source
 from .handlers import PRESETS, DemoApp, plan_text
 from .prompts import MASK_PLACEHOLDER
+from .session import SESSIONS
 from .stream import add_stream_route
 
 MAX_LENGTH = 512
@@ -131,6 +135,7 @@ class Page:
     score_cfg: gr.Slider
     score_seed: gr.Number
     score: gr.Button
+    score_stop: gr.Button
     likelihood: gr.HTML
     compare_prompt: gr.Textbox
     compare_preset: gr.Dropdown
@@ -157,17 +162,30 @@ class Page:
     reversal_twin_answer_b: gr.Textbox
 
 
-def launch_options() -> dict:
-    """What launch() takes besides the address (Gradio 6 takes css and theme there)."""
-    gr.set_static_paths([str(PLOTLY_JS), str(VIEWER_JS)])
-    return dict(css=source(VIEWER_CSS), theme=gr.themes.Soft(primary_hue="teal"))
+MAX_UPLOAD = "1mb"  # the page uploads nothing (a run file is opened in the browser); Gradio's route stays bounded
+SWEEP_EVERY = 300.0  # s between sweeps of the export store, so exports age out with no new export
+
+
+def launch_options(app: DemoApp | None = None) -> dict:
+    """What launch() takes besides the address (Gradio 6 takes css and theme there). The export store is
+    a static path: Gradio serves its files from where they are instead of a copy per export in its cache."""
+    gr.set_static_paths([str(PLOTLY_JS), str(VIEWER_JS)] + ([str(app.exports.root)] if app else []))
+    return dict(css=source(VIEWER_CSS), theme=gr.themes.Soft(primary_hue="teal"), max_file_size=MAX_UPLOAD,
+                state_session_capacity=app.sessions.capacity if app else SESSIONS)
 
 
 def launch(demo: gr.Blocks, app: DemoApp, block: bool = True, **kwargs) -> None:
     """Serve the page: demo.launch(**kwargs) with launch_options(), then the page's run stream
     (app/stream.py; Gradio makes its server app inside launch(), so the route is added after it)."""
-    demo.launch(prevent_thread_lock=True, **launch_options(), **kwargs)
+    demo.launch(prevent_thread_lock=True, **launch_options(app), **kwargs)
     add_stream_route(demo.app, app)
+
+    def sweep():
+        while True:
+            time.sleep(SWEEP_EVERY)
+            app.exports.sweep()
+
+    threading.Thread(target=sweep, daemon=True, name="llada-export-sweep").start()
     if block:
         demo.block_thread()
 
@@ -338,7 +356,9 @@ def layout(app: DemoApp) -> Page:
                     score_samples = gr.Slider(16, 512, value=128, step=16, label="Monte Carlo samples")
                     score_cfg = gr.Slider(0, 5, value=0, step=0.1, label="CFG scale (likelihood)")
                     score_seed = gr.Number(value=0, precision=0, label="Seed (likelihood)")
-                    score = gr.Button("Score", variant="primary")
+                    with gr.Row():
+                        score = gr.Button("Score", variant="primary")
+                        score_stop = gr.Button("Stop", variant="stop")
                 with gr.Column(scale=3, min_width=320):
                     likelihood = gr.HTML(None, html_template='<div class="ld-likelihood-root"></div>', head=HEAD,
                                          js_on_load=LIKELIHOOD_JS, elem_id="ld-likelihood", apply_default_css=False)
@@ -346,14 +366,41 @@ def layout(app: DemoApp) -> Page:
                 gen_length, steps, block_length, plan, temperature, cfg_scale, remasking, seed, fixed, infill,
                 stop_at_eos, decoding, threshold, factor, cache, guesses, forward_tab, forward_text, forward_t,
                 forward_seed, forward, score_prompt, score_candidates, score_samples, score_cfg, score_seed, score,
-                likelihood, compare_prompt, compare_preset, compare_run, compare_stop, compare_a, compare_b, answer_a,
+                score_stop, likelihood, compare_prompt, compare_preset, compare_run, compare_stop, compare_a, compare_b, answer_a,
                 answer_b, compare_summary, compare_b_panel, forward_last, forward_example, reversal_pair, reversal_run, reversal_summary, reversal_forward,
                 reversal_backward, reversal_answer_f, reversal_answer_b, reversal_twin_forward, reversal_twin_backward,
                 reversal_twin_answer_f, reversal_twin_answer_b)
 
 
+def complete_arguments(endpoint: str, fn, inputs: list) -> None:
+    """A raw call's positional arguments to `fn`, checked in place: missing ones take their documented
+    defaults (a required one missing is named), extra ones are refused with the endpoint's parameters."""
+    params = [p for p in inspect.signature(fn).parameters.values() if p.kind == p.POSITIONAL_OR_KEYWORD]
+    if len(inputs) > len(params):
+        raise gr.Error(f"{endpoint} takes {len(params)} arguments ({', '.join(p.name for p in params)}); got "
+                       f"{len(inputs)}: leave out the last {len(inputs) - len(params)}")
+    missing = [p.name for p in params[len(inputs):] if p.default is p.empty]
+    if missing:
+        raise gr.Error(f"{endpoint} needs {', '.join(missing)}")
+    inputs.extend(p.default for p in params[len(inputs):])
+
+
+class DemoBlocks(gr.Blocks):
+    """gr.Blocks whose API endpoints (gr.api) check the arguments a raw client sends: Gradio itself
+    answers too few with an error that says nothing ({"error": null}) and drops extra ones silently."""
+
+    api_functions: dict  # endpoint name -> the handler it calls
+
+    def validate_inputs(self, block_fn, inputs):
+        fn = getattr(self, "api_functions", {}).get(block_fn.api_name)
+        if fn is not None:
+            complete_arguments(f"/{block_fn.api_name}", fn, inputs)
+        super().validate_inputs(block_fn, inputs)
+
+
 def build_demo(app: DemoApp) -> gr.Blocks:
-    with gr.Blocks(title="llada-demo: watch a diffusion LM write") as demo:
+    # Gradio's own cache (files it copies for components) swept every 10 min of what is over an hour old
+    with DemoBlocks(title="llada-demo: watch a diffusion LM write", delete_cache=(600, 3600)) as demo:
         p = app.page = layout(app)
         settings = [p.gen_length, p.steps, p.block_length, p.infill, p.decoding]
         for comp in settings:
@@ -388,8 +435,9 @@ def build_demo(app: DemoApp) -> gr.Blocks:
                                                    *p.compare_b_panel],
                             [p.compare_a, p.compare_b, p.answer_a, p.answer_b, p.compare_summary],
                             api_visibility="private", concurrency_id="model", show_progress="hidden")
-        p.compare_stop.click(app.stop_run, None, None, api_visibility="private", concurrency_limit=None,
-                             show_progress="hidden")
+        for stop in (p.compare_stop, p.score_stop):
+            stop.click(app.stop_run, None, None, api_visibility="private", concurrency_limit=None,
+                       show_progress="hidden")
         p.reversal_run.click(gpu(app.reversal_run), [p.reversal_pair, p.current],
                              [p.reversal_forward, p.reversal_backward, p.reversal_answer_f, p.reversal_answer_b,
                               p.reversal_twin_forward, p.reversal_twin_backward, p.reversal_twin_answer_f,
@@ -407,8 +455,9 @@ def build_demo(app: DemoApp) -> gr.Blocks:
                   concurrency_id="model", trigger_mode="always_last")
         p.new_chat.click(lambda: [], None, p.chatbot, api_visibility="private")
         demo.unload(app.close_session)
-        gr.api(gpu(app.api_denoise), api_name="denoise", concurrency_id="model")
-        gr.api(gpu(app.api_run), api_name="run", concurrency_id="model")
+        demo.api_functions = {"denoise": app.api_denoise, "run": app.api_run}
+        for name, fn in demo.api_functions.items():
+            gr.api(gpu(fn), api_name=name, concurrency_id="model")
     # max_size keeps a queue of waiting runs (ZeroGPU otherwise keeps only one waiting)
     demo.queue(max_size=32, default_concurrency_limit=1)
     # An idle Gradio polls its queue every 1 ms on Linux (gradio/queueing.py, `sleep_when_free`; seen with
