@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 
 from llada_demo import denoise, load_model
-from llada_demo.app.prompts import prompt_ids
+from llada_demo.prompts import prompt_ids
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = {"fixed": {}, "threshold 0.9": dict(decoding="threshold", threshold=0.9),

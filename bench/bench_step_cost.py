@@ -18,7 +18,7 @@ import time
 import torch
 
 from llada_demo import denoise, load_model
-from llada_demo.app.prompts import prompt_ids
+from llada_demo.prompts import prompt_ids
 
 SETTINGS = dict(gen_length=128, steps=128, block_length=32, temperature=0.7, remasking="random")
 
