@@ -43,17 +43,29 @@ class Schedule:
     def num_blocks(self) -> int:
         return len(self.block_spans)
 
-    def describe(self) -> str:
-        """One line a person can read next to the sliders."""
-        per_block = sorted(set(self.steps_per_block))
-        steps_txt = "/".join(map(str, per_block))
-        tokens = [(e - s) / n for (s, e), n in zip(self.block_spans, self.steps_per_block)]
-        lo, hi = min(tokens), max(tokens)
-        tok_txt = f"{lo:.3g}" if lo == hi else f"{lo:.3g}-{hi:.3g}"
-        plural = lambda n, word: f"{word}{'s' * (n != 1)}"
-        return (f"{self.num_blocks} {plural(self.num_blocks, 'block')} of {self.block_length} tokens, "
-                f"{steps_txt} {plural(max(per_block), 'step')} per block, {tok_txt} "
-                f"{plural(hi, 'token')} per step, {self.steps} {plural(self.steps, 'step')} in all")
+    def describe(self, dynamic: bool = False) -> str:
+        """One line a person can read next to the sliders. `dynamic`: under a rule that writes a block
+        until it has no masks left (rules.py), where the steps are only an upper bound."""
+        sizes = [e - s for s, e in self.block_spans]
+        blocks = f"{count(self.num_blocks, 'block')} of {count(max(sizes), 'token')}"
+        if len(sizes) > 1 and sizes[-1] != max(sizes):
+            blocks += f", the last of {sizes[-1]}"
+        if dynamic:
+            most = (f"{count(max(sizes), 'step')} per block, {self.steps} in all" if len(sizes) > 1
+                    else count(self.steps, "step"))
+            return (f"{blocks}, {'each ' if len(sizes) > 1 else ''}written until no mask is left, at least one "
+                    f"token per step: at most {most}, fewer where the model is sure")
+        lo, hi = min(self.steps_per_block), max(self.steps_per_block)
+        steps = f"{count(hi, 'step')} per block" if lo == hi else f"{lo} to {hi} steps per block"
+        rates = [size / n for size, n in zip(sizes, self.steps_per_block)]
+        low, high = f"{min(rates):.3g}", f"{max(rates):.3g}"
+        tokens = f"{low} {'token' if max(rates) == 1 else 'tokens'}" if low == high else f"{low} to {high} tokens"
+        return f"{blocks}, {steps}, {tokens} per step, {count(self.steps, 'step')} in all"
+
+
+def count(n: int, word: str) -> str:
+    """'1 step', '4 steps'."""
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def plan_schedule(gen_length: int, block_length: int, steps: int) -> Schedule:
