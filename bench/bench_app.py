@@ -17,10 +17,19 @@ import torch
 
 from llada_demo import denoise
 from llada_demo.app.catalog import ModelCache, available_choices
-from llada_demo.app.prompts import prompt_ids
+from llada_demo.prompts import prompt_ids
 from llada_demo.app import DemoApp, build_demo
 
 PROMPT = "In the beginning God created the heaven and the earth."
+
+
+def settings_for(app, **changes) -> dict:
+    """The Generate tab's settings as its panel holds them: greedy, LLaDA's plan, with `changes`."""
+    from llada_demo.app.controls import BY_FIELD, page_value
+
+    base = {f: page_value(app.default.defaults, f) for f in BY_FIELD}
+    return base | dict(temperature=0.0, cfg_scale=0.0, remasking="low_confidence", seed=0, decoding="fixed",
+                       stop_at_eos=False, cache="none") | changes
 
 
 def free_port():
@@ -40,7 +49,7 @@ def main():
     label = app.default.label
     loaded = app.model(label)[1]
     ids = prompt_ids(loaded, PROMPT)
-    demo = build_demo(app)
+    demo = build_demo(app)  # (lays out the tabs, whose handlers the runs below call)
     port = free_port()
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     from gradio_client import Client
@@ -59,7 +68,8 @@ def main():
                 pass
             bare.append((time.perf_counter() - t) / n)
             t = time.perf_counter()
-            outs = app.generate_run(PROMPT, [], label, n, n, min(32, n), 0.0, 0.0, "low_confidence", 0, "", False)
+            outs = app.tabs.generate.run(PROMPT, settings_for(app, gen_length=n, steps=n, block_length=min(32, n)),
+                                         model=label)
             next(outs)  # the start message
             next(outs)  # the first step's record
             first_step.append(time.perf_counter() - t)

@@ -167,7 +167,8 @@ def main():
         # 7. raw API argument holes
         for what, endpoint, data in [
             ("/run with /denoise's 8 arguments", "run", ["In the world", 8, 2, 8, 0.0, 0.0, "low_confidence", 0]),
-            ("/denoise with 10 arguments", "denoise", ["In the world", 8, 2, 8, 0.0, 0.0, "low_confidence", 0, 1, 2]),
+            ("/denoise with 13 arguments", "denoise", ["In the world", 8, 2, 8, 0.0, 0.0, "low_confidence", 0, None, "",
+                                                       False, 1, 2]),
             ("/run with stop_at_eos \"false\"", "run", ["In the world", 8, 2, 8, 0.0, 0.0, "low_confidence", 0,
                                                        "fixed", 0.9, 1.0, "false"]),
             ("/denoise with answer length -5", "denoise", ["In the world", -5]),

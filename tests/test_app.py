@@ -1,4 +1,4 @@
-"""The app on the bundled model: event handlers called directly, then the real server via gradio_client."""
+"""The app on the bundled model: the tabs' handlers called directly, then the real server via gradio_client."""
 
 import html
 import inspect
@@ -19,19 +19,14 @@ import pytest
 import torch
 from gradio_client import Client
 
+from helpers import document, make_app, messages, messages_of, run, settings, tab
 from llada_demo import generate
-from llada_demo.app import DemoApp, build_demo, plan_text
-from llada_demo.app.handlers import EXAMPLES
+from llada_demo.app import plan_text
 from llada_demo.app.catalog import ModelChoice, available_choices, bundled_choice, shipped_choices
-from llada_demo.app.prompts import prompt_ids
+from llada_demo.app.demo import EXAMPLES
 from llada_demo.loading import BUNDLED_MODEL_DIR
+from llada_demo.prompts import prompt_ids
 from llada_demo.trace.wire import decode_run
-
-
-def make_app(cache, choices=None, **kwargs):
-    app = DemoApp(choices or available_choices(), cache, **kwargs)
-    app.demo = build_demo(app)  # lays out the page: handlers answer with its components
-    return app
 
 
 @pytest.fixture(scope="module")
@@ -39,43 +34,28 @@ def app(cache):
     return make_app(cache)
 
 
-def run(app, prompt="In the beginning", history=(), label=None, gen_length=24, steps=12, block_length=8,
-        temperature=0.0, cfg_scale=0.0, remasking="low_confidence", seed=0, fixed="", infill=False, stop_at_eos=False,
-        decoding="fixed", threshold=0.9, factor=1.0):
-    return list(app.generate_run(prompt, list(history), label or app.default.label, gen_length, steps, block_length,
-                                 temperature, cfg_scale, remasking, seed, fixed, infill, stop_at_eos, decoding, threshold,
-                                 factor))
-
-
-def messages(app, outs):
-    """The wire messages the live view received, in order (checking each payload's place in the run)."""
-    payloads = [o[app.page.live] for o in outs if app.page.live in o]
-    assert len({p["run"] for p in payloads}) == 1
-    out = []
-    for p in payloads:
-        assert p["first"] == len(out)
-        out += json.loads(p["messages"])
-    return out
+def plan(gen_length, steps, block_length, **more):
+    return plan_text(dict(gen_length=gen_length, steps=steps, block_length=block_length, **more))
 
 
 def test_plan_text_says_what_runs_and_what_is_adjusted():
-    assert plan_text(128, 128, 32) == ("Will run: 4 blocks of 32 tokens, 32 steps per block, 1 token per step, "
-                                       "128 steps in all.")
-    assert "Adjusted: gen_length 100 is not a multiple of block_length 32" in plan_text(100, 50, 32)
-    assert plan_text(64, 100, 32).startswith("⚠️ steps (100) exceeds gen_length (64)")
-    assert plan_text(64.5, 64, 32) == "⚠️ gen_length must be a whole number, got 64.5"
-    assert "Infill" in plan_text(64, 64, 32, infill=True)
+    assert plan(128, 128, 32) == ("Will run: 4 blocks of 32 tokens, 32 steps per block, 1 token per step, "
+                                  "128 steps in all.")
+    assert "Adjusted: gen_length 100 is not a multiple of block_length 32" in plan(100, 50, 32)
+    assert plan(64, 100, 32).startswith("⚠️ steps (100) exceeds gen_length (64)")
+    assert plan(64.5, 64, 32) == "⚠️ gen_length must be a whole number, got 64.5"
+    assert "Infill" in plan(64, 64, 32, infill=True)
 
 
 def test_a_run_streams_its_records_and_the_answer_only_at_the_end(app, loaded):
     outs = run(app, gen_length=24, steps=12, block_length=8)
-    p = app.page
+    p = app.tabs.generate
     msgs = messages(app, outs)
     assert [m["type"] for m in msgs] == ["start"] + ["step"] * 12 + ["end"]
     assert [m["step"] for m in msgs[1:-1]] == list(range(1, 13))
     # the answer box is cleared at the start and filled only at the end
     assert outs[0][p.answer] == "" and all(p.answer not in o for o in outs[1:-1])
-    trajectory, start, end = decode_run({"format": "llada-demo-run", "version": 1, "messages": msgs})
+    trajectory, start, end = decode_run(document(msgs))
     ids = prompt_ids(loaded, "In the beginning")
     assert start["prompt"] == ids and start["settings"]["seed"] == 0
     expected = generate(loaded, torch.tensor([ids]), steps=12, gen_length=24, block_length=8, seed=0)[0, len(ids):]
@@ -116,7 +96,7 @@ def test_every_step_goes_out_when_the_model_is_slower_than_the_screen(app, loade
 
 def test_a_page_that_missed_messages_gets_them_again(app):
     msgs = messages(app, outs := run(app, gen_length=16, steps=8, block_length=8))
-    run_id = outs[0][app.page.live]["run"]
+    run_id = outs[0][app.tabs.generate.live]["run"]
     assert json.loads(app.resend([run_id, 0, 3])) == msgs[:3]
     assert json.loads(app.resend([run_id, 5, 10])) == msgs[5:10]
     assert app.resend(["no such run", 0, 3]) is None and app.resend("junk") is None
@@ -141,9 +121,8 @@ def sse_events(url, into: list, headers=None):
 
 def test_a_followed_run_streams_its_steps_on_the_page_stream_not_through_gradio(served):
     url, app = served
-    gen = app.generate_run("In the beginning", [], app.default.label, 24, 12, 8, 0.0, 0.0, "low_confidence", 0, "",
-                           False)
-    first = next(gen)[app.page.live]
+    gen = app.tabs.generate.run("In the beginning", settings())
+    first = next(gen)[app.tabs.generate.live]
     run_id = first["run"]
     events = []
     reader = threading.Thread(target=sse_events, args=(f"{url}llada-demo/runs/{run_id}?from=1", events))
@@ -151,7 +130,7 @@ def test_a_followed_run_streams_its_steps_on_the_page_stream_not_through_gradio(
     deadline = time.monotonic() + 30
     while not app.outboxes[run_id].followers and time.monotonic() < deadline:
         time.sleep(0.01)
-    rest = [o[app.page.live] for o in gen if app.page.live in o]
+    rest = [o[app.tabs.generate.live] for o in gen if app.tabs.generate.live in o]
     reader.join(60)
     log = app.outboxes[run_id].log
     # the stream carried every message after the start, in order, ids counting them
@@ -176,9 +155,9 @@ def test_a_followed_run_streams_its_steps_on_the_page_stream_not_through_gradio(
 
 def test_steps_faster_than_the_screen_go_together(app, monkeypatch):
     # a send interval well above a step's time on any machine (a step here takes 10-25 ms)
-    from llada_demo.app import handlers
+    from llada_demo.app import runs
 
-    monkeypatch.setattr(handlers, "SEND_INTERVAL", 0.2)
+    monkeypatch.setattr(runs, "SEND_INTERVAL", 0.2)
     outs = run(app, gen_length=64, steps=64, block_length=64)
     assert len(messages(app, outs)) == 1 + 64 + 1
     assert len(outs) < 1 + 64 + 1  # several steps per payload
@@ -205,9 +184,11 @@ def test_bad_input_gets_a_clear_message(app, kwargs, message):
     with pytest.raises(gr.Error) as err:
         run(app, **kwargs)
     assert html.escape(message, quote=False) in err.value.message  # for the page's toasts, which render HTML
-    if set(kwargs) <= set(inspect.signature(app.api_denoise).parameters):
+    denoise = app.demo.api_functions["denoise"]
+    if set(kwargs) <= set(inspect.signature(denoise).parameters) and None not in kwargs.values():  # (None: the
+        # model's own setting, in the API)
         with pytest.raises(gr.Error) as err:  # the API says it as it is
-            list(app.api_denoise(**{"prompt": "In the beginning", **kwargs}))
+            list(denoise(**{"prompt": "In the beginning", **kwargs}))
         assert message in err.value.message
 
 
@@ -222,18 +203,17 @@ def test_fixed_tokens_and_infill(app, loaded):
     outs = run(app, prompt=text, infill=True, steps=3, block_length=3)
     trajectory = app.sessions.of(None).trajectory
     assert not (trajectory.final_tokens() == loaded.mask_id).any() and trajectory.steps_done == 3
-    answer = outs[-1][app.page.answer]
+    answer = outs[-1][app.tabs.generate.answer]
     assert answer.startswith("And God said,") and answer.endswith("there be light")
 
 
 def test_stop_ends_the_run_and_keeps_what_was_computed(app):
-    gen = app.generate_run("In the beginning", [], app.default.label, 64, 64, 64, 0.0, 0.0, "low_confidence", 0, "",
-                           False)
+    gen = app.tabs.generate.run("In the beginning", settings(gen_length=64, steps=64, block_length=64))
     outs = [next(gen)]
     session = app.sessions.of(None)
     while session.trajectory.steps_done < 5:
         outs.append(next(gen))
-    stopper = threading.Thread(target=app.stop_run)  # from another thread, as the browser's Stop
+    stopper = threading.Thread(target=app.stop)  # from another thread, as the browser's Stop
     stopper.start()
     stopper.join(timeout=10)
     outs += list(gen)  # the run notices the flag before its next step and ends
@@ -241,16 +221,16 @@ def test_stop_ends_the_run_and_keeps_what_was_computed(app):
     msgs = messages(app, outs)
     assert 5 <= done < 64 and msgs[-1]["type"] == "end" and msgs[-1]["state"] == "stopped"
     assert sum(m["type"] == "step" for m in msgs) == done
-    assert outs[-1][app.page.answer].startswith("(stopped)")
+    assert outs[-1][app.tabs.generate.answer].startswith("(stopped)")
     assert session.state == "stopped"
-    app.stop_run()  # after the run: nothing to stop, nothing fails
+    app.stop()  # after the run: nothing to stop, nothing fails
 
 
 def test_export_writes_the_run_and_a_standalone_replay(app, loaded):
     with pytest.raises(gr.Error, match="Run the model first"):
-        make_app(app.cache).export_run()
+        make_app(app.cache).tabs.generate.export()
     run(app, prompt='<img src=x onerror="alert(1)">', gen_length=16, steps=8, block_length=8)
-    update = app.export_run()[app.page.exports]
+    update = app.tabs.generate.export()[app.tabs.generate.exports]
     json_path, html_path = update["value"]
     trajectory, start, end = decode_run(open(json_path, encoding="utf-8").read())
     assert np.array_equal(trajectory.final_tokens(), app.sessions.of(None).trajectory.final_tokens())
@@ -263,7 +243,7 @@ def test_chat_models_use_the_chat_template_and_keep_history(cache, loaded):
     chat = ModelChoice("chat test", str(BUNDLED_MODEL_DIR), chat=True, defaults=bundled_choice().defaults)
     app = make_app(cache, [chat])
     first = run(app, prompt="Who made the light?", gen_length=8, steps=4, block_length=8)
-    history = first[-1][app.page.chatbot]
+    history = first[-1][app.tabs.generate.chatbot]
     assert [m["role"] for m in history] == ["user", "assistant"] and history[0]["content"] == "Who made the light?"
     # the history as Gradio hands it back from the browser: contents are lists of parts
     chatbot = gr.Chatbot()
@@ -273,7 +253,7 @@ def test_chat_models_use_the_chat_template_and_keep_history(cache, loaded):
     prompt_text = loaded.tokenizer.decode(messages(app, second)[0]["prompt"])
     assert prompt_text.count("<|start_header_id|>user<|end_header_id|>") == 2
     assert prompt_text.endswith("<|start_header_id|>assistant<|end_header_id|>\n\n")
-    assert len(second[-1][app.page.chatbot]) == 4
+    assert len(second[-1][app.tabs.generate.chatbot]) == 4
 
 
 def test_a_model_that_cannot_load_leaves_the_app_usable(cache, monkeypatch):
@@ -283,15 +263,15 @@ def test_a_model_that_cannot_load_leaves_the_app_usable(cache, monkeypatch):
     bundled = bundled_choice()
     broken = ModelChoice("LLaDA-8B-Instruct", "GSAI-ML/LLaDA-8B-Instruct", chat=True, gpu_gb=17)
     app = make_app(cache, [bundled, broken])
-    p = app.page
+    p = app.tabs.generate
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = app.select_model("LLaDA-8B-Instruct", bundled.label)
-    assert result[p.model] == bundled.label and result[p.current] == bundled.label
+        result = app.tabs.generate.select_model("LLaDA-8B-Instruct", bundled.label)
+    assert result[p.model] == bundled.label and result[app.current] == bundled.label
     assert result[p.chatbot]["visible"] is False
     assert any("Could not load LLaDA-8B-Instruct" in str(w.message) and "needs network access" in str(w.message)
                for w in caught)
-    assert app.select_model(bundled.label, bundled.label) == {}  # set back: the user's settings stay
+    assert app.tabs.generate.select_model(bundled.label, bundled.label) == {}  # set back: the user's settings stay
     assert len(messages(app, run(app, gen_length=8, steps=2, block_length=8))) == 4
 
 
@@ -314,6 +294,12 @@ def test_the_shipped_models_are_offered_and_each_streams_a_run(cache):
             assert "The LORD is my shepherd; I shall not want." in choice.examples
 
 
+def shown(app, out: dict) -> dict:
+    """{field: value} a handler's answer sets the Generate tab's settings panel to."""
+    value = lambda v: v["value"] if isinstance(v, dict) else v  # noqa: E731 (gr.update or a value)
+    return {f: value(out[c]) for f, c in app.tabs.generate.panel.controls.items() if c in out}
+
+
 def test_a_shipped_model_brings_its_settings_and_example_prompts(cache, tmp_path):
     recite = tmp_path / "assets" / "llada-recite"
     shutil.copytree(BUNDLED_MODEL_DIR, recite)  # the bundled weights, with what train.py --recite writes
@@ -327,13 +313,12 @@ def test_a_shipped_model_brings_its_settings_and_example_prompts(cache, tmp_path
     bundled = bundled_choice()
     app = make_app(cache, [bundled, choice, twin])
     assert app.twin_of(choice) == twin and app.twin_of(bundled) is None  # a twin is its model's directory + -ar
-    p = app.page
     assert app.examples == EXAMPLES and choice.examples[0] in app.example_prompts  # its runs are cached too
-    picked = app.select_model(choice.label, bundled.label)
-    assert (picked[p.decoding], picked[p.threshold], picked[p.stop_at_eos], picked[p.temperature]) == (
+    picked = shown(app, app.tabs.generate.select_model(choice.label, bundled.label))
+    assert (picked["decoding"], picked["threshold"], picked["stop_at_eos"], picked["temperature"]) == (
         "threshold", 0.8, True, 0.0)
-    back = app.select_model(bundled.label, choice.label)
-    assert (back[p.decoding], back[p.stop_at_eos]) == ("fixed", False)
+    back = shown(app, app.tabs.generate.select_model(bundled.label, choice.label))
+    assert (back["decoding"], back["stop_at_eos"]) == ("fixed", False)
     examples = [b for b in app.demo.blocks.values() if isinstance(b, gr.Dataset)]
     assert [len(d.samples) for d in examples] == [len(EXAMPLES), 1]
     assert examples[1].samples[0] == [choice.examples[0], choice.label]  # a click also picks the model
@@ -350,41 +335,41 @@ def test_a_shipped_autoregressive_twin_is_offered_and_writes_left_to_right(cache
                       eval_windows=2, threads=1, final_eval=False, causal=True, save_dtype="float32",
                       tokenizer=str(BUNDLED_MODEL_DIR)))  # a twin reads the bundled model's tokens
     (twin,) = shipped_choices(assets)
-    assert twin.label.startswith("Autoregressive twin") and shipped_choices(tmp_path / "nothing") == []
+    assert twin.label.startswith("Twin: ") and shipped_choices(tmp_path / "nothing") == []
     app = make_app(cache, choices=[bundled_choice(), twin])
     msgs = messages(app, run(app, prompt="And God said", label=twin.label, gen_length=12, steps=4, block_length=4))
     assert "one token per step, left to right" in msgs[0]["notes"][0]
     assert [m["committed"] for m in msgs[1:-1]] == [[i] for i in range(12)] and msgs[-1]["state"] == "done"
     # Compare offers it next to the diffusion model, with the same settings
-    from llada_demo.app.handlers import TWIN_PRESET
+    from llada_demo.app.tabs.compare import TWIN_PRESET
 
-    assert app.presets()[-1] == TWIN_PRESET and TWIN_PRESET not in make_app(cache, [bundled_choice()]).presets()
-    outs = list(app.compare_run("And God said", TWIN_PRESET, bundled_choice().label, 12, 6, 12, 0.0, 0.0,
-                                "low_confidence", 0))
-    a, b = messages_of(outs, app.page.compare_a), messages_of(outs, app.page.compare_b)
+    assert app.tabs.compare.presets()[-1] == TWIN_PRESET
+    assert TWIN_PRESET not in make_app(cache, [bundled_choice()]).tabs.compare.presets()
+    outs = list(app.tabs.compare.run("And God said", TWIN_PRESET, settings(gen_length=12, steps=6, block_length=12)))
+    a, b = messages_of(outs, app.tabs.compare.view_a), messages_of(outs, app.tabs.compare.view_b)
     assert (a[0]["label"], b[0]["label"]) == (bundled_choice().label, twin.label)
     assert len(a) == 1 + 6 + 1 and len(b) == 1 + 12 + 1  # the twin: one pass per token
-    assert f"12 ({twin.label})" in outs[-1][app.page.compare_summary]
+    assert "B (twin): 12 forward passes" in outs[-1][app.tabs.compare.summary]
     # the Likelihood tab: the twin's exact numbers beside the bound, and both cards' held-out perplexities
     from llada_demo.evaluate import evaluate_dir
 
-    view = list(app.score_answers("And God said", " Let there be light.\n unto Moses.", 32, 0.0, 0))[-1][
-        app.page.likelihood]
+    view = list(app.tabs.likelihood.score("And God said", " Let there be light.\n unto Moses.", 32, 0.0, 0))[-1][
+        app.tabs.likelihood.view]
     assert view["twin"] == twin.label and len(view["exact"]) == 2 and view["cards"] is None  # no twin card yet
     evaluate_dir(assets / "llada-kjv-ar", text_files=[text], windows=2, draws=1, threads=1)
-    view = list(app.score_answers("And God said", " Let there be light.", 32, 0.0, 0))[-1][app.page.likelihood]
+    view = list(app.tabs.likelihood.score("And God said", " Let there be light.", 32, 0.0, 0))[-1][app.tabs.likelihood.view]
     assert "at most 42.5" in view["cards"] and "(exact)" in view["cards"] and " wins here" in view["cards"]
     # what only a diffusion model can do is refused for the twin, with the reason
     with pytest.raises(gr.Error, match="is autoregressive: the forward process is a diffusion model's training"):
-        app.forward_process("And God said", 0.5, 0, twin.label)
+        app.tabs.forward.mask("And God said", 0.5, 0, twin.label)
     with pytest.raises(gr.Error, match="is autoregressive: choose a diffusion model"):
-        list(app.score_answers("And God said", " light", 32, 0.0, 0, twin.label))
+        list(app.tabs.likelihood.score("And God said", " light", 32, 0.0, 0, twin.label))
 
 
 def test_example_runs_are_cached_lazily(cache, loaded, monkeypatch):
     app = make_app(cache, examples=("In the beginning",))
     first = run(app, prompt="In the beginning", gen_length=16, steps=8, block_length=8, seed=3)
-    assert len(app.example_runs) == 1
+    assert len(app.tabs.generate.example_runs) == 1
     calls = []
     forward = type(loaded.model).forward
     monkeypatch.setattr(type(loaded.model), "forward", lambda *a, **k: calls.append(1) or forward(*a, **k))
@@ -393,9 +378,9 @@ def test_example_runs_are_cached_lazily(cache, loaded, monkeypatch):
     strip = lambda ms: [{k: v for k, v in m.items() if k != "elapsed"} for m in ms]
     assert strip(messages(app, again)) == strip(messages(app, first))
     run(app, prompt="In the beginning", gen_length=16, steps=8, block_length=8, seed=4)  # other settings: computed
-    assert calls and len(app.example_runs) == 2
+    assert calls and len(app.tabs.generate.example_runs) == 2
     run(app, prompt="Not an example", gen_length=16, steps=8, block_length=8, seed=3)
-    assert len(app.example_runs) == 2
+    assert len(app.tabs.generate.example_runs) == 2
 
 
 def test_typed_special_tokens_stay_text(loaded):
@@ -430,7 +415,7 @@ def test_api_run_streams_the_wire_format(app_server):
     msgs = list(client.submit(prompt="In the beginning", gen_length=128, steps=128, block_length=32, temperature=0.7,
                               remasking="random", seed=1, api_name="/run"))
     assert [m["type"] for m in msgs] == ["start"] + ["step"] * 128 + ["end"]
-    trajectory, _, end = decode_run({"format": "llada-demo-run", "version": 1, "messages": msgs})
+    trajectory, _, end = decode_run(document(msgs))
     assert trajectory.finished and end["state"] == "done"
     assert max(len(json.dumps(m, separators=(",", ":"))) for m in msgs[1:-1]) < 2000
 
@@ -446,7 +431,7 @@ def test_a_threshold_run_commits_as_many_as_the_model_is_sure_of(app, app_server
     # and through the real server
     client = Client(app_server, verbose=False)
     api = list(client.submit(prompt="In the beginning", gen_length=32, steps=32, block_length=32, decoding="threshold",
-                             threshold=0.3, api_name="/run"))
+                             threshold=0.3, temperature=0.0, remasking="low_confidence", seed=0, api_name="/run"))
     assert [len(m["committed"]) for m in api if m["type"] == "step"] == per_step
     with pytest.raises(Exception, match="unknown decoding rule"):
         client.predict(prompt="In the beginning", decoding="fast", api_name="/run")
@@ -510,7 +495,7 @@ def test_the_model_leaves_one_core_to_the_browser_unless_told(monkeypatch):
 
 def test_the_forward_process_masks_more_as_t_rises_and_reconstructs_in_one_pass(app, loaded):
     text = "In the beginning God created the heaven and the earth."
-    views = [app.forward_process(text, t, 0)[app.page.forward] for t in (0.0, 0.3, 0.7, 1.0)]
+    views = [app.tabs.forward.mask(text, t, 0)[app.tabs.forward.view] for t in (0.0, 0.3, 0.7, 1.0)]
     masked = [sum(v["masked"]) for v in views]
     assert masked[0] == 0 and masked[-1] == len(views[0]["tokens"]) and masked == sorted(masked)
     for before, after in zip(views, views[1:]):  # raising t only adds masks
@@ -521,17 +506,17 @@ def test_the_forward_process_masks_more_as_t_rises_and_reconstructs_in_one_pass(
     assert v["curve"][-1]["masked"] == len(v["tokens"]) and v["curve"][-1]["accuracy"] is not None
     for bad, message in [("", "Type a text first"), ("x" * 2000, "this model reads at most")]:
         with pytest.raises(gr.Error, match=message):
-            app.forward_process(bad, 0.5, 0)
+            app.tabs.forward.mask(bad, 0.5, 0)
     with pytest.raises(gr.Error, match="t is a probability"):
-        app.forward_process(text, 1.5, 0)
+        app.tabs.forward.mask(text, 1.5, 0)
     with pytest.raises(gr.Error, match=r"seed must be a whole number from 0 to 2\*\*63 - 1, got -1"):
-        app.forward_process(text, 0.5, -1)
+        app.tabs.forward.mask(text, 0.5, -1)
 
 
 def test_the_likelihood_tab_streams_estimates_and_ranks_the_verse_first(app):
-    outs = list(app.score_answers("In the beginning God created the heaven and", " the earth.\n the sea.\n a great city.",
-                                  64, 0.0, 0))
-    views = [o[app.page.likelihood] for o in outs]
+    outs = list(app.tabs.likelihood.score("In the beginning God created the heaven and",
+                                          " the earth.\n the sea.\n a great city.", 64, 0.0, 0))
+    views = [o[app.tabs.likelihood.view] for o in outs]
     assert [v["samples"] for v in views] == [16, 32, 48, 64] and views[-1]["done"] and not views[0]["done"]
     last = views[-1]
     assert all(e < 0 for e in last["estimates"]) and all(e > 0 for e in last["errors"])
@@ -542,69 +527,61 @@ def test_the_likelihood_tab_streams_estimates_and_ranks_the_verse_first(app):
                           (("A", " b", 1, 0, 0), "Monte Carlo samples must be at least 2"),
                           (("A", " b", 32, float("nan"), 0), "CFG scale must be a finite number")]:
         with pytest.raises(gr.Error, match=message):
-            list(app.score_answers(*args))
+            list(app.tabs.likelihood.score(*args))
 
 
 def test_the_forward_tab_takes_an_example_or_the_last_answer(cache):
     app = make_app(cache, [bundled_choice()])  # a session of its own: no answer yet
-    p = app.page
-    assert app.forward_example("The LORD is my shepherd; I shall not want.") == {
-        p.forward_text: "The LORD is my shepherd; I shall not want."}
+    f = app.tabs.forward
+    assert f.use_example("The LORD is my shepherd; I shall not want.", "typed") == {
+        f.text: "The LORD is my shepherd; I shall not want."}
+    assert f.use_example(None, "typed") == {f.text: "typed"}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        assert app.last_answer() == {}  # nothing generated in this session yet: a warning, the text stays
+        # nothing generated in this session yet: a warning, and the text stays (it was replaced by {})
+        assert f.last_answer("what I typed") == {f.text: "what I typed"}
     assert any("Generate an answer first" in str(w.message) for w in caught)
     outs = run(app, gen_length=8, steps=8, block_length=8)
-    answer = outs[-1][p.answer]
-    assert answer and app.last_answer() == {p.forward_text: answer}
+    answer = outs[-1][app.tabs.generate.answer]
+    assert answer and f.last_answer("what I typed") == {f.text: answer}
 
 
 def test_compare_runs_a_and_b_together_and_says_where_they_differ(app):
-    p = app.page
-    outs = list(app.compare_run("In the beginning", "LLaDA's order vs left to right (B: blocks of 1 token)",
-                                app.default.label, 16, 8, 8, 0.0, 0.0, "low_confidence", 0))
-    a = messages_of(outs, p.compare_a)
-    b = messages_of(outs, p.compare_b)
+    p = app.tabs.compare
+    outs = list(p.run("In the beginning", "LLaDA's order vs left to right (B: blocks of 1 token)",
+                      settings(gen_length=16, steps=8, block_length=8)))
+    a = messages_of(outs, p.view_a)
+    b = messages_of(outs, p.view_b)
     assert a[0]["settings"]["block_length"] == 8 and b[0]["settings"]["block_length"] == 1
     assert [m["type"] for m in a] == ["start"] + ["step"] * 8 + ["end"]
     assert [m["type"] for m in b] == ["start"] + ["step"] * 16 + ["end"]  # left to right: one step per token
     assert all(len(m["committed"]) == 1 and m["committed"][0] == i for i, m in enumerate(b[1:-1]))
     last = outs[-1]
     assert last[p.answer_a] == a[-1]["answer"] and last[p.answer_b] == b[-1]["answer"]
-    assert re.search(r"A: 8 forward passes \(2\.00 tokens per pass, [\d.]+ s\) · "
-                     r"B: 16 forward passes \(1\.00 tokens per pass", last[p.compare_summary])
+    assert re.search(r"A \(bundled\): 8 forward passes \(2\.00 tokens per pass, [\d.]+ s\) · "
+                     r"B \(bundled\): 16 forward passes \(1\.00 tokens per pass", last[p.summary])
     with pytest.raises(gr.Error, match="not a preset"):
-        list(app.compare_run("x", "no such preset", app.default.label, 16, 8, 8, 0.0, 0.0, "low_confidence", 0))
+        list(p.run("x", "no such preset", settings(gen_length=16, steps=8, block_length=8)))
     # B with its own settings: answer 24 in blocks of 24, 6 steps, random remasking at temperature 1
-    from llada_demo.app.handlers import CUSTOM_PRESET
+    from llada_demo.app.tabs.compare import CUSTOM_PRESET
 
-    outs = list(app.compare_run("In the beginning", CUSTOM_PRESET, app.default.label, 16, 8, 8, 0.0, 0.0,
-                                "low_confidence", 0, 24, 6, 24, 1.0, "random", "fixed", 0.9))
-    a, b = messages_of(outs, p.compare_a), messages_of(outs, p.compare_b)
+    outs = list(p.run("In the beginning", CUSTOM_PRESET, settings(gen_length=16, steps=8, block_length=8),
+                      dict(gen_length=24, steps=6, block_length=24, temperature=1.0, remasking="random",
+                           decoding="fixed", threshold=0.9)))
+    a, b = messages_of(outs, p.view_a), messages_of(outs, p.view_b)
     assert a[0]["settings"]["gen_length"] == 16 and a[0]["settings"]["remasking"] == "low_confidence"
     assert {k: b[0]["settings"][k] for k in ("gen_length", "steps", "block_length", "temperature", "remasking")} == (
         dict(gen_length=24, steps=6, block_length=24, temperature=1.0, remasking="random"))
-    assert len(b) == 1 + 6 + 1 and CUSTOM_PRESET in app.presets()
-    with pytest.raises(gr.Error, match="B's own settings need 7 values"):
-        list(app.compare_run("x", CUSTOM_PRESET, app.default.label, 16, 8, 8, 0.0, 0.0, "low_confidence", 0, 24))
-
-
-def messages_of(outs, view):
-    payloads = [o[view] for o in outs if view in o]
-    out = []
-    for payload in payloads:
-        assert payload["first"] == len(out)
-        out += json.loads(payload["messages"])
-    return out
+    assert len(b) == 1 + 6 + 1 and CUSTOM_PRESET in p.presets()
 
 
 @pytest.mark.skipif(shutil.which("bible") is None and not os.environ.get("CI"), reason="Debian's bible-kjv is absent")
 def test_reversal_writes_b_after_a_and_fills_a_before_b(app, loaded):
-    p = app.page
-    pairs = app.reversal_pairs()
+    p = app.tabs.reversal
+    pairs = p.pairs()
     assert len(pairs) == 46
-    outs = list(app.reversal_run("Psalms 23:1 / 23:2", app.default.label))
-    f, b = messages_of(outs, p.reversal_forward), messages_of(outs, p.reversal_backward)
+    outs = list(p.run("Psalms 23:1 / 23:2", app.default.label))
+    f, b = messages_of(outs, p.forward), messages_of(outs, p.backward)
     a_text, b_text = pairs["Psalms 23:1 / 23:2"]
     n_a, n_b = (len(loaded.tokenizer.encode(t, add_special_tokens=False)) for t in (a_text, b_text))
     # the diffusion model writes on a canvas as long as its training rows, until its first end-of-text
@@ -613,16 +590,16 @@ def test_reversal_writes_b_after_a_and_fills_a_before_b(app, loaded):
     assert 0 < len([m for m in f if m["type"] == "step"]) <= 256 - (n_a + 2)
     assert len([m for m in b if m["type"] == "step"]) == n_a
     # its twin: B after A, and A when asked for the verse before B, one token per step
-    tf, tr = messages_of(outs, p.reversal_twin_forward), messages_of(outs, p.reversal_twin_backward)
+    tf, tr = messages_of(outs, p.twin_forward), messages_of(outs, p.twin_backward)
     assert tf[0]["label"] == tr[0]["label"] == app.twin_of(app.default).label
     asked = loaded.tokenizer.decode(tr[0]["prompt"], skip_special_tokens=True)
     assert asked == "The verse before: " + b_text + "\n"
     assert len([m for m in tf if m["type"] == "step"]) == n_b and len([m for m in tr if m["type"] == "step"]) == n_a
-    summary = outs[-1][p.reversal_summary]
+    summary = outs[-1][p.summary]
     assert "Forward (A, write B)" in summary and "| assets/llada-kjv | diffusion | 46 | 0% | 0% |" in summary
-    assert "Twin: forward **" in summary and outs[-1][p.reversal_twin_answer_f] != ""
+    assert "Twin: forward **" in summary and outs[-1][p.twin_answer_f] != ""
     with pytest.raises(gr.Error, match="not one of the verse pairs"):
-        list(app.reversal_run("Psalms 99:1 / 99:2", app.default.label))
+        list(p.run("Psalms 99:1 / 99:2", app.default.label))
 
 
 def test_a_model_that_cannot_load_gives_a_message_not_a_traceback(cache, tmp_path):

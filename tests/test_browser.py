@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from llada_demo import generate
-from llada_demo.app.prompts import prompt_ids
+from llada_demo.prompts import prompt_ids
 from llada_demo.testing import CHROMIUM, launch_chromium
 
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM) and not os.environ.get("CI"),
@@ -234,7 +234,7 @@ def test_a_malformed_run_file_is_refused_and_the_run_on_screen_stays(page, serve
     start_run(page, "And God said", 16, 4, 8)
     wait_status(page, "done")
     trajectory = last_session(app).trajectory
-    run = json.loads(app.write_exports(trajectory, "done", "")[0].read_text(encoding="utf-8"))
+    run = json.loads(app.tabs.generate.write_exports(trajectory, "done", "")[0].read_text(encoding="utf-8"))
     shown = answer_cells(page)
     files = {what: json.dumps(doc) for what, doc in malformed(run).items()}
     files["not JSON"] = "{not json"
@@ -359,3 +359,128 @@ def test_reversal_runs_both_directions_live(page):
     assert page.get_by_label("Written B", exact=True).input_value() != ""
     assert page.get_by_label("Filled A").input_value() != "" and page.get_by_label("Twin: written A").input_value() != ""
     assert "Backward (B, fill A)" in page.inner_text("body")  # the summary: exact or not, and the table
+
+
+# ---- what a first-time visitor meets (issue 19) ---------------------------------------------------------
+def choose(page, label, option):
+    page.get_by_label(label, exact=True).click()
+    page.get_by_role("option", name=option, exact=True).click()
+    if label == "Model":  # its settings arrive with the banner: set sliders only after them
+        page.locator(".ld-banner", has_text=option).wait_for(timeout=30_000)
+        page.wait_for_timeout(300)
+
+
+def label_of(app, name):
+    return next(c.label for c in app.choices.values() if c.short == name)
+
+
+def test_compares_stop_ends_both_runs(page, monkeypatch):
+    from llada_demo import LLaDAModelLM
+    forward = LLaDAModelLM.forward
+    monkeypatch.setattr(LLaDAModelLM, "forward", lambda *a, **k: time.sleep(0.05) or forward(*a, **k))
+    page.get_by_role("tab", name="Compare").click()
+    page.get_by_role("button", name="Generate both").click()
+    page.wait_for_function("/step (\\d+)\\//.test(document.querySelector('#ld-b-status').innerText)", timeout=60_000)
+    page.get_by_role("button", name="Stop", exact=True).click()  # Compare's own (the other tabs' are hidden)
+    for side in "ab":
+        page.wait_for_function(f"document.querySelector('#ld-{side}-status').innerText.startsWith('stopped')",
+                               timeout=20_000)
+    assert page.get_by_label("Answer A").input_value().startswith("(stopped)")
+
+
+def test_a_recitation_run_folds_its_end_of_text_into_one_cell(page, served):
+    _, app = served
+    choose(page, "Model", label_of(app, "recitation"))
+    page.wait_for_function("document.querySelector('input[aria-label=\"number input for Answer length (tokens)\"]')"
+                           ".value === '64'", timeout=30_000)
+    page.get_by_placeholder("Type a prompt, then Generate").fill("The LORD is my shepherd; I shall not want.")
+    page.get_by_role("button", name="Generate", exact=True).click()
+    wait_status(page, "done")
+    tail = page.locator("#ld-grid .ld-tail")
+    assert re.fullmatch(r"end of text × \d+", tail.inner_text())
+    count = int(tail.inner_text().rsplit(" ", 1)[1])
+    visible = page.locator("#ld-grid .ld-cell[data-pos]:not(.ld-hidden)").count()
+    assert visible + count == 64 and visible < 30
+    tail.click()
+    assert page.locator("#ld-grid .ld-cell.ld-hidden").count() == 0  # shown on a click
+    scrub(page, 1)
+    assert page.locator("#ld-grid .ld-tail").inner_text().startswith("\u25c2")  # (still open in the replay)
+    assert page.get_by_label("Answer", exact=True).input_value() == (
+        "He maketh me to lie down in green pastures: he leadeth me beside the still waters.")
+    choose(page, "Model", label_of(app, "bundled"))
+
+
+def test_the_twins_heatmap_shows_no_prediction_where_it_predicted_nothing(page, served):
+    _, app = served
+    choose(page, "Model", label_of(app, "twin"))
+    start_run(page, "And God said", 16, 16, 16)
+    wait_status(page, "done")
+    canvas = page.locator("#ld-heatmap canvas.ld-heat-cells")
+    pixel = page.evaluate("""() => { const c = document.querySelector('#ld-heatmap canvas.ld-heat-cells');
+        const cell = c.width / 16; return [...c.getContext('2d').getImageData(12 * cell, 2 * cell, 1, 1).data]; }""")
+    assert pixel == [200, 200, 206, 255]  # grey: step 3 predicted position 2 only
+    box = canvas.bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 12.5 / 16, box["y"] + box["height"] * 2.5 / 16)
+    assert page.locator("#ld-heatmap .ld-tip").inner_text() == "position 12 · step 3 · no prediction"
+    choose(page, "Model", label_of(app, "bundled"))
+
+
+def test_compare_aligns_its_columns_and_draws_no_boundary_between_one_token_blocks(page):
+    set_slider(page, "Answer length (tokens)", 16)
+    set_slider(page, "Steps", 16)
+    set_slider(page, "Block length", 8)
+    page.get_by_role("tab", name="Compare").click()
+    page.get_by_role("button", name="Generate both").click()  # LLaDA's order vs left to right: B in blocks of 1
+    for side in "ab":
+        page.wait_for_function(f"document.querySelector('#ld-{side}-status').innerText.startsWith('done')",
+                               timeout=60_000)
+    assert page.locator("#ld-b-grid .ld-block-start").count() == 0
+    assert page.locator("#ld-a-grid .ld-block-start").count() == 1  # A: two blocks of 8
+    tops = [page.locator(f"#ld-{side}-grid").bounding_box()["y"] for side in "ab"]
+    assert abs(tops[0] - tops[1]) < 2, tops
+
+
+@pytest.mark.skipif(shutil.which("bible") is None and not os.environ.get("CI"), reason="Debian's bible-kjv is absent")
+def test_the_reversal_tables_headers_keep_whole_words(page):
+    page.get_by_role("tab", name="Reversal").click()
+    page.get_by_role("button", name="Run both directions").click()
+    page.locator(".ld-measured table").wait_for(timeout=60_000)
+    styles = page.evaluate("""() => [...document.querySelectorAll('.ld-measured th, .ld-measured td')]
+        .map((c) => getComputedStyle(c).wordBreak + ' ' + getComputedStyle(c).overflowWrap)""")
+    assert set(styles) == {"normal normal"}
+
+
+def test_an_opened_run_fills_the_prompt_and_the_answer(page, served, tmp_path):
+    _, app = served
+    start_run(page, "And the earth", 16, 8, 8)
+    wait_status(page, "done")
+    answer = page.get_by_label("Answer", exact=True).input_value()
+    run_file = tmp_path / "run.json"
+    run_file.write_bytes(app.tabs.generate.write_exports(last_session(app).trajectory, "done", answer)[0].read_bytes())
+    page.reload()
+    page.locator("#ld-open").wait_for(state="attached")
+    page.set_input_files("#ld-open", str(run_file))
+    wait_status(page, "done")
+    assert page.get_by_placeholder("Type a prompt, then Generate").input_value() == "And the earth"
+    assert page.get_by_label("Answer", exact=True).input_value() == answer != ""
+    page.locator("#ld-order canvas.ld-heat-cells").wait_for(state="attached", timeout=20_000)  # after-run charts too
+
+
+def test_an_error_toast_goes_when_the_next_run_starts(page):
+    start_run(page, "In the beginning", 16, 8, 8, fixed="one: x")
+    toast = page.get_by_test_id("toast-body")
+    toast.first.wait_for(timeout=20_000)
+    page.get_by_label("Fixed tokens (answer position: text)").fill("")
+    page.get_by_role("button", name="Generate", exact=True).click()
+    page.wait_for_function("document.querySelectorAll('[data-testid=toast-body]').length === 0", timeout=10_000)
+    wait_status(page, "done")
+
+
+def test_the_unmask_order_axis_title_clears_its_ticks(page):
+    start_run(page, "In the beginning", 16, 8, 8)
+    wait_status(page, "done")
+    page.locator("#ld-order .xtitle").wait_for(timeout=20_000)
+    gap = page.evaluate("""() => { const d = document.querySelector('#ld-order');
+        const ticks = Math.max(...[...d.querySelectorAll('.xtick text')].map((t) => t.getBoundingClientRect().bottom));
+        return d.querySelector('.xtitle').getBoundingClientRect().top - ticks; }""")
+    assert gap >= 4

@@ -14,11 +14,12 @@ import httpx
 import pytest
 from gradio_client import Client
 
-from llada_demo.app import DemoApp, build_demo
+from helpers import make_app, run, settings, tab
+from llada_demo.app import DemoApp
 from llada_demo.app.catalog import available_choices
 from llada_demo.app.exports import ExportStore
-from llada_demo.app.handlers import LIKELIHOOD_BUDGET
 from llada_demo.app.session import Sessions
+from llada_demo.app.tabs.likelihood import BUDGET as LIKELIHOOD_BUDGET
 from llada_demo.testing import serve
 from llada_demo.trace.wire import MAX_CANVAS, MAX_ID, MAX_PROMPT, MAX_RUN_BYTES, decode_run
 
@@ -26,47 +27,37 @@ ROOT = Path(__file__).resolve().parent.parent
 SEED_MESSAGE = "seed must be a whole number from 0 to 2**63 - 1"
 
 
-def make_app(cache, **kwargs):
-    app = DemoApp(available_choices(), cache, **kwargs)
-    app.demo = build_demo(app)
-    return app
-
-
 @pytest.fixture(scope="module")
 def app(cache):
     return make_app(cache)
 
 
-def tab(name):
-    """A request as Gradio gives a handler: one browser tab's session."""
-    return SimpleNamespace(session_hash=name)
-
-
 def generate(app, prompt="In the beginning", request=None, seed=0, **kw):
-    settings = dict(gen_length=8, steps=2, block_length=8) | kw
-    return list(app.generate_run(prompt, [], app.default.label, settings["gen_length"], settings["steps"],
-                                 settings["block_length"], 0.0, 0.0, "low_confidence", seed, "", False,
-                                 request=request))
+    return run(app, prompt, request=request, **(dict(gen_length=8, steps=2, block_length=8, seed=seed) | kw))
+
+
+def export(app, request) -> list[str]:
+    return app.tabs.generate.export(request)[app.tabs.generate.exports]["value"]
 
 
 # ---- exports --------------------------------------------------------------------------------------------
 def test_exporting_the_same_run_again_writes_nothing_new(app):
     generate(app, request=tab("exporter"))
-    first = app.export_run(tab("exporter"))[app.page.exports]["value"]
+    first = export(app, tab("exporter"))
     stamps = [os.stat(f).st_mtime_ns for f in first]
     size = app.exports.total_bytes()
     for _ in range(9):
-        assert app.export_run(tab("exporter"))[app.page.exports]["value"] == first
+        assert export(app, tab("exporter")) == first
     assert [os.stat(f).st_mtime_ns for f in first] == stamps and app.exports.total_bytes() == size
     decode_run(Path(first[0]).read_text(encoding="utf-8"))  # and it is a run file
 
 
 def test_the_export_store_keeps_under_its_cap_and_age(app, tmp_path):
-    one = Path(app.export_run(tab("exporter"))[app.page.exports]["value"][1]).stat().st_size  # the HTML's size
+    one = Path(export(app, tab("exporter"))[1]).stat().st_size  # the HTML's size
     app.exports = ExportStore(tmp_path / "exports", max_bytes=int(3.5 * one))
     for seed in range(6):  # six distinct runs: more than the cap holds
         generate(app, request=tab("exporter"), seed=seed)
-        files = app.export_run(tab("exporter"))[app.page.exports]["value"]
+        files = export(app, tab("exporter"))
         assert all(Path(f).is_file() for f in files)  # the newest export is never the one swept
         assert app.exports.total_bytes() <= app.exports.max_bytes
     on_disk = sum(f.stat().st_size for f in (tmp_path / "exports").rglob("*") if f.is_file())
@@ -86,7 +77,7 @@ def test_the_server_bounds_uploads_and_serves_exports_without_copies(cache):
             refused = http.post("gradio_api/upload", files={"files": ("big.json", b"x" * (2 * 2**20))})
         assert refused.status_code == 413
         generate(app, request=tab("static"))
-        path = app.export_run(tab("static"))[app.page.exports]["value"][1]
+        path = export(app, tab("static"))[1]
         assert gr.utils.is_static_file(path)  # Gradio serves it where it is: no copy per export in its cache
     finally:
         demo.close()
@@ -151,10 +142,10 @@ def test_a_model_that_cannot_load_is_one_plain_line_on_the_command_line():
 def test_every_seed_field_says_the_same(app, app_server, seed):
     calls = {
         "Generate": lambda: generate(app, seed=seed),
-        "Compare": lambda: list(app.compare_run("In the beginning", "all the steps vs half of them",
-                                                app.default.label, 8, 2, 8, 0.0, 0.0, "low_confidence", seed)),
-        "Likelihood": lambda: list(app.score_answers("In the beginning", " God", 16, 0.0, seed)),
-        "Forward process": lambda: app.forward_process("In the beginning", 0.5, seed),
+        "Compare": lambda: list(app.tabs.compare.run("In the beginning", "all the steps vs half of them",
+                                                     settings(gen_length=8, steps=2, block_length=8, seed=seed))),
+        "Likelihood": lambda: list(app.tabs.likelihood.score("In the beginning", " God", 16, 0.0, seed)),
+        "Forward process": lambda: app.tabs.forward.mask("In the beginning", 0.5, seed),
     }
     for name, call in calls.items():
         with pytest.raises(gr.Error) as err:
@@ -170,7 +161,7 @@ def test_every_seed_field_says_the_same(app, app_server, seed):
 # ---- run files ------------------------------------------------------------------------------------------
 def good_run(app) -> dict:
     generate(app, request=tab("files"), gen_length=16, steps=4, block_length=8)
-    return json.loads(Path(app.export_run(tab("files"))[app.page.exports]["value"][0]).read_text(encoding="utf-8"))
+    return json.loads(Path(export(app, tab("files"))[0]).read_text(encoding="utf-8"))
 
 
 def malformed(run: dict) -> dict:
@@ -197,7 +188,7 @@ def malformed(run: dict) -> dict:
         "steps_per_block [-16]": put("steps_per_block", [-16], "start"),
         "40,000 steps": changed(lambda d, start, step: d.__setitem__(
             "messages", [start] + [dict(step, step=k) for k in range(1, 40_001)])),
-        "version 2": changed(lambda d, start, step: d.__setitem__("version", 2)),
+        "version 99": changed(lambda d, start, step: d.__setitem__("version", 99)),
         "a step before the start": changed(lambda d, start, step: d["messages"].insert(0, step)),
         "guesses of the wrong count": put("guesses", [5]),
         "a token id out of range": put("tokens", [MAX_ID + 1] * len(run["messages"][1]["tokens"])),
@@ -235,8 +226,11 @@ def test_the_api_checks_its_arguments(app_server):
     # /run called with /denoise's eight arguments: the others take their documented defaults
     stream = raw_call(app_server, "run", ["In the beginning", 8, 2, 8, 0.0, 0.0, "low_confidence", 0])
     assert "event: complete" in stream and '"state": "done"' in stream
-    extra = raw_call(app_server, "denoise", ["In the beginning", 8, 2, 8, 0.0, 0.0, "low_confidence", 0, 1, 2])
-    assert "event: error" in extra and "/denoise takes 8 arguments (prompt, gen_length" in extra and "last 2" in extra
+    extra = raw_call(app_server, "denoise", ["In the beginning", 8, 2, 8, 0.0, 0.0, "low_confidence", 0, None, "",
+                                             False, 1, 2])
+    assert "event: error" in extra and "/denoise takes 11 arguments (prompt, gen_length" in extra and "last 2" in extra
+    assert "1 is not one of the models: Bundled" in raw_call(app_server, "denoise", ["In the beginning", 8, 2, 8, 0.0,
+                                                                                     0.0, "low_confidence", 0, 1])
     assert "/denoise needs prompt" in raw_call(app_server, "denoise", [])
     text = raw_call(app_server, "run", ["In the beginning", 8, 2, 8, 0.0, 0.0, "low_confidence", 0, "fixed", 0.9,
                                         1.0, "false"])
@@ -251,15 +245,15 @@ def test_the_api_checks_its_arguments(app_server):
 
 # ---- the Likelihood tab ---------------------------------------------------------------------------------
 def test_likelihood_candidates_are_lines_and_a_scoring_is_bounded_and_stoppable(app):
-    view = list(app.score_answers("In the beginning", " God\u2028created\n the heaven", 16, 0.0, 0))[-1][
-        app.page.likelihood]
+    scorer = app.tabs.likelihood
+    view = list(scorer.score("In the beginning", " God\u2028created\n the heaven", 16, 0.0, 0))[-1][scorer.view]
     assert view["candidates"] == [" God\u2028created", " the heaven"] and view["state"] == "done"
     with pytest.raises(gr.Error, match=f"more than the {LIKELIHOOD_BUDGET:,} one scoring may take here: lower the "
                                        "Monte Carlo samples to"):
-        list(app.score_answers("In the beginning " * 20, "\n".join(f" answer {i}" for i in range(8)), 512, 2.0, 0))
-    scoring = app.score_answers("In the beginning", " God\n the heaven", 512, 0.0, 0, request=tab("scorer"))
-    first = next(scoring)[app.page.likelihood]
-    app.stop_run(tab("scorer"))
-    rest = [v[app.page.likelihood] for v in scoring]
+        list(scorer.score("In the beginning " * 20, "\n".join(f" answer {i}" for i in range(8)), 512, 2.0, 0))
+    scoring = scorer.score("In the beginning", " God\n the heaven", 512, 0.0, 0, request=tab("scorer"))
+    first = next(scoring)[scorer.view]
+    app.stop(tab("scorer"))
+    rest = [v[scorer.view] for v in scoring]
     assert first["state"] == "scoring" and len(rest) == 1 and rest[0]["state"] == "stopped"
     assert rest[0]["samples"] == first["samples"] < 512 and rest[0]["estimates"] == first["estimates"]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from llada_demo import denoise
-from llada_demo.app.prompts import prompt_ids
+from llada_demo.prompts import prompt_ids
 from llada_demo.trace import Trajectory
 from llada_demo.trace.wire import Encoder, decode_run, dequantise, encode_run, quantise, run_document
 from llada_demo.views import TokenText
@@ -24,12 +24,13 @@ def bundled_run(loaded):
     return trajectory
 
 
-def test_quantised_confidence_is_one_byte_a_position():
+def test_quantised_confidence_is_one_byte_a_position_and_no_prediction_is_its_own():
     c = np.array([0.0, 0.5, 1.0, np.nan, 0.123], np.float32)
     q = quantise(c)
     assert len(q) == 8  # base64 of 5 bytes
     back = dequantise(q)
-    assert np.allclose(back, [0, 0.5, 1, 1, 0.123], atol=1 / 510)
+    assert np.allclose(back, [0, 0.5, 1, np.nan, 0.123], atol=1 / 508, equal_nan=True)  # nan: no prediction
+    assert np.allclose(dequantise(q, version=1)[:3], [0, 0.5 * 254 / 255, 254 / 255], atol=1 / 510)  # as v1 read it
 
 
 def test_a_run_survives_the_round_trip(bundled_run, loaded):
@@ -42,7 +43,7 @@ def test_a_run_survives_the_round_trip(bundled_run, loaded):
         a, b = bundled_run.view(k), back.view(k)
         for field in ("tokens", "masked", "guesses", "committed_now", "commit_step"):
             assert np.array_equal(getattr(a, field), getattr(b, field)), (k, field)
-        assert np.allclose(np.nan_to_num(a.confidence, nan=1), np.nan_to_num(b.confidence, nan=1), atol=1 / 510)
+        assert np.allclose(a.confidence, b.confidence, atol=1 / 508, equal_nan=True)
     # every id the run names has its text, given once
     named = [int(i) for m in document["messages"] if "texts" in m for i in m["texts"]]
     assert len(named) == len(set(named))

@@ -24,6 +24,11 @@ class ModelChoice:
     gpu_gb: float = 0.0  # memory it needs on a GPU (0: runs anywhere)
     defaults: SamplingSettings = SamplingSettings()  # the settings the page starts with for this model
     examples: tuple[str, ...] = ()  # example prompts offered with this model (the bundled ones: EXAMPLES)
+    name: str = ""  # a short name for summaries ("bundled", "recitation"); the label if empty
+
+    @property
+    def short(self) -> str:
+        return self.name or self.label
 
 
 EIGHT_B_DEFAULTS = SamplingSettings(gen_length=128, steps=128, block_length=32, temperature=0.0, cfg_scale=0.0,
@@ -37,10 +42,14 @@ CATALOG = (
 
 # Models we train and ship beside the bundled one, offered when their directory holds a checkpoint.
 SHIPPED = (
-    ("llada-kjv-ar", "Autoregressive twin of the bundled model (same data and size, left to right)"),
-    ("llada-recite", "Recitation: the bundled model, fine-tuned on famous passages"),
-    ("llada-recite-ar", "Recitation, autoregressive twin"),
+    ("llada-kjv-ar", "Twin: the bundled model's autoregressive twin", "twin"),
+    ("llada-recite", "Recitation: fine-tuned on famous passages", "recitation"),
+    ("llada-recite-ar", "Recitation twin: its autoregressive twin", "recitation twin"),
 )
+# A recitation fine-tune learnt its passages in rows of `recite_canvas` tokens (its generation_config.json):
+# its answer is that row less room for a verse as the prompt, in one block, so that prompt and answer fit
+# the rows it was trained on (on a longer canvas it ends verses early: tests/test_app.py)
+RECITE_PROMPT_ROOM = 32
 
 
 def _generation_config(directory) -> dict:
@@ -49,20 +58,26 @@ def _generation_config(directory) -> dict:
 
 
 def _trained_defaults(directory) -> SamplingSettings:
-    # the training script records the settings that read best for a model it made
-    return SamplingSettings(**(DEMO_DEFAULTS | _generation_config(directory).get("demo_defaults", {})))
+    """The settings that read best for a model we trained (train.py records them), on the canvas of its
+    training rows when it is a recitation fine-tune."""
+    config = _generation_config(directory)
+    defaults = DEMO_DEFAULTS | config.get("demo_defaults", {})
+    if config.get("recite_canvas"):
+        n = config["recite_canvas"] - RECITE_PROMPT_ROOM
+        defaults |= dict(gen_length=n, steps=n, block_length=n)
+    return SamplingSettings(**defaults)
 
 
 def bundled_choice() -> ModelChoice:
-    return ModelChoice(BUNDLED, None, chat=False, defaults=_trained_defaults(BUNDLED_MODEL_DIR))
+    return ModelChoice(BUNDLED, None, chat=False, defaults=_trained_defaults(BUNDLED_MODEL_DIR), name="bundled")
 
 
 def shipped_choices(assets=None) -> list[ModelChoice]:
     """The shipped models of SHIPPED whose checkpoints are in `assets` (default: the package's)."""
     assets = assets or BUNDLED_MODEL_DIR.parent
     return [ModelChoice(label, str(assets / name), chat=False, defaults=_trained_defaults(assets / name),
-                        examples=tuple(_generation_config(assets / name).get("demo_examples", ())))
-            for name, label in SHIPPED if (assets / name / "config.json").is_file()]
+                        examples=tuple(_generation_config(assets / name).get("demo_examples", ())), name=short)
+            for name, label, short in SHIPPED if (assets / name / "config.json").is_file()]
 
 
 def custom_choice(source: str) -> ModelChoice:

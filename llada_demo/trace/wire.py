@@ -7,8 +7,9 @@ A run is a list of messages (JSON objects), each with a "type":
           (EOS/EoT), and the text of every id it names.
   step   {type, step, block, forward_passes, elapsed, committed, tokens, confidence, guesses, texts}:
           one StepRecord. `committed`/`tokens`/`guesses` are lists of ints as in the record;
-          `confidence` is base64 of one byte per canvas position, round(p * 255) (255 where nothing
-          was masked); `texts` holds the ids this run has not named before: {"id": "text"}.
+          `confidence` is base64 of one byte per canvas position, round(p * 254), 255 where the step
+          predicted nothing (a position given from the start; the autoregressive twin predicts only the
+          position it writes); `texts` holds the ids this run has not named before: {"id": "text"}.
   end    {type, state ("done" or "stopped"), answer}.
 
 Texts are plain strings as the tokenizer decodes them: whoever draws them escapes them (the page sets
@@ -26,19 +27,25 @@ import numpy as np
 from ..sampling import Canvas, SamplingSettings, StepRecord
 from .trajectory import Trajectory
 
-VERSION = 1
+VERSION = 2  # 2: confidence bytes of p * 254, 255 for no prediction (1: p * 255, a missing one as 1.0)
+READS = (1, 2)
+NO_PREDICTION = 255
 FORMAT = "llada-demo-run"
 
 
 def quantise(confidence: np.ndarray) -> str:
-    """(N,) probabilities (nan: nothing masked there) -> base64 of round(p * 255) as bytes."""
-    q = np.rint(np.nan_to_num(np.asarray(confidence, np.float32), nan=1.0).clip(0, 1) * 255).astype(np.uint8)
+    """(N,) probabilities (nan: no prediction there) -> base64 of round(p * 254) as bytes, 255 for nan."""
+    c = np.asarray(confidence, np.float32)
+    q = np.where(np.isnan(c), NO_PREDICTION, np.rint(np.nan_to_num(c).clip(0, 1) * 254)).astype(np.uint8)
     return base64.b64encode(q.tobytes()).decode("ascii")
 
 
-def dequantise(text: str) -> np.ndarray:
-    """The inverse of `quantise`; text that is not base64 is a ValueError (binascii.Error)."""
-    return np.frombuffer(base64.b64decode(text, validate=True), dtype=np.uint8).astype(np.float32) / 255
+def dequantise(text: str, version: int = VERSION) -> np.ndarray:
+    """The inverse of `quantise` (of a file of `version`); text that is not base64 is a ValueError."""
+    q = np.frombuffer(base64.b64decode(text, validate=True), dtype=np.uint8)
+    if version == 1:
+        return q.astype(np.float32) / 255
+    return np.where(q == NO_PREDICTION, np.nan, q.astype(np.float32) / 254).astype(np.float32)
 
 
 class Encoder:
@@ -148,7 +155,7 @@ def check_start(m: dict) -> Canvas:
                   block_spans=tuple(tuple(s) for s in spans), steps_per_block=tuple(per_block), notes=tuple(notes))
 
 
-def check_step(m: dict, canvas: Canvas, masked: np.ndarray, expected_step: int) -> StepRecord:
+def check_step(m: dict, canvas: Canvas, masked: np.ndarray, expected_step: int, version: int = VERSION) -> StepRecord:
     """A step message as a StepRecord, checked against the canvas and the positions still masked (which
     it updates)."""
     where = f"step message {expected_step}"
@@ -171,7 +178,7 @@ def check_step(m: dict, canvas: Canvas, masked: np.ndarray, expected_step: int) 
     _check(len(guesses) == int(masked.sum()), where, f"'guesses' must give one id per position still masked "
                                                     f"({int(masked.sum())})")
     try:
-        confidence = dequantise(m.get("confidence"))
+        confidence = dequantise(m.get("confidence"), version)
     except (TypeError, ValueError):
         confidence = None
     _check(confidence is not None and len(confidence) == n, where,
@@ -184,7 +191,7 @@ def check_step(m: dict, canvas: Canvas, masked: np.ndarray, expected_step: int) 
 
 def decode_run(document: dict | str | bytes) -> tuple[Trajectory, dict, dict]:
     """A JSON export (or its text) -> (Trajectory, start message, end message). Confidences come back
-    quantised (within 1/510); everything else exactly. Anything else is a RunFileError (a ValueError)
+    quantised (within 1/508); everything else exactly. Anything else is a RunFileError (a ValueError)
     saying what is wrong, before anything is built from it."""
     if isinstance(document, (str, bytes)):
         _check(len(document) <= MAX_RUN_BYTES, "run file", f"larger than {MAX_RUN_BYTES // 2**20} MB")
@@ -193,8 +200,9 @@ def decode_run(document: dict | str | bytes) -> tuple[Trajectory, dict, dict]:
         except ValueError as e:
             raise RunFileError(f"run file: not JSON ({e})") from None
     _check(isinstance(document, dict) and document.get("format") == FORMAT, "run file", f"not a {FORMAT} file")
-    _check(document.get("version") == VERSION, "run file",
-           f"{FORMAT} version {document.get('version')!r}; this program reads version {VERSION}")
+    version = document.get("version")
+    _check(version in READS, "run file",
+           f"{FORMAT} version {version!r}; this program reads versions {', '.join(map(str, READS))}")
     messages = document.get("messages")
     _check(isinstance(messages, list) and all(isinstance(m, dict) for m in messages), "run file",
            "'messages' must be a list of objects")
@@ -212,7 +220,7 @@ def decode_run(document: dict | str | bytes) -> tuple[Trajectory, dict, dict]:
         kind = m.get("type")
         if kind == "step":
             _check(not end, "run file", "a step after the end message")
-            trajectory.add(check_step(m, canvas, masked, trajectory.steps_done + 1))
+            trajectory.add(check_step(m, canvas, masked, trajectory.steps_done + 1, version))
         elif kind == "end":
             _check(i == len(messages) - 1, "run file", "the end message must be the last")
             _check(m.get("state") in ("done", "stopped") and isinstance(m.get("answer", ""), str), "end message",

@@ -18,10 +18,12 @@
   // plasma, for the unmask order (plotly.js has no plasma of its own)
   const PLASMA = [[0, "#0d0887"], [0.25, "#7e03a8"], [0.5, "#cc4778"], [0.75, "#f89540"], [1, "#f0f921"]];
   const PROMPT_CELLS_SHOWN = 48;
-  // ms between grid and heatmap redraws while a run streams (the status: every step). Chromium CPU of a
-  // default run over bare denoise() (bench/bench_browser.py --floor, at ede1e8e): the page 0.58x, the
-  // status alone 0.45x, nothing drawn until the end 0.28x, a blank page changing one text per step
-  // 0.17x; redrawing every 50 ms cost ~25% more
+  const TAIL_MIN = 4;  // trailing end-of-text cells drawn as one cell from this many on
+  // what a grid cell shows, as bits of Live.drawGrid's flags
+  const MASKED = 1, ACTIVE = 2, NEW = 4, GUESS = 8, HIDDEN = 16;
+  // ms between drawings of a streaming run (grid, heatmap rows and status in one frame): every frame that
+  // changes the page pays a layout, a paint and the compositor, whatever changed, so frames are what the
+  // page's CPU follows (bench/bench_browser.py; docs/performance.md)
   const GRID_INTERVAL = 100;
   const GREY = "#8a8f98", GRID = "rgba(138,143,152,0.25)";
 
@@ -78,7 +80,9 @@
       }
     };
     if (!isObject(doc) || doc.format !== "llada-demo-run") fail("run file", "not a llada-demo-run file");
-    if (doc.version !== 1) fail("run file", `llada-demo-run version ${JSON.stringify(doc.version)}; this page reads version 1`);
+    if (doc.version !== 1 && doc.version !== 2) {
+      fail("run file", `llada-demo-run version ${JSON.stringify(doc.version)}; this page reads versions 1, 2`);
+    }
     const ms = doc.messages;
     if (!Array.isArray(ms) || !ms.every(isObject)) fail("run file", "'messages' must be a list of objects");
     if (!ms.length || ms[0].type !== "start") fail("run file", "the run has no start message");
@@ -151,17 +155,18 @@
       this.total = start.steps_per_block.reduce((a, b) => a + b, 0);
       this.blockStarts = start.block_spans.map((s) => s[0]);
       this.stopIds = new Set(start.stop_ids || []);
+      // confidence bytes: version 2, p * 254 and 255 for "no prediction"; version 1, p * 255
+      this.scale = (start.version || 1) >= 2 ? 254 : 255;
+      this.none = this.scale === 254 ? 255 : -1;
+      const blocks = start.block_spans.map((s) => s[1] - s[0]);
+      this.boundaries = Math.min(...blocks) >= 2;  // blocks of one token: no boundary at every cell
       this.records = [];
       this.end = null;
       const n = this.n;
       this.commitStep = new Int32Array(n);  // after the last record: 0 given, -1 masked, k committed at k
       this.commitToken = Int32Array.from(start.initial);
-      this.commitConf = new Uint8Array(n);
-      for (let i = 0; i < n; i++) {
-        const given = start.initial[i] !== this.mask;
-        this.commitStep[i] = given ? 0 : -1;
-        this.commitConf[i] = given ? 255 : 0;
-      }
+      this.commitConf = new Uint8Array(n);  // the byte a cell was committed with (given cells: none)
+      for (let i = 0; i < n; i++) this.commitStep[i] = start.initial[i] !== this.mask ? 0 : -1;
     }
     addTexts(texts) {
       for (const id in texts || {}) this.texts.set(Number(id), texts[id]);
@@ -183,6 +188,15 @@
       }
     }
     get done() { return this.records.length; }
+    /* A confidence byte as a probability; NaN where the step predicted nothing. */
+    probability(byte) { return byte === this.none ? NaN : byte / this.scale; }
+    /* Where the canvas's trailing end-of-text tokens start at step k (given, committed, or the guess under
+     * a mask when `guesses`), or n if there are none. */
+    tail(v, guesses) {
+      let t = this.n;
+      while (t > 0 && this.stopIds.has(v.masked[t - 1] ? (guesses ? v.guess[t - 1] : -1) : v.token(t - 1))) t--;
+      return t;
+    }
     /* The canvas at step k (0..done): what trace.Trajectory.view(k) gives on the server. */
     view(k) {
       k = Math.max(0, Math.min(k, this.done));
@@ -196,10 +210,10 @@
         if (c < 0) {
           masked[i] = 1;
           guess[i] = rec ? rec.guesses[g++] : this.mask;
-          conf[i] = rec ? rec.conf[i] / 255 : NaN;
+          conf[i] = rec ? this.probability(rec.conf[i]) : NaN;
         } else {
           guess[i] = this.mask;
-          conf[i] = this.commitConf[i] / 255;
+          conf[i] = commit[i] === 0 ? NaN : this.probability(this.commitConf[i]);
         }
       }
       return {step: k, block: rec ? rec.block : 0, masked, commit, guess, conf,
@@ -257,6 +271,7 @@
     constructor(root, options = {}) {
       const id = (name) => `${options.prefix || "ld-"}${name}`;
       this.root = root;
+      this.options = options;
       this.linked = [];  // views scrubbed together with this one (Compare)
       root.textContent = "";
       this.statusEl = el("div", "ld-status", root, "Ready.");
@@ -381,30 +396,46 @@
         checkRun(doc);
         this.runId = null;
         this.load(doc.messages);
+        this.drawLive(true);  // the run as it ended (and the after-run charts), then the replay at its last step
         this.scrub(this.run.done);
+        this.fillOpened();
       }).catch((e) => refuse(e.message));
+    }
+    /* An opened run's prompt and answer in the page's textboxes (options.opened: {prompt, answer} ids). */
+    fillOpened() {
+      const ids = this.options.opened, run = this.run;
+      if (!ids) return;
+      const special = /^<\|[^|]*\|>$/;  // the prompt's BOS and a chat template's markers are not what was typed
+      const prompt = run.start.prompt.map((id) => run.text(id)).filter((t) => !special.test(t)).join("");
+      for (const [key, text] of [["prompt", prompt], ["answer", (run.end && run.end.answer) || ""]]) {
+        const box = ids[key] && document.querySelector(`#${ids[key]} textarea, #${ids[key]} input`);
+        if (!box) continue;
+        box.value = text;
+        box.dispatchEvent(new Event("input", {bubbles: true}));
+      }
     }
     request() {
       if (this.pending) return;
       this.pending = true;
       requestAnimationFrame(() => { this.pending = false; this.drawLive(); });
     }
-    /* The status every frame a step arrives; the grid and the heatmap's new rows at most GRID_INTERVAL
-     * apart (the grid's guesses change in most masked cells at every step, and each redraw repaints
-     * them), and always at the end. Cells committed since the last drawn grid are outlined. */
-    drawLive() {
+    /* The grid, the heatmap's new rows and the status together, at most GRID_INTERVAL apart while a run
+     * streams (`force`: now), at once when it ends or stops. Cells committed since the last drawn grid
+     * are outlined. */
+    drawLive(force = false) {
       if (!this.run || this.replaying) return;
-      const k = this.run.done, now = performance.now();
-      if (this.state !== "running" || now - this.lastGrid >= GRID_INTERVAL) {
-        this.drawGrid(k, this.lastDrawn);
-        this.lastDrawn = k;
-        this.lastGrid = now;
-        for (const c of this.charts) c.update(this.run, this.state !== "running");
-      } else if (!this.gridTimer) {
-        this.gridTimer = setTimeout(() => { this.gridTimer = null; this.request(); }, GRID_INTERVAL - (now - this.lastGrid));
+      const k = this.run.done, now = performance.now(), running = this.state === "running";
+      if (running && !force && now - this.lastGrid < GRID_INTERVAL) {
+        if (!this.gridTimer) {
+          this.gridTimer = setTimeout(() => { this.gridTimer = null; this.request(); }, GRID_INTERVAL - (now - this.lastGrid));
+        }
+        return;
       }
-      const state = this.state === "running" ? "running" : this.state;
-      this.statusEl.textContent = this.run.status(k, state);
+      this.drawGrid(k, this.lastDrawn);
+      this.lastDrawn = k;
+      this.lastGrid = now;
+      for (const c of this.charts) c.update(this.run, !running);
+      this.statusEl.textContent = this.run.status(k, this.state);
     }
     scrub(k) {
       if (!this.run) return;
@@ -455,15 +486,40 @@
       }
       if (prompt.length) el("span", "ld-sep", box).setAttribute("aria-hidden", "true");
       this.cells = [];
-      const starts = new Set(run.blockStarts);
+      const starts = new Set(run.boundaries ? run.blockStarts : []);
       for (let i = 0; i < run.n; i++) {
         const c = el("span", "ld-cell", box);
         c.dataset.pos = i;
         c._starts = starts.has(i) && i > 0;
         this.cells.push(c);
       }
+      // the answer's trailing end-of-text cells, drawn as one cell that says how many (a click shows them)
+      this.tailCell = el("button", "ld-cell ld-tail", box);
+      this.tailCell.type = "button";
+      this.tailCell.style.display = "none";
+      this.tailCell.addEventListener("click", () => { this.tailOpen = !this.tailOpen; this.tailAt = -1; this.redraw(); });
+      this.tailAt = -1;  // where the collapsed tail starts now (run.n: none)
       this.drawn = new Int32Array(4 * run.n).fill(-2);  // what each cell shows (drawGrid); -2: nothing yet
       this.replaying = false;
+    }
+    redraw() {
+      if (this.replaying) this.scrub(Number(this.replay.value));
+      else this.drawLive(true);
+    }
+    /* Cells from `t` on are the trailing end-of-text: hidden behind the tail cell unless it is open
+     * (drawGrid hides the cells from this.tailAt on). */
+    drawTail(t) {
+      const n = this.run.n, long = n - t >= TAIL_MIN, at = long && !this.tailOpen ? t : n;
+      if (at === this.tailAt && this.tailCell._count === n - t) return;
+      this.tailCell.style.display = long ? "" : "none";
+      this.tailCell._count = n - t;
+      if (long) {
+        this.cellsEl.insertBefore(this.tailCell, this.tailOpen ? null : this.cells[t]);
+        this.tailCell.textContent = this.tailOpen ? "\u25c2 fold the end of text" : `end of text \u00d7 ${n - t}`;
+        this.tailCell.title = this.tailOpen ? "show the trailing end-of-text tokens as one cell" :
+          `${n - t} end-of-text tokens, committed or guessed, end the answer: click to show them`;
+      }
+      this.tailAt = at;
     }
     /* Draw step k; cells committed after step `since` are outlined. Only changed cells are touched: what
      * each cell shows is kept as four numbers (flags, token id, confidence byte, commit step), and its
@@ -471,35 +527,41 @@
      * more garbage and slower scrubs: bench/bench_browser.py, 512x512 scrub). */
     drawGrid(k, since) {
       const run = this.run, v = run.view(k), d = this.drawn;
+      this.drawTail(run.tail(v, this.showGuesses));
       const spans = run.start.block_spans, active = spans[v.block];
       const running = k < run.total && !(this.state !== "running" && k === run.done && !this.replaying);
       for (let i = 0; i < run.n; i++) {
         const masked = v.masked[i] === 1, c = v.commit[i], conf = v.conf[i];
         const id = masked ? v.guess[i] : v.token(i);
-        const flags = (masked ? 1 : 0) | (running && k > 0 && i >= active[0] && i < active[1] ? 2 : 0)
-                      | (!masked && c > since && c > 0 ? 4 : 0) | (masked && this.showGuesses ? 8 : 0);
-        const byte = Number.isFinite(conf) ? Math.round(conf * 255) : -1, o = 4 * i;
+        const flags = (masked ? MASKED : 0) | (running && k > 0 && i >= active[0] && i < active[1] ? ACTIVE : 0)
+                      | (!masked && c > since && c > 0 ? NEW : 0) | (masked && this.showGuesses ? GUESS : 0)
+                      | (i >= this.tailAt ? HIDDEN : 0);
+        const byte = Number.isFinite(conf) ? Math.round(conf * 254) : -1, o = 4 * i;
         if (d[o] === flags && d[o + 1] === id && d[o + 2] === byte && d[o + 3] === c) continue;
         d[o] = flags; d[o + 1] = id; d[o + 2] = byte; d[o + 3] = c;
         const cell = this.cells[i];
         let cls = "ld-cell", text = "", title, style = "", guess = null;
         if (cell._starts) cls += " ld-block-start";
-        if (flags & 2) cls += " ld-active";
-        const confTxt = Number.isFinite(conf) ? conf.toFixed(3) : "\u2013";
+        if (flags & ACTIVE) cls += " ld-active";
+        if (flags & HIDDEN) cls += " ld-hidden";
+        const confTxt = Number.isFinite(conf) ? `confidence ${conf.toFixed(3)}` : "no prediction";
         if (masked) {
           cls += " ld-mask";
           title = "masked";
           if (k > 0 && id !== run.mask) {
-            title += ` \u00b7 model's guess ${quoted(run.text(id))} (id ${id}, confidence ${confTxt})`;
+            title += ` \u00b7 model's guess ${quoted(run.text(id))} (id ${id}, ${confTxt})`;
             if (this.showGuesses) guess = shown(run.text(id));
           }
+        } else if (c === 0) {  // given before the run (fixed tokens, infill's text): not predicted
+          cls += " ld-prompt ld-given";
+          text = shown(run.text(id));
+          title = `${quoted(run.text(id))} \u00b7 id ${id} \u00b7 given`;
         } else {
-          if (flags & 4) cls += " ld-new";
+          if (flags & NEW) cls += " ld-new";
           const rgb = confidenceRgb(conf);
           style = `background:rgb(${rgb.join(",")});color:${textColour(rgb)}`;
           text = shown(run.text(id));
-          title = `${quoted(run.text(id))} \u00b7 id ${id} \u00b7 confidence ${confTxt} \u00b7 ` +
-                  (c === 0 ? "given" : `committed at step ${c}`);
+          title = `${quoted(run.text(id))} \u00b7 id ${id} \u00b7 ${confTxt} \u00b7 committed at step ${c}`;
         }
         cell.className = cls;
         cell.title = title;
@@ -522,9 +584,19 @@
     }, extra);
   }
   const axis = (o) => Object.assign({gridcolor: GRID, zeroline: false}, o);
+  /* Ticks for a count up to `max`: at a round step (1, 2, 5, 10, 20, ...), never between whole numbers. */
+  function wholeTicks(max) {
+    const target = Math.max(1, max / 6), power = Math.pow(10, Math.floor(Math.log10(target)));
+    return {tick0: 0, dtick: [1, 2, 5, 10].map((m) => m * power).find((d) => d >= target)};
+  }
 
-  /* Each confidence byte (0..255) as the viridis colour, for the heatmap raster. */
-  const BYTE_RGB = Array.from({length: 256}, (_, q) => confidenceRgb(q / 255));
+  /* Each confidence byte as the viridis colour, for the heatmap raster, by the run's scale (254: version 2,
+   * whose 255 is "no prediction", drawn grey; 255: version 1). */
+  const NO_PREDICTION_RGB = [200, 200, 206];
+  const BYTE_RGB = {
+    254: Array.from({length: 256}, (_, q) => (q === 255 ? NO_PREDICTION_RGB : confidenceRgb(q / 254))),
+    255: Array.from({length: 256}, (_, q) => confidenceRgb(q / 255)),
+  };
   const PLASMA_RGB = PLASMA.map(([p, hex]) => [p, [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16))]);
 
   /* A chart of cells: Plotly draws the axes and the colour bar (a heatmap trace of one hidden cell); the
@@ -648,15 +720,17 @@
       // of a 512-token run took one ~100 ms task (bench/bench_browser.py, long tasks)
       setTimeout(() => { if (run === this.run) { this.axes(run); this.update(run, this.final); } }, 0);
     }
-    /* The heatmap's axes for `run` (null: empty axes, before any run). */
-    axes(run) {
+    /* The heatmap's axes for `run` (null: empty axes, before any run), `rows` steps tall (default: the
+     * steps its plan allows; a run that ended sooner is framed again to its own steps). */
+    axes(run, rows) {
       if (!this.plotly) {
         this.heat.div.textContent = "";
         el("div", "ld-empty", this.heat.div, "Plotly did not load: the charts are not drawn.");
         return;
       }
-      const n = run ? run.n : 128, total = run ? run.total : 128;
-      const shapes = run ? run.blockStarts.slice(1).map((s) => ({
+      const n = run ? run.n : 128, total = rows || (run ? run.total : 128);
+      this.frameRows = total;
+      const shapes = run && run.boundaries ? run.blockStarts.slice(1).map((s) => ({
         type: "line", x0: s - 0.5, x1: s - 0.5, y0: 0, y1: 1, yref: "paper", line: {color: "#e45756", width: 1, dash: "dot"}})) : [];
       const annotations = run ? [] : [{text: "appears here when you press Generate", showarrow: false,
                                        xref: "paper", yref: "paper", x: 0.5, y: 0.5, font: {size: 13}}];
@@ -665,7 +739,8 @@
         {zmin: 0, zmax: 100, colorscale: PLOTLY_SCALE, colorbar: {title: {text: "conf. %", side: "right"}, thickness: 12, len: 0.9}},
         styled("Confidence at every step", this.height, {
           xaxis: axis({title: {text: "answer position"}, range: [-0.5, n - 0.5]}),
-          yaxis: axis({title: {text: "step"}, range: [total + 0.5, 0.5]}), shapes, annotations,
+          yaxis: axis(Object.assign({title: {text: "step"}, range: [total + 0.5, 0.5]}, wholeTicks(total))), shapes,
+          annotations,
         }));
     }
     /* Paint the rows that arrived (a few microseconds a row); called at most once a frame. */
@@ -673,12 +748,17 @@
       if (run !== this.run) return;
       this.final = this.final || final;
       if (!this.plotly || !this.ctx) return;  // the axes come a task after begin(), then paint what came
-      const c = this.cell, ctx = this.ctx;
+      if (final && run.end && run.done && run.done < this.frameRows) {
+        // a run that ended before its plan's last step (a threshold rule, Stop at EOS, Stop): its own steps
+        this.axes(run, run.done);
+        this.rows = 0;
+      }
+      const c = this.cell, ctx = this.ctx, colours = BYTE_RGB[run.scale];
       for (; this.rows < run.done; this.rows++) {
         const r = run.records[this.rows], y = this.rows * c;
         const img = ctx.createImageData(run.n * c, c), px = img.data;
         for (let i = 0; i < run.n; i++) {
-          const rgb = BYTE_RGB[r.conf[i]];
+          const rgb = colours[r.conf[i]];
           for (let dy = 0; dy < c; dy++) {
             for (let dx = 0; dx < c; dx++) {
               const o = 4 * (dy * run.n * c + i * c + dx);
@@ -702,7 +782,8 @@
       const run = this.run;
       if (!run || k >= this.rows) return null;
       const r = run.records[k], c = run.commitStep[i];
-      let what = `confidence ${Math.round(r.conf[i] * 100 / 255)}%`;
+      const p = run.probability(r.conf[i]);
+      let what = Number.isFinite(p) ? `confidence ${Math.round(p * 100)}%` : "no prediction";
       if (c === k + 1) what += ` \u00b7 committed ${quoted(run.text(run.commitToken[i]))}`;
       return `position ${i} \u00b7 step ${k + 1} \u00b7 ${what}`;
     }
@@ -710,9 +791,11 @@
     orderChart(run) {
       const width = 32, n = run.n, rows = Math.max(1, Math.ceil(n / width)), last = Math.max(1, run.done), px = 16;
       const ctx = this.order.frame(width, rows, px,
-        {zmin: 1, zmax: last, colorscale: PLASMA, colorbar: {title: {text: "step", side: "right"}, thickness: 12}},
+        {zmin: 1, zmax: last, colorscale: PLASMA,
+         colorbar: Object.assign({title: {text: "step", side: "right"}, thickness: 12}, wholeTicks(last))},
         styled("Unmask order: the step each position was committed", Math.max(220, 26 * rows + 120), {
-          margin: {l: 48, r: 8, t: 28, b: 30}, xaxis: axis({title: {text: `position mod ${width}`}, range: [-0.5, width - 0.5]}),
+          margin: {l: 48, r: 8, t: 28, b: 46},
+          xaxis: axis({title: {text: `position mod ${width}`, standoff: 12}, range: [-0.5, width - 0.5]}),
           yaxis: axis({title: {text: "first position"}, range: [rows - 0.5, -0.5], tickmode: "array",
                        tickvals: [...Array(rows).keys()], ticktext: [...Array(rows).keys()].map((r) => String(r * width))}),
         }));
@@ -745,8 +828,11 @@
          fill: "tozeroy", fillcolor: "rgba(33,145,140,0.4)", hovertemplate: "%{y}<extra>committed</extra>"},
         {type: "scatter", x: leftX, y: leftY, name: "masks left", mode: "lines", line: {color: "#f58518", width: 2}, yaxis: "y2"},
       ], styled("Masks left and tokens committed per step", 260, {
-        margin: {l: 48, r: 48, t: 28, b: 36}, xaxis: axis({title: {text: "step"}}), yaxis: axis({title: {text: "committed"}}),
-        yaxis2: axis({title: {text: "masks left"}, overlaying: "y", side: "right", rangemode: "tozero"}),
+        margin: {l: 48, r: 48, t: 28, b: 36},
+        xaxis: axis(Object.assign({title: {text: "step"}}, wholeTicks(run.done))),
+        yaxis: axis(Object.assign({title: {text: "committed"}, rangemode: "tozero"}, wholeTicks(Math.max(1, ...per)))),
+        yaxis2: axis(Object.assign({title: {text: "masks left"}, overlaying: "y", side: "right", rangemode: "tozero"},
+                                   wholeTicks(leftY[0]))),
         legend: {orientation: "h", y: -0.3},
       }), {responsive: true, displaylogo: false});
     }
@@ -793,7 +879,9 @@
       ], styled("Over t: one-pass accuracy and LLaDA's training loss", 300, {
         xaxis: axis({title: {text: "mask ratio t"}, range: [0, 1.02]}),
         yaxis: axis({title: {text: "right (%)"}, range: [0, 100]}),
-        yaxis2: axis({title: {text: "loss (nats)"}, overlaying: "y", side: "right", rangemode: "tozero"}),
+        // (ticks of its own: an overlaid axis otherwise takes the left axis's grid, at odd values)
+        yaxis2: axis({title: {text: "loss (nats)"}, overlaying: "y", side: "right", rangemode: "tozero",
+                      tickmode: "auto", nticks: 6, showgrid: false}),
         shapes: [{type: "line", x0: v.t, x1: v.t, y0: 0, y1: 1, yref: "paper", line: {color: "#e45756", dash: "dot"}}],
         legend: {orientation: "h", y: -0.3}, margin: {l: 48, r: 48, t: 28, b: 36},
       }), {responsive: true, displaylogo: false});
@@ -801,6 +889,8 @@
   }
 
   /* ---- likelihood: candidate answers scored by LLaDA's Monte Carlo bound, as samples accumulate ---- */
+  /* A prompt's last words (about 28 characters, whole words). */
+  const ending = (text) => (text.length > 28 ? "\u2026" + text.slice(-28).replace(/^\S*\s/, "") : text);
   class LikelihoodView {
     constructor(root) {
       root.textContent = "";
@@ -818,7 +908,8 @@
     show(v) {
       const label = (c) => JSON.stringify(c);
       this.summary.textContent = `${v.state || (v.done ? "done" : "scoring")} \u00b7 ${v.samples}/${v.total} samples ` +
-        `per answer \u00b7 log p(answer | prompt) >= the bar (nats)`;
+        `per answer \u00b7 log p(answer | prompt) >= the bar (nats)` +
+        (v.prompt_tokens ? ` \u00b7 the prompt is ${v.prompt_tokens} tokens; each answer is scored as written after it` : "");
       if (!v.samples) { this.ranking.textContent = ""; return; }  // stopped before the first batch
       if (window.Plotly) {
         if (this.chart.querySelector(".ld-empty")) this.chart.textContent = "";
@@ -838,8 +929,9 @@
       for (const i of order) {
         const e = v.errors[i] === null ? "" : ` \u00b1 ${v.errors[i].toFixed(2)}`;
         const twin = v.exact ? ` \u00b7 twin, exact: ${v.exact[i].toFixed(2)}` : "";
+        const scored = v.prompt === undefined ? "" : `: ${quoted(ending(v.prompt) + "|" + v.scored[i])}`;
         el("li", null, this.ranking, `${label(v.candidates[i])}: ${v.estimates[i].toFixed(2)}${e} ` +
-           `(${v.tokens[i]} tokens)${twin}`);
+           `(${v.tokens[i]} tokens${scored})${twin}`);
       }
       this.cards.textContent = v.cards || "";
     }
