@@ -770,6 +770,8 @@
         ctx.fillStyle = "#fff";
         const d = Math.max(1, Math.round(c / 3));
         for (const p of r.committed) ctx.fillRect(p * c + (c - d) / 2, y + (c - d) / 2, d, d);  // a dot at each commit
+        ctx.fillStyle = "#e45756";  // the block boundaries (Plotly's own shapes lie under this canvas)
+        if (run.boundaries) for (const b of run.blockStarts) if (b > 0) ctx.fillRect(b * c - 1, y, 1, c);
       }
       if (final && !this.finished && run.end && !this.only) {
         // later tasks, each its own: the final grid and status paint first, and no single long task

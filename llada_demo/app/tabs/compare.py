@@ -65,8 +65,8 @@ class CompareTab:
                     "settings, B with them changed as the preset says. Their steps are interleaved, so both grids "
                     "move together; the replay slider of either scrubs both.")
         with gr.Row():
-            self.prompt = gr.Textbox(value="In the beginning", label="Prompt (both runs)", scale=3)
-            self.preset = gr.Dropdown(self.presets(), value=next(iter(PRESETS)), label="Compare", scale=3)
+            self.prompt = gr.Textbox(value="In the beginning", label="Prompt (both runs)", scale=2)
+            self.preset = gr.Dropdown(self.presets(), value=next(iter(PRESETS)), label="Compare", scale=4)
             self.run_button = gr.Button("Generate both", variant="primary", scale=1)
             self.stop_button = gr.Button("Stop", variant="stop", scale=1)
         self.advice = gr.Markdown(self.preset_advice(next(iter(PRESETS)), None, _fields(d)))
@@ -75,7 +75,7 @@ class CompareTab:
                 self.panel_b = Panel(replace(d, decoding="threshold", threshold=0.9), settings_a.longest,
                                      fields=B_FIELDS, prefix="B: ")
         self.summary = gr.Markdown()
-        with gr.Row(equal_height=True, elem_classes=["ld-sides"]):
+        with gr.Row(equal_height=False, elem_classes=["ld-sides"]):
             self.view_a, self.answer_a = side_view("**A**", "ld-a-", "ld-compare-a", "Answer A", app.resend,
                                                    link="compare", heatmap=True)
             self.view_b, self.answer_b = side_view("**B**", "ld-b-", "ld-compare-b", "Answer B", app.resend,

@@ -74,7 +74,7 @@ class ReversalTab:
             self.stop_button = gr.Button("Stop", variant="stop", scale=1)
         self.about = gr.Markdown(self.about_model(self.default_model()))
         self.summary = gr.Markdown(elem_classes=["ld-measured"])
-        with gr.Row(equal_height=True, elem_classes=["ld-sides"]):
+        with gr.Row(equal_height=False, elem_classes=["ld-sides"]):
             self.forward, self.answer_f = side_view("**Forward**: given A, write B", "ld-f-", "ld-reversal-f",
                                                     "Written B", app.resend)
             self.backward, self.answer_b = side_view("**Backward**: given B, fill A", "ld-r-", "ld-reversal-b",
@@ -83,7 +83,7 @@ class ReversalTab:
                     "backward it is *asked*, in the LLaDA paper's form: `The verse before: B`, then it writes. The "
                     "recitation twin learned such questions on half of the passages "
                     f"({', '.join(self.instructed()) or 'none'}); the others test verses it read forwards only.")
-        with gr.Row(equal_height=True, elem_classes=["ld-sides"]):
+        with gr.Row(equal_height=False, elem_classes=["ld-sides"]):
             self.twin_forward, self.twin_answer_f = side_view(
                 "**Twin, forward**: given A, write B", "ld-tf-", "ld-reversal-tf", "Twin: written B", app.resend)
             self.twin_backward, self.twin_answer_b = side_view(
