@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from llada_demo.testing import tiny_model
-from llada_demo import LLaDAConfig, LLaDAModelLM, denoise, generate
+from llada_demo import LLaDAConfig, LLaDAModelLM, SamplingSettings, denoise_batch, generate
 
 OFFICIAL = Path(os.environ.get("LLADA_OFFICIAL_CODE", "/nonexistent"))
 
@@ -64,7 +64,12 @@ def test_generate_matches_official_generate(gen_length, block_length, steps, cfg
                       mask_id=250)
         expected = official.generate(model, prompt, attention, **kwargs)
         assert torch.equal(generate(model, prompt, attention, **kwargs), expected)
-        assert (list(denoise(model, prompt, attention, **kwargs))[-1].tokens == expected.numpy()).all()
+        settings = SamplingSettings(**{k: v for k, v in kwargs.items() if k != "mask_id"})
+        final = torch.full((2, gen_length), 250)
+        for records in denoise_batch(model, prompt, attention, settings=settings, mask_id=250):  # a batch: one
+            for row, record in enumerate(records):  # record per sequence and step
+                final[row, torch.as_tensor(record.committed)] = torch.as_tensor(record.tokens)
+        assert torch.equal(final, expected[:, -gen_length:])
 
 
 @pytest.mark.parametrize("remasking", ["low_confidence", "random"])

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, replace
-from typing import Iterator, Mapping
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -54,7 +54,7 @@ def _as_batch(prompt, device) -> torch.Tensor:
 
 @dataclass
 class _Run:
-    """Everything a run needs, checked and set up before the first forward pass."""
+    """Everything a run needs, checked and set up before the first forward pass (built by keyword)."""
 
     model: torch.nn.Module
     settings: SamplingSettings
@@ -78,92 +78,121 @@ class _Run:
         return tuple(Canvas(prompt=row[:s].copy(), initial=row[s:].copy(), mask_id=self.mask_id, block_spans=spans,
                             steps_per_block=self.schedule.steps_per_block, notes=self.schedule.notes) for row in x)
 
+    @property
+    def stop_ids(self) -> tuple[int, ...]:
+        return tuple(i for i in (self.eos_id, self.eot_id) if i is not None)
+
 
 def settings_of(settings: SamplingSettings | None, **keywords) -> SamplingSettings:
-    """`settings` as given, or built from generate.py's keywords (one of the two)."""
+    """The run's settings, validated in one place: `settings` as given, or built from generate()'s
+    keywords (one of the two)."""
     if settings is None:
+        if keywords.get("constraints") is None:
+            keywords["constraints"] = ()
+        unknown = sorted(set(keywords) - set(SamplingSettings.__dataclass_fields__))
+        if unknown:
+            raise TypeError(f"unknown setting {', '.join(unknown)}; the settings are the fields of SamplingSettings")
         return SamplingSettings(**keywords)
     if not isinstance(settings, SamplingSettings):
         raise TypeError(f"settings must be a SamplingSettings, got {type(settings).__name__}")
     return settings
 
 
-def _setup(model, prompt, settings: SamplingSettings, attention_mask=None, mask_id=None, eos_id=None,
+# ---- setting a run up: one plan per mode -------------------------------------------------------------
+def _plan_autoregressive(settings: SamplingSettings, L: int, device, attention_mask):
+    """The autoregressive twin: one token per step, left to right, in one block."""
+    if settings.infill:
+        raise ValueError("an autoregressive model only continues a prompt: infilling needs a diffusion model")
+    if settings.cfg_scale > 0:
+        raise ValueError("classifier-free guidance is for diffusion models here: set cfg_scale to 0")
+    if attention_mask is not None and not bool(attention_mask.all()):
+        raise ValueError("an autoregressive model here takes prompts of one length (no padding)")
+    n = settings.gen_length
+    if (settings.steps, settings.block_length) != (n, n):
+        settings = replace(settings, steps=n, block_length=n)
+    schedule = replace(settings.plan(), notes=(AUTOREGRESSIVE_NOTE,))
+    return settings, schedule, torch.arange(L, L + n, device=device), L
+
+
+def _plan_infill(settings: SamplingSettings, prompt: torch.Tensor, mask_id: int):
+    """Fill the prompt's own mask tokens in place; no answer is appended."""
+    if prompt.shape[0] != 1:
+        raise ValueError("infill takes one text at a time")
+    slots = (prompt[0] == mask_id).nonzero().flatten()
+    if len(slots) == 0:
+        raise ValueError("infill needs at least one mask placeholder in the text")
+    if settings.steps > len(slots):
+        raise ValueError(f"steps ({settings.steps}) exceeds the number of masks to fill ({len(slots)}); "
+                         f"use at most {len(slots)} steps")
+    notes = ()
+    if settings.block_length > len(slots):
+        notes = (f"block_length {settings.block_length} is more than the {len(slots)} masks: one block",)
+        settings = replace(settings, block_length=len(slots))
+    schedule = settings.plan(len(slots))
+    return settings, replace(schedule, notes=notes + schedule.notes), slots, 0
+
+
+def _plan_answer(settings: SamplingSettings, L: int, device):
+    """An answer of gen_length masks after the prompt, in blocks (generate.py's plan)."""
+    return settings, settings.plan(), torch.arange(L, L + settings.gen_length, device=device), L
+
+
+def _check_lengths(model, settings: SamplingSettings, L: int) -> None:
+    config = getattr(model, "config", None)
+    max_len = getattr(config, "max_sequence_length", None)
+    if max_len is not None and L + settings.gen_length > max_len:  # before planning: it is O(blocks)
+        what = "the text" if settings.infill else f"prompt ({L} tokens) + answer ({settings.gen_length})"
+        raise ValueError(f"{what} = {L + settings.gen_length} tokens is more than the model's maximum of {max_len}; "
+                         f"shorten the {'text' if settings.infill else 'prompt or the answer'}")
+
+
+def _canvas_tensor(prompt, settings: SamplingSettings, mask_id: int, vocab: int | None) -> torch.Tensor:
+    """(B, L + gen_length): the prompt, then masks, with the fixed tokens written in."""
+    B, L = prompt.shape
+    x = torch.full((B, L + settings.gen_length), mask_id, dtype=torch.long, device=prompt.device)
+    x[:, :L] = prompt
+    for pos, token in settings.constraints:
+        if not 0 <= pos < settings.gen_length:
+            raise ValueError(f"constraint position {pos} is outside the answer (0..{settings.gen_length - 1})")
+        if token == mask_id or token < 0 or (vocab is not None and token >= vocab):
+            raise ValueError(f"constraint token id {token} at position {pos} is not a valid token")
+        x[:, L + pos] = token
+    return x
+
+
+def _setup(model, prompt, settings: SamplingSettings, attention_mask=None, *, mask_id=None, eos_id=None,
            eot_id=None) -> _Run:
     model, known = _unwrap(model)
-    if mask_id is None:
-        mask_id = _first_id(known.get("mask_id"), OFFICIAL_SPECIAL_IDS["mask_id"])
-    if eos_id is None:
-        eos_id = _first_id(known.get("eos_id"), OFFICIAL_SPECIAL_IDS["eos_id"])
+    mask_id = _first_id(mask_id, known.get("mask_id"), OFFICIAL_SPECIAL_IDS["mask_id"])
+    eos_id = _first_id(eos_id, known.get("eos_id"), OFFICIAL_SPECIAL_IDS["eos_id"])
     if eot_id is None:  # a LoadedModel knows whether it has an EoT token; a bare module is taken for LLaDA-8B
         eot_id = known["eot_id"] if "eot_id" in known else OFFICIAL_SPECIAL_IDS["eot_id"]
-    device = model.device
-    prompt = _as_batch(prompt, device)
+    prompt = _as_batch(prompt, model.device)
     B, L = prompt.shape
-    gen_length = settings.gen_length
     config = getattr(model, "config", None)
     vocab = getattr(config, "padded_vocab_size", None)
     if settings.logits_eos_inf and vocab is not None and not 0 <= eos_id < vocab:
         raise ValueError(f"logits_eos_inf: EOS id {eos_id} is not in this model's vocabulary; pass eos_id")
-    max_len = getattr(config, "max_sequence_length", None)
-    if max_len is not None and L + gen_length > max_len:  # before planning: it is O(blocks)
-        what = "the text" if settings.infill else f"prompt ({L} tokens) + answer ({gen_length})"
-        raise ValueError(f"{what} = {L + gen_length} tokens is more than the model's maximum of {max_len}; "
-                         f"shorten the {'text' if settings.infill else 'prompt or the answer'}")
-
-    causal = bool(getattr(config, "causal", False))
-    if causal:  # the autoregressive twin: one token per step, left to right, in one block
-        if settings.infill:
-            raise ValueError("an autoregressive model only continues a prompt: infilling needs a diffusion model")
-        if settings.cfg_scale > 0:
-            raise ValueError("classifier-free guidance is for diffusion models here: set cfg_scale to 0")
-        if attention_mask is not None and not bool(attention_mask.all()):
-            raise ValueError("an autoregressive model here takes prompts of one length (no padding)")
-        if (settings.steps, settings.block_length) != (gen_length, gen_length):
-            settings = replace(settings, steps=gen_length, block_length=gen_length)
-        schedule = replace(settings.plan(), notes=(AUTOREGRESSIVE_NOTE,))
-        slots = torch.arange(L, L + gen_length, device=device)
-        start = L
-    elif settings.infill:  # fill the prompt's own mask tokens in place; no answer is appended
-        if B != 1:
-            raise ValueError("infill takes one text at a time")
-        slots = (prompt[0] == mask_id).nonzero().flatten()
-        if len(slots) == 0:
-            raise ValueError("infill needs at least one mask placeholder in the text")
-        if settings.steps > len(slots):
-            raise ValueError(f"steps ({settings.steps}) exceeds the number of masks to fill ({len(slots)}); "
-                             f"use at most {len(slots)} steps")
-        notes = ()
-        if settings.block_length > len(slots):
-            notes = (f"block_length {settings.block_length} is more than the {len(slots)} masks: one block",)
-            settings = replace(settings, block_length=len(slots))
-        schedule = settings.plan(len(slots))
-        schedule = replace(schedule, notes=notes + schedule.notes)
-        start = 0
+    _check_lengths(model, settings, L)
+    if getattr(config, "causal", False):
+        settings, schedule, slots, start = _plan_autoregressive(settings, L, model.device, attention_mask)
+    elif settings.infill:
+        settings, schedule, slots, start = _plan_infill(settings, prompt, mask_id)
     else:
-        schedule = settings.plan()
-        slots = torch.arange(L, L + gen_length, device=device)
-        start = L
-
-    x = torch.full((B, L + gen_length), mask_id, dtype=torch.long, device=device)
-    x[:, :L] = prompt
-    for pos, token in settings.constraints:
-        if not 0 <= pos < gen_length:
-            raise ValueError(f"constraint position {pos} is outside the answer (0..{gen_length - 1})")
-        if token == mask_id or token < 0 or (vocab is not None and token >= vocab):
-            raise ValueError(f"constraint token id {token} at position {pos} is not a valid token")
-        x[:, L + pos] = token
+        settings, schedule, slots, start = _plan_answer(settings, L, model.device)
+    x = _canvas_tensor(prompt, settings, mask_id, vocab)
     if attention_mask is not None:
-        attention_mask = attention_mask.to(device)
-        attention_mask = torch.cat([attention_mask, attention_mask.new_ones((B, gen_length))], dim=-1)
+        attention_mask = attention_mask.to(model.device)
+        attention_mask = torch.cat([attention_mask, attention_mask.new_ones((B, settings.gen_length))], dim=-1)
     prompt_index = torch.zeros_like(x, dtype=torch.bool)
     prompt_index[:, :L] = x[:, :L] != mask_id
-    seed = settings.seed
-    generator = torch.Generator(device=device).manual_seed(seed) if seed is not None else None
-    return _Run(model, settings, schedule, x, slots, start, attention_mask, prompt_index, x == mask_id, mask_id,
-                eos_id, eot_id, generator)
+    generator = None if settings.seed is None else torch.Generator(device=model.device).manual_seed(settings.seed)
+    return _Run(model=model, settings=settings, schedule=schedule, x=x, slots=slots, start=start,
+                attention_mask=attention_mask, prompt_index=prompt_index, maskable=x == mask_id, mask_id=mask_id,
+                eos_id=eos_id, eot_id=eot_id, generator=generator)
 
 
+# ---- one reverse step's pieces -------------------------------------------------------------------------
 def _mask_predictor_logits(run: _Run, x: torch.Tensor, cache: BlockCache | None = None, start: int = 0,
                            end: int | None = None) -> torch.Tensor:
     """One forward pass; with CFG, the conditional and unconditional halves go in one batch. With a
@@ -184,80 +213,109 @@ def _mask_predictor_logits(run: _Run, x: torch.Tensor, cache: BlockCache | None 
     return logits
 
 
+@dataclass
+class _Block:
+    """A block being written: its reach, the fixed rule's counts, and its key/value cache's window."""
+
+    end: int  # absolute position after the block's last slot
+    counts: torch.Tensor  # (B, n_steps): the fixed rule's n_k
+    cache: BlockCache | None  # refreshed by the block's first pass
+    window: tuple[int, int]  # the positions a cached step recomputes: the block (dual) or it and after (prefix)
+
+
+def _block(run: _Run, s: int, e: int, n_steps: int) -> _Block:
+    # As in generate.py: the block's own masks at its start are spread over its steps, and every mask
+    # before the block's end may be chosen (prompt masks too).
+    end = int(run.slots[e - 1]) + 1
+    block_masks = run.x[:, run.slots[s:e]].eq(run.mask_id).sum(dim=1)  # (B,)
+    cache = BlockCache() if run.settings.cache else None
+    window = (int(run.slots[s]), end if run.settings.cache == "dual" else run.x.shape[1])
+    return _Block(end=end, counts=transfer_counts(block_masks, n_steps), cache=cache, window=window)
+
+
+def _step_logits(run: _Run, block: _Block, i: int, logits: torch.Tensor | None) -> tuple[torch.Tensor, int, int]:
+    """This step's logits (B, T) and the positions [lo, hi) whose predictions it (re)computed: all of
+    them without a cache or at a block's first step; else the cache's window (the logits of the block's
+    first pass stand elsewhere, and with them its predictions, the guesses shown there), from the first
+    mask in reach (a prompt's masks come before the block) unless the noise goes everywhere."""
+    x = run.x
+    if block.cache is None or i == 0:
+        return _mask_predictor_logits(run, x, block.cache), 0, x.shape[1]
+    lo, hi = block.window
+    logits[:, lo:hi] = _mask_predictor_logits(run, x, block.cache, lo, hi)
+    if run.settings.full_noise:  # (generate.py's random stream: noise over every position)
+        return logits, 0, x.shape[1]
+    before = (x[:, :lo] == run.mask_id).any(dim=0).nonzero()
+    return logits, (int(before[0, 0]) if len(before) else lo), hi
+
+
+def _predict(run: _Run, logits, lo: int, hi: int, where, previous) -> tuple[torch.Tensor, torch.Tensor]:
+    """Step 1 over [lo, hi), row by row: x0_hat sampled where the step may commit (`where`; everywhere if
+    None), the argmax elsewhere, and its probability, each (B, T); outside [lo, hi) the previous step's
+    stand. Row by row, so the same predictions and the same noise as over the whole canvas."""
+    part = predict_tokens(logits[:, lo:hi], run.settings.temperature, run.generator,
+                          None if where is None else where[:, lo:hi])
+    if hi - lo == run.x.shape[1]:
+        return part, token_probability(logits, part)
+    x0, probability = previous[0].clone(), previous[1].clone()
+    x0[:, lo:hi], probability[:, lo:hi] = part, token_probability(logits[:, lo:hi], part)
+    return x0, probability
+
+
+def _select(run: _Run, rule, logits, prediction, candidates, count) -> torch.Tensor:
+    """Steps 2 and 3: rank the candidates by the remasking strategy, keep what the rule commits."""
+    x0, probability = prediction
+    score = remasking_score(run.settings.remasking, logits, probability, run.generator)
+    demote = None
+    if run.settings.confidence_eos_eot_inf:
+        demote = x0 == run.eos_id
+        if run.eot_id is not None:
+            demote |= x0 == run.eot_id
+    return rule.select(score, probability, candidates, count, demote)
+
+
+def _chooses_first(settings: SamplingSettings, rule) -> bool:
+    """Whether a step's positions are known before its predictions: random remasking ranks without
+    looking at them, so under the fixed rule only the positions it commits need noise (the float64 noise
+    over a whole block was most of a step's cost beyond the forward pass: docs/performance.md)."""
+    return (settings.remasking == "random" and not rule.dynamic and not settings.confidence_eos_eot_inf
+            and not settings.full_noise and settings.temperature > 0)
+
+
 def _steps(run: _Run, records: bool = True) -> Iterator[tuple[StepRecord, ...] | None]:
     """The loop: yields a StepRecord per sequence and step (None if not `records`); the final x is `run.x`."""
     if getattr(run.model.config, "causal", False):
         yield from _autoregressive_steps(run, records)
         return
-    x, mask_id, schedule, settings = run.x, run.mask_id, run.schedule, run.settings
-    rule = settings.rule()
-    # the positions a step commits do not depend on its predictions, which are sampled (see below)
-    chosen_first = (settings.remasking == "random" and not rule.dynamic and not settings.confidence_eos_eot_inf
-                    and not settings.full_noise and settings.temperature > 0)
-    positions = torch.arange(x.shape[1], device=x.device)
-    start_time, step = time.perf_counter(), 0
-    for b, ((s, e), n_steps) in enumerate(zip(schedule.block_spans, schedule.steps_per_block)):
-        block_end = int(run.slots[e - 1]) + 1
-        # As in generate.py: the block's own masks at its start are spread over its steps, and every
-        # mask before the block's end may be chosen (prompt masks too).
-        in_reach = positions < block_end
-        block_masks = x[:, run.slots[s:e]].eq(mask_id).sum(dim=1)  # (B,)
-        counts = transfer_counts(block_masks, n_steps)  # (B, n_steps): the fixed rule's n_k
-        cache = BlockCache() if settings.cache else None  # refreshed by the block's first pass
-        recompute = (int(run.slots[s]), block_end if settings.cache == "dual" else x.shape[1])
+    settings, rule = run.settings, run.settings.rule()
+    chosen_first = _chooses_first(settings, rule)
+    positions = torch.arange(run.x.shape[1], device=run.x.device)
+    start_time, step, logits, prediction = time.perf_counter(), 0, None, None
+    for b, ((s, e), n_steps) in enumerate(zip(run.schedule.block_spans, run.schedule.steps_per_block)):
+        block = _block(run, s, e, n_steps)
         for i in range(n_steps):  # a dynamic rule's n_steps is one per token: the most it can need
-            if rule.dynamic and not bool(x[:, run.slots[s:e]].eq(mask_id).any()):
+            if rule.dynamic and not bool(run.x[:, run.slots[s:e]].eq(run.mask_id).any()):
                 break  # the block is written
-            mask_index = x == mask_id
-            lo, hi = 0, x.shape[1]  # the positions whose predictions are (re)computed
-            if cache is None or i == 0:
-                logits = _mask_predictor_logits(run, x, cache)  # (B, T, V)
-            else:  # only the block (dual) or the block and what follows (prefix); elsewhere the logits
-                # of the block's first pass stand, and with them its predictions (the guesses shown there)
-                logits[:, recompute[0] : recompute[1]] = _mask_predictor_logits(run, x, cache, *recompute)
-                if not settings.full_noise:  # (whose noise is drawn over every position)
-                    # from the first mask in reach (a prompt's masks come before the block)
-                    before = mask_index[:, : recompute[0]].any(dim=0).nonzero()
-                    lo, hi = (int(before[0, 0]) if len(before) else recompute[0]), recompute[1]
-            candidates, transfer = mask_index & in_reach, None
-            if chosen_first:
-                # steps 2 and 3 first: random remasking ranks without looking at the predictions, so under
-                # the fixed rule the positions this step commits are known before it samples, and only
-                # they need noise (1 row at the app's defaults instead of up to a block's 32: the float64
-                # noise was most of a step's cost beyond the forward pass, bench/bench_step_cost.py)
-                score = torch.rand(x.shape, device=x.device, generator=run.generator)  # (remasking_score's)
-                transfer = rule.select(score, None, candidates, counts[:, i])
-            # step 1 (B, T): sampled where this step may commit, the argmax elsewhere (see predict_tokens);
-            # row by row, so over [lo, hi) alone it gives the same predictions and draws the same noise
-            # (the softmax and argmax over a 256-token canvas cost more than a dual-cache pass of 32)
+            candidates = (run.x == run.mask_id) & (positions < block.end)
+            logits, lo, hi = _step_logits(run, block, i, logits)
+            transfer = None
+            if chosen_first:  # steps 2 and 3 before step 1 (the rule's scores are the remasking's random ones)
+                score = torch.rand(run.x.shape, device=run.x.device, generator=run.generator)
+                transfer = rule.select(score, None, candidates, block.counts[:, i])
             where = None if settings.full_noise else (candidates if transfer is None else transfer)
-            part = predict_tokens(logits[:, lo:hi], settings.temperature, run.generator,
-                                  None if where is None else where[:, lo:hi])
-            if hi - lo == x.shape[1]:
-                x0, probability = part, token_probability(logits, part)  # (B, T)
-            else:
-                x0, probability = x0.clone(), probability.clone()
-                x0[:, lo:hi], probability[:, lo:hi] = part, token_probability(logits[:, lo:hi], part)
+            prediction = _predict(run, logits, lo, hi, where, prediction)  # step 1
+            x0, probability = prediction
             if transfer is None:
-                score = remasking_score(settings.remasking, logits, probability, run.generator)  # step 2
-                demote = None
-                if settings.confidence_eos_eot_inf:
-                    demote = x0 == run.eos_id
-                    if run.eot_id is not None:
-                        demote |= x0 == run.eot_id
-                transfer = rule.select(score, probability, candidates, counts[:, i], demote)  # step 3
-            x = torch.where(transfer, x0, x)  # step 4
-            run.x = x
+                transfer = _select(run, rule, logits, prediction, candidates, block.counts[:, i])
+            run.x = torch.where(transfer, x0, run.x)  # step 4
             step += 1
-            if not records:
+            if records:
+                # a position where the model predicted the mask token itself stays masked (as in
+                # generate.py), so it does not count as committed
+                yield _records(run, step=step, block=b, x0=x0, transfer=transfer & (x0 != run.mask_id),
+                               probability=probability, elapsed=time.perf_counter() - start_time)
+            else:
                 yield None
-                if _settled(run):
-                    return
-                continue
-            # a position where the model predicted the mask token itself stays masked (as in
-            # generate.py), so it does not count as committed
-            transfer &= x0 != mask_id
-            yield _records(run, step, b, x, x0, transfer, probability, time.perf_counter() - start_time)
             if _settled(run):
                 return
 
@@ -271,7 +329,8 @@ def _autoregressive_steps(run: _Run, records: bool = True) -> Iterator[tuple[Ste
     x, settings, L = run.x, run.settings, run.start
     cache, start_time = KVCache(), time.perf_counter()
     logits = run.model(x[:, :L], cache=cache).logits[:, -1:]  # (B, 1, V): the first answer position
-    for i in range(x.shape[1] - L):
+    n = x.shape[1] - L
+    for i in range(n):
         if settings.logits_eos_inf:
             logits[:, :, run.eos_id] = -torch.inf
         fixed = x[:, L + i : L + i + 1] != run.mask_id  # (B, 1)
@@ -279,23 +338,19 @@ def _autoregressive_steps(run: _Run, records: bool = True) -> Iterator[tuple[Ste
                                                                            run.generator))  # (B, 1)
         probability = token_probability(logits, token)  # (B, 1)
         x[:, L + i] = token[:, 0]
-        if i + 1 < x.shape[1] - L:
+        if i + 1 < n:
             logits = run.model(token, cache=cache).logits  # (B, 1, V)
         if not records:
             yield None
-            if _settled(run):
-                return
-            continue
-        elapsed, n = time.perf_counter() - start_time, x.shape[1] - L
-        out = []
-        for row in range(x.shape[0]):
-            confidence = np.full(n, np.nan, dtype=np.float32)
-            confidence[i] = float(probability[row, 0])
-            out.append(StepRecord(step=i + 1, block=0, forward_passes=i + 1, elapsed=elapsed,
-                                  committed=np.array([i], dtype=np.int32), tokens=token[row].cpu().numpy(),
-                                  confidence=confidence,
-                                  guesses=np.full(n - i - 1, run.mask_id, dtype=np.int64)))
-        yield tuple(out)
+        else:
+            elapsed, out = time.perf_counter() - start_time, []
+            for row in range(x.shape[0]):
+                confidence = np.full(n, np.nan, dtype=np.float32)
+                confidence[i] = float(probability[row, 0])
+                out.append(StepRecord(step=i + 1, block=0, forward_passes=i + 1, elapsed=elapsed,
+                                      committed=np.array([i], dtype=np.int32), tokens=token[row].cpu().numpy(),
+                                      confidence=confidence, guesses=np.full(n - i - 1, run.mask_id, dtype=np.int64)))
+            yield tuple(out)
         if _settled(run):
             return
 
@@ -304,12 +359,11 @@ def _settled(run: _Run) -> bool:
     """With stop_at_eos: has every sequence's answer settled (schedule.settled_at_eos)?"""
     if not run.settings.stop_at_eos:
         return False
-    stop_ids = tuple(i for i in (run.eos_id, run.eot_id) if i is not None)
-    return bool(settled_at_eos(run.x[:, run.start:], run.mask_id, stop_ids).all())
+    return bool(settled_at_eos(run.x[:, run.start:], run.mask_id, run.stop_ids).all())
 
 
-def _records(run: _Run, step: int, block: int, x, x0, transfer, probability, elapsed) -> tuple[StepRecord, ...]:
-    s = run.start
+def _records(run: _Run, *, step: int, block: int, x0, transfer, probability, elapsed) -> tuple[StepRecord, ...]:
+    s, x = run.start, run.x
     ints = torch.stack([x0[:, s:], transfer[:, s:].long(), x[:, s:].eq(run.mask_id).long()]).cpu().numpy()  # one copy
     confidence = probability[:, s:].float().masked_fill(~run.maskable[:, s:], float("nan")).cpu().numpy()
     out = []
@@ -340,75 +394,54 @@ class Denoising:
         return records if self._batch else records[0]
 
 
-def denoise(model, prompt, attention_mask=None, steps=128, gen_length=128, block_length=128, temperature=0.,
-            cfg_scale=0., remasking="low_confidence", mask_id=None, logits_eos_inf=False,
-            confidence_eos_eot_inf=False, *, eos_id=None, eot_id=None, seed=None,
-            constraints: Mapping[int, int] | None = None, infill=False, stop_at_eos=False, decoding="fixed",
-            threshold=0.9, factor=1.0, full_noise=False, cache=None, settings: SamplingSettings | None = None) -> Denoising:
+def denoise(model, prompt, attention_mask=None, *, settings: SamplingSettings | None = None, mask_id=None,
+            eos_id=None, eot_id=None, **keywords) -> Denoising:
     """Run the reverse process on one sequence and yield one StepRecord per step, before the next
-    forward pass starts. Arguments as `generate()`; the result's `.canvas` tells what is filled.
-    Applying every record's commits to the canvas gives generate()'s output."""
-    settings = settings_of(settings, steps=steps, gen_length=gen_length, block_length=block_length,
-                           temperature=temperature, cfg_scale=cfg_scale, remasking=remasking, seed=seed,
-                           constraints=constraints or (), infill=infill, logits_eos_inf=logits_eos_inf,
-                           confidence_eos_eot_inf=confidence_eos_eot_inf, stop_at_eos=stop_at_eos,
-                           decoding=decoding, threshold=threshold, factor=factor,
-                           full_noise=full_noise, cache=cache)
+    forward pass starts. The settings: `settings`, or generate()'s keywords; the result's `.canvas`
+    tells what is filled. Applying every record's commits to the canvas gives generate()'s output."""
+    settings = settings_of(settings, **keywords)
     prompt = torch.as_tensor(prompt) if not isinstance(prompt, torch.Tensor) else prompt
     if prompt.dim() == 2 and prompt.shape[0] != 1:
         raise ValueError(f"denoise() streams one sequence, got a batch of {prompt.shape[0]}; use denoise_batch()")
-    run = _setup(model, prompt, settings, attention_mask, mask_id, eos_id, eot_id)  # bad settings fail here
-    return Denoising(run, batch=False)
+    run = _setup(model, prompt, settings, attention_mask, mask_id=mask_id, eos_id=eos_id, eot_id=eot_id)
+    return Denoising(run, batch=False)  # (bad settings failed above, before the first step)
 
 
 def denoise_batch(model, prompt, attention_mask=None, *, settings: SamplingSettings, mask_id=None, eos_id=None,
                   eot_id=None) -> Denoising:
     """As `denoise()` for a batch (B, L): yields a tuple of B StepRecords per step."""
-    return Denoising(_setup(model, prompt, settings, attention_mask, mask_id, eos_id, eot_id), batch=True)
+    return Denoising(_setup(model, prompt, settings, attention_mask, mask_id=mask_id, eos_id=eos_id, eot_id=eot_id),
+                     batch=True)
 
 
 @torch.no_grad()
 def generate(model, prompt, attention_mask=None, steps=128, gen_length=128, block_length=128, temperature=0.,
              cfg_scale=0., remasking="low_confidence", mask_id=None, logits_eos_inf=False,
-             confidence_eos_eot_inf=False, *, eos_id=None, eot_id=None, seed=None,
-             constraints: Mapping[int, int] | None = None, infill=False, stop_at_eos=False, decoding="fixed",
-             threshold=0.9, factor=1.0, full_noise=False, cache=None, settings: SamplingSettings | None = None) -> torch.Tensor:
+             confidence_eos_eot_inf=False, *, settings: SamplingSettings | None = None, eos_id=None, eot_id=None,
+             **keywords) -> torch.Tensor:
     """LLaDA's reverse process; returns the token ids (B, L + gen_length).
 
     model: the mask predictor (our LLaDAModelLM or LoadedModel, or any module whose
       forward(input_ids, attention_mask=None) returns `.logits` and which has `.device`).
     prompt: token ids (B, L); attention_mask: (B, L) with 0 at (left) padding.
-    steps, gen_length, block_length: as in generate.py; see schedule.plan_schedule for settings
-      it rejects. temperature: Gumbel-max sampling temperature (0: greedy). cfg_scale:
-      unsupervised classifier-free guidance. remasking: 'low_confidence', 'random', 'margin', 'entropy'.
+    The positional arguments are generate.py's: steps, gen_length, block_length (see
+      schedule.plan_schedule for settings it rejects), temperature (Gumbel-max sampling; 0: greedy),
+      cfg_scale (unsupervised classifier-free guidance), remasking ('low_confidence', 'random',
+      'margin', 'entropy'), mask_id, logits_eos_inf (never predict EOS), confidence_eos_eot_inf
+      (predicted EOS/EoT tokens are unmasked only after every other candidate of the block).
     mask_id, eos_id, eot_id: special ids; by default the model's own (LoadedModel or config), else
-      LLaDA-8B's. logits_eos_inf: never predict EOS. confidence_eos_eot_inf: predicted EOS/EoT
-      tokens are unmasked only after every other candidate of the block.
-    seed: makes sampling reproducible (None: torch's global RNG, as generate.py).
-    decoding: which masked positions a step commits (sampling/rules.py): 'fixed' (LLaDA, the default),
-      'threshold' (every one with confidence >= `threshold`, at least one) or 'factor' (Fast-dLLM's
-      rule with `factor`); under the last two a block runs until it is written.
-    full_noise: Gumbel noise at every position, as generate.py (its exact random stream); by default
-      only where the step may commit, and with random remasking under the fixed rule only where it
-      commits (the same distribution for what is committed, at a fraction of the cost; the guesses
-      shown under other masks are then the argmax).
-    cache: None, or Fast-dLLM's 'prefix' or 'dual' cache (model.BlockCache): a full pass at each block
-      start, then each step recomputes only the block and what follows it ('prefix') or only the
-      block ('dual'), reading the other positions' keys and values from that pass (approximate).
-    stop_at_eos: end the run once an EOS/EoT is committed with nothing masked before it (every
-      sequence, in a batch): the answer up to it is then what more steps would give; positions
-      after it stay masked (schedule.settled_at_eos).
-    constraints: {answer position: token id} fixed before the run (positions count from the
-      answer's first token). infill: fill the mask tokens inside `prompt` in place (gen_length 0).
-    settings: all of the sampling keywords above as one SamplingSettings, instead of the keywords.
+      LLaDA-8B's.
+    keywords: the other fields of SamplingSettings (sampling/settings.py says what each does): seed,
+      constraints ({answer position: token id}), infill, stop_at_eos, decoding ('fixed', 'threshold',
+      'factor'), threshold, factor, full_noise (generate.py's random stream), cache ('prefix', 'dual').
+    settings: all of them as one SamplingSettings, instead of the keywords.
     """
-    settings = settings_of(settings, steps=steps, gen_length=gen_length, block_length=block_length,
-                           temperature=temperature, cfg_scale=cfg_scale, remasking=remasking, seed=seed,
-                           constraints=constraints or (), infill=infill, logits_eos_inf=logits_eos_inf,
-                           confidence_eos_eot_inf=confidence_eos_eot_inf, stop_at_eos=stop_at_eos,
-                           decoding=decoding, threshold=threshold, factor=factor,
-                           full_noise=full_noise, cache=cache)
-    run = _setup(model, prompt, settings, attention_mask, mask_id, eos_id, eot_id)
+    if settings is None:
+        keywords.update(steps=steps, gen_length=gen_length, block_length=block_length, temperature=temperature,
+                        cfg_scale=cfg_scale, remasking=remasking, logits_eos_inf=logits_eos_inf,
+                        confidence_eos_eot_inf=confidence_eos_eot_inf)
+    run = _setup(model, prompt, settings_of(settings, **keywords), attention_mask, mask_id=mask_id, eos_id=eos_id,
+                 eot_id=eot_id)
     for _ in _steps(run, records=False):
         pass
     return run.x
