@@ -68,6 +68,27 @@ def count(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
+def _checked_lengths(gen_length, block_length, steps) -> tuple[int, int, int]:
+    """The three as ints (of any kind: numpy, torch; not floats or bools), or what to change."""
+    try:
+        if any(isinstance(v, bool) for v in (gen_length, block_length, steps)):
+            raise TypeError
+        gen_length, block_length, steps = map(operator.index, (gen_length, block_length, steps))
+    except TypeError:
+        raise ValueError(f"gen_length, block_length and steps must be whole numbers, got "
+                         f"{gen_length!r}, {block_length!r}, {steps!r}") from None
+    for name, value in (("gen_length", gen_length), ("steps", steps), ("block_length", block_length)):
+        if value < 1:
+            raise ValueError(f"{name} must be at least 1, got {value}")
+    if block_length > gen_length:
+        raise ValueError(f"block_length ({block_length}) is longer than gen_length ({gen_length}); "
+                         f"set block_length to at most {gen_length}")
+    if steps > gen_length:
+        raise ValueError(f"steps ({steps}) exceeds gen_length ({gen_length}): each step must unmask at least "
+                         f"one token; use at most {gen_length} steps")
+    return gen_length, block_length, steps
+
+
 def plan_schedule(gen_length: int, block_length: int, steps: int) -> Schedule:
     """Split the answer into blocks and the steps among them.
 
@@ -79,25 +100,7 @@ def plan_schedule(gen_length: int, block_length: int, steps: int) -> Schedule:
     - fewer steps than blocks: every block needs one step, so steps are raised to the number of blocks.
     Each adjustment is listed in `notes`.
     """
-    try:  # ints of any kind (numpy, torch), but not floats or bools
-        if any(isinstance(v, bool) for v in (gen_length, block_length, steps)):
-            raise TypeError
-        gen_length, block_length, steps = map(operator.index, (gen_length, block_length, steps))
-    except TypeError:
-        raise ValueError(f"gen_length, block_length and steps must be whole numbers, got "
-                         f"{gen_length!r}, {block_length!r}, {steps!r}") from None
-    if gen_length < 1:
-        raise ValueError(f"gen_length must be at least 1, got {gen_length}")
-    if steps < 1:
-        raise ValueError(f"steps must be at least 1, got {steps}")
-    if block_length < 1:
-        raise ValueError(f"block_length must be at least 1, got {block_length}")
-    if block_length > gen_length:
-        raise ValueError(f"block_length ({block_length}) is longer than gen_length ({gen_length}); "
-                         f"set block_length to at most {gen_length}")
-    if steps > gen_length:
-        raise ValueError(f"steps ({steps}) exceeds gen_length ({gen_length}): each step must unmask at least "
-                         f"one token; use at most {gen_length} steps")
+    gen_length, block_length, steps = _checked_lengths(gen_length, block_length, steps)
     notes = []
     spans = tuple((s, min(s + block_length, gen_length)) for s in range(0, gen_length, block_length))
     if gen_length % block_length:
