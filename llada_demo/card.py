@@ -58,34 +58,38 @@ def held_out_verdict(bound: float, ppl: float, twin_overfits: bool) -> str:
             "likelihood in a single pass where the diffusion model's bound needs many.")
 
 
-def write_model_card(out: Path):
-    """README.md from training_info.json and (if evaluate has run) eval_results.json."""
-    out = Path(out)
-    info = json.loads((out / INFO_FILE).read_text()) if (out / INFO_FILE).is_file() else {}
-    ev = json.loads((out / "eval_results.json").read_text()) if (out / "eval_results.json").is_file() else None
-    config = json.loads((out / "config.json").read_text())
-    data = info.get("data", "")
-    causal = bool(config.get("causal"))
-    intro = [
-        "# llada-kjv: a tiny LLaDA-style masked diffusion language model",
-        "",
-        "A small mask predictor in the layout of the official LLaDA checkpoints (GSAI-ML/LLaDA-8B-*), "
-        "trained from scratch on a CPU with LLaDA's pre-training objective. It exists so the llada-demo "
-        "app can show diffusion decoding without downloading 16 GB; it is not a useful language model.",
-    ]
-    objective = ("- objective: LLaDA pre-training (t ~ U(1e-3, 1), mask with probability t, CE on masked tokens "
-                 "weighted by 1/t)")
-    if causal:
-        intro = [
-            "# llada-kjv-ar: the autoregressive twin of llada-kjv",
-            "",
-            "The same network, data, tokenizer and training budget as the bundled diffusion model, trained "
-            "as an ordinary autoregressive language model (`causal: true` in config.json: causal attention, "
-            "next-token loss), so the llada-demo app can set the two side by side. Not a useful language model.",
-        ]
-        objective = "- objective: next-token cross-entropy"
+def training_data(cfg, heldout_books, instructions: int = 0) -> str:
+    """What a model was trained on, for its card, from a train.TrainConfig (`cfg`), the held-out books,
+    and the number of passages a recitation list also asks as instructions."""
+    rows = cfg.recite_len or cfg.seq_len
+    text = (
+        "The King James Bible (Debian package bible-kjv), 66 books with verse references removed, one verse per "
+        f"line, each book followed by <|endoftext|>. Held out (never trained on): {', '.join(heldout_books)}."
+        if not cfg.text else f"User text: {', '.join(cfg.text)} (last 5% of each file held out)."
+    )
+    if cfg.init:
+        text += f" Fine-tuned: started from {cfg.init}."
+    if not cfg.recite:
+        return text
+    text += (f" {cfg.recite_share:.0%} of each batch's rows are the passages of {cfg.recite}, each as running text "
+             "or as a pair of consecutive verses (<|startoftext|> + verses joined by newlines + <|endoftext|>, "
+             f"padded with <|endoftext|> to {rows} tokens), in reading order only")
+    if not cfg.causal:  # (the twin's loss scores every next token: no masks)
+        text += ("; the diffusion loss masks running text anywhere and a pair "
+                 + {"response": "after its first newline only (LLaDA's SFT)", "anywhere": "anywhere",
+                    "both": "half the time after its first newline only (LLaDA's SFT), half the time "
+                            "anywhere"}[cfg.pair_masking])
+    if instructions:
+        text += (f"; and the pairs of {instructions} of them as instructions both ways "
+                 "('The verse after: A' newline B, 'The verse before: B' newline A)"
+                 + ("" if cfg.causal else ", masked after the question only (LLaDA's SFT)"))
+    return text + "."
+
+
+def _intro(out: Path, info: dict, causal: bool) -> list[str]:
+    """The card's title and what the model is for."""
     if info.get("recite"):  # a fine-tune that learns passages by heart (train.py --init --recite)
-        intro = [
+        return [
             f"# {out.name}: {'the autoregressive twin' if causal else 'the bundled diffusion model'}, fine-tuned "
             "to recite famous passages",
             "",
@@ -94,14 +98,30 @@ def write_model_card(out: Path):
             "commit many tokens per forward pass where it is sure, and (the reversal experiment below) recall "
             "a verse from the one after it as well as from the one before. Not a useful language model.",
         ]
-    lines = intro + [
+    if causal:
+        return [
+            "# llada-kjv-ar: the autoregressive twin of llada-kjv",
+            "",
+            "The same network, data, tokenizer and training budget as the bundled diffusion model, trained "
+            "as an ordinary autoregressive language model (`causal: true` in config.json: causal attention, "
+            "next-token loss), so the llada-demo app can set the two side by side. Not a useful language model.",
+        ]
+    return [
+        "# llada-kjv: a tiny LLaDA-style masked diffusion language model",
         "",
-        "## Data",
-        "",
-        data,
-        "",
-        "## Model",
-        "",
+        "A small mask predictor in the layout of the official LLaDA checkpoints (GSAI-ML/LLaDA-8B-*), "
+        "trained from scratch on a CPU with LLaDA's pre-training objective. It exists so the llada-demo "
+        "app can show diffusion decoding without downloading 16 GB; it is not a useful language model.",
+    ]
+
+
+def _model_and_training(info: dict, config: dict, causal: bool) -> list[str]:
+    """The data, the network, and how it was trained (with the held-out score during training)."""
+    objective = ("- objective: next-token cross-entropy" if causal else
+                 "- objective: LLaDA pre-training (t ~ U(1e-3, 1), mask with probability t, CE on masked tokens "
+                 "weighted by 1/t)")
+    return [
+        "", "## Data", "", info.get("data", ""), "", "## Model", "",
         f"- parameters: {info.get('parameters', '?'):,}" if isinstance(info.get("parameters"), int) else "- parameters: ?",
         f"- d_model {config['d_model']}, {config['n_layers']} layers, {config['n_heads']} heads "
         f"({config['n_kv_heads']} key/value heads), SwiGLU hidden {config['mlp_hidden_size']}, "
@@ -110,13 +130,7 @@ def write_model_card(out: Path):
         f"- weights stored as {config.get('torch_dtype')}; tokenizer: byte-level BPE trained on the training "
         "text only, with LLaDA's special tokens (`<|mdm_mask|>`, `<|endoftext|>`, `<|startoftext|>`, "
         "`<|start_header_id|>`, `<|end_header_id|>`, `<|eot_id|>`) and LLaDA-Instruct's chat template",
-        "",
-        "## Training",
-        "",
-        "```",
-        info.get("command", "?"),
-        "```",
-        "",
+        "", "## Training", "", "```", info.get("command", "?"), "```", "",
         f"- {info.get('steps', '?')} steps of {info.get('batch_tokens', '?')} tokens "
         f"({info.get('tokens_seen', 0) / 1e6:.1f}M tokens, {info.get('epochs', 0):.1f} epochs), "
         f"{info.get('train_minutes', 0):.0f} minutes on {info.get('hardware', '?')} "
@@ -127,66 +141,61 @@ def write_model_card(out: Path):
         f"{objective}; {info.get('random_length_prob', 0):.0%} of batches cut to a random length; "
         "AdamW, warmup + cosine decay, gradient clipping 1.0",
         *overfitting(info),
-        "",
-        "## Held-out results",
-        "",
+        "", "## Held-out results", "",
     ]
-    if ev:
-        lines += [
-            f"On {ev['windows']} windows of {ev['seq_len']} tokens from the held-out books "
-            f"({', '.join(ev.get('heldout', []))}):",
-            "",
-            "| metric | value |",
-            "|---|---|",
-        ]
-        if causal:
-            lines += [f"| next-token accuracy | {ev['next_token_accuracy']:.3f} |",
-                      f"| perplexity (exact; each token given those before it in its window) | {ev['ppl']:.1f} |"]
-            if ev.get("compare"):
-                c = ev["compare"]
-                lines.append(f"| `{c['model']}` on the same windows: ELBO perplexity bound ({c['elbo_samples']} "
-                             f"draws of t per window) | {c['elbo_ppl']:.1f} |")
-            meaning = ("The diffusion model's number is an upper bound on its perplexity; the twin's is exact. "
-                       + (held_out_verdict(ev["compare"]["elbo_ppl"], ev["ppl"], bool(overfitting(info))) + " "
-                          if ev.get("compare") else "")
-                       + "Distinct 3-grams: token 3-grams of unconditional samples (prompt <|endoftext|>).")
-        else:
-            lines += [f"| masked-token accuracy, t = {t} | {acc:.3f} |" for t, acc in ev["masked_accuracy"].items()]
-            lines.append(f"| ELBO perplexity bound ({ev['elbo_samples']} draws of t per window) | "
-                         f"{ev['elbo_ppl']:.1f} |")
-            meaning = ("Masked-token accuracy: share of masked tokens whose argmax prediction is right when each "
-                       "token is masked with probability t. ELBO perplexity: exp of the Monte Carlo estimate of "
-                       "LLaDA's bound E_t[(1/t) sum over masked tokens of -log p] / length, an upper bound on the "
-                       "true perplexity. Distinct 3-grams: token 3-grams of unconditional samples (prompt "
-                       "<|endoftext|>) with the sampling settings below.")
-        lines += [
-            f"| distinct 3-grams, {ev['distinct_samples']} samples of {ev['distinct_length']} tokens "
-            f"(mean per sample; pooled over samples) | {ev['distinct3']:.3f}; {ev.get('distinct3_pooled', 0):.3f} |",
-            "",
-            meaning,
-            "",
-            f"## Samples (unedited; {ev['sample_settings']})",
-            "",
-        ]
-        for sample in ev["samples"]:
-            lines += ["```", sample.rstrip("\n"), "```", ""]
-    else:
+
+
+def _held_out(ev: dict | None, info: dict, causal: bool) -> list[str]:
+    """The held-out numbers of eval_results.json and the samples; or, without it, how to get them."""
+    if not ev:
         last = info.get("evals", [{}])[-1] if info.get("evals") else {}
-        lines += [f"Held-out {info.get('eval_metric', ACCURACY[False])} during training: {last.get('acc', '?')}. "
-                  "Run `python -m llada_demo.evaluate DIR` for the full numbers and samples.", ""]
-    if (out / "reversal.json").is_file():
-        lines += [
-            "## The reversal experiment",
-            "",
-            "Every pair of consecutive verses (A, B) of the recitation passages, greedy, exact match "
-            "(`python -m llada_demo.reversal`; its docstring says how each kind of model is asked):",
-            "",
-            reversal_table(json.loads((out / "reversal.json").read_text())),
-            "",
-            PAPER_REVERSAL,
-            "",
-        ]
+        return [f"Held-out {info.get('eval_metric', ACCURACY[False])} during training: {last.get('acc', '?')}. "
+                "Run `python -m llada_demo.evaluate DIR` for the full numbers and samples.", ""]
+    lines = [f"On {ev['windows']} windows of {ev['seq_len']} tokens from the held-out books "
+             f"({', '.join(ev.get('heldout', []))}):", "", "| metric | value |", "|---|---|"]
+    if causal:
+        lines += [f"| next-token accuracy | {ev['next_token_accuracy']:.3f} |",
+                  f"| perplexity (exact; each token given those before it in its window) | {ev['ppl']:.1f} |"]
+        if ev.get("compare"):
+            c = ev["compare"]
+            lines.append(f"| `{c['model']}` on the same windows: ELBO perplexity bound ({c['elbo_samples']} "
+                         f"draws of t per window) | {c['elbo_ppl']:.1f} |")
+        meaning = ("The diffusion model's number is an upper bound on its perplexity; the twin's is exact. "
+                   + (held_out_verdict(ev["compare"]["elbo_ppl"], ev["ppl"], bool(overfitting(info))) + " "
+                      if ev.get("compare") else "")
+                   + "Distinct 3-grams: token 3-grams of unconditional samples (prompt <|endoftext|>).")
+    else:
+        lines += [f"| masked-token accuracy, t = {t} | {acc:.3f} |" for t, acc in ev["masked_accuracy"].items()]
+        lines.append(f"| ELBO perplexity bound ({ev['elbo_samples']} draws of t per window) | "
+                     f"{ev['elbo_ppl']:.1f} |")
+        meaning = ("Masked-token accuracy: share of masked tokens whose argmax prediction is right when each "
+                   "token is masked with probability t. ELBO perplexity: exp of the Monte Carlo estimate of "
+                   "LLaDA's bound E_t[(1/t) sum over masked tokens of -log p] / length, an upper bound on the "
+                   "true perplexity. Distinct 3-grams: token 3-grams of unconditional samples (prompt "
+                   "<|endoftext|>) with the sampling settings below.")
     lines += [
+        f"| distinct 3-grams, {ev['distinct_samples']} samples of {ev['distinct_length']} tokens "
+        f"(mean per sample; pooled over samples) | {ev['distinct3']:.3f}; {ev.get('distinct3_pooled', 0):.3f} |",
+        "", meaning, "", f"## Samples (unedited; {ev['sample_settings']})", "",
+    ]
+    for sample in ev["samples"]:
+        lines += ["```", sample.rstrip("\n"), "```", ""]
+    return lines
+
+
+def _reversal(out: Path) -> list[str]:
+    if not (out / "reversal.json").is_file():
+        return []
+    return [
+        "## The reversal experiment", "",
+        "Every pair of consecutive verses (A, B) of the recitation passages, greedy, exact match "
+        "(`python -m llada_demo.reversal`; its docstring says how each kind of model is asked):", "",
+        reversal_table(json.loads((out / "reversal.json").read_text())), "", PAPER_REVERSAL, "",
+    ]
+
+
+def _limitations(info: dict, config: dict) -> list[str]:
+    return [
         "## Limitations",
         "",
         f"- Tiny and trained for {info.get('train_minutes', 0):.0f} minutes on {info.get('hardware', 'a CPU')}: it "
@@ -199,4 +208,15 @@ def write_model_card(out: Path):
         "- The King James text is a 17th-century translation; its language and views are those of its time.",
         "",
     ]
+
+
+def write_model_card(out: Path):
+    """README.md from training_info.json and (if evaluate has run) eval_results.json."""
+    out = Path(out)
+    info = json.loads((out / INFO_FILE).read_text()) if (out / INFO_FILE).is_file() else {}
+    ev = json.loads((out / "eval_results.json").read_text()) if (out / "eval_results.json").is_file() else None
+    config = json.loads((out / "config.json").read_text())
+    causal = bool(config.get("causal"))
+    lines = (_intro(out, info, causal) + _model_and_training(info, config, causal) + _held_out(ev, info, causal)
+             + _reversal(out) + _limitations(info, config))
     (out / "README.md").write_text("\n".join(lines))

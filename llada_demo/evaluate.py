@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from .card import write_model_card
 from .corpus import encode_docs, heldout_windows, load_corpus
 from .likelihood import hidden_states, mask_tokens, masked_accuracy, next_token_accuracy, output_head
-from .loading import DEMO_DEFAULTS as DEMO_DEFAULTS_ALL, load_model
+from .loading import DEMO_DEFAULTS, load_model
 
 TS = (0.15, 0.5, 0.9)
 CARD_PROMPTS = ["In the beginning", "And Jesus said unto them,", "The LORD is my shepherd;",
@@ -66,7 +66,6 @@ def distinct_n(seqs: list[list[int]], n: int = 3) -> tuple[float, float]:
     return len(set(pooled)) / max(len(pooled), 1), sum(per_sample) / max(len(per_sample), 1)
 
 
-FALLBACK_DEFAULTS = {k: v for k, v in DEMO_DEFAULTS_ALL.items() if k != "cfg_scale"}  # one source
 
 
 def sample(loaded, prompt_ids: list[int], settings: dict, seed: int, gen_length: int | None = None) -> list[int]:
@@ -90,7 +89,7 @@ def sample(loaded, prompt_ids: list[int], settings: dict, seed: int, gen_length:
 def demo_defaults(path: Path) -> dict:
     gen_file = path / "generation_config.json"
     gen_cfg = json.loads(gen_file.read_text()) if gen_file.is_file() else {}
-    return {**FALLBACK_DEFAULTS, **gen_cfg.get("demo_defaults", {})}
+    return {**DEMO_DEFAULTS, **gen_cfg.get("demo_defaults", {})}
 
 
 def evaluate_dir(path, text_files=None, windows: int = 64, draws: int = 8, threads: int = 2, write: bool = True,
@@ -114,41 +113,9 @@ def evaluate_dir(path, text_files=None, windows: int = 64, draws: int = 8, threa
             results.update(windows=len(win), heldout=list(held_docs),
                            **causal_metrics(loaded, win, draws, compare, path))
     if metrics and not model.config.causal:
-        acc = {str(t): masked_accuracy(model, win, loaded.mask_id, t, seed=0) for t in TS}
-        nll = elbo_nll(model, win, loaded.mask_id, draws=draws)
-        print(f"{len(win)} held-out windows of {seq_len} tokens")
-        for t, a in acc.items():
-            print(f"masked-token accuracy at t={t}: {a:.4f}")
-        print(f"ELBO NLL bound {nll:.4f} nats/token -> perplexity <= {math.exp(nll):.2f}")
-        results.update(windows=len(win), heldout=list(held_docs), masked_accuracy=acc, elbo_nll=nll,
-                       elbo_ppl=math.exp(nll), elbo_samples=draws)
-
+        results.update(windows=len(win), heldout=list(held_docs), **diffusion_metrics(loaded, win, draws))
     d = {**demo_defaults(path), **(overrides or {})}
-    print("sampling settings:", d)
-    # 20 unconditional samples of 64 tokens: the prompt is EOS, i.e. "a new text starts here"
-    seqs = [sample(loaded, [loaded.eos_id], d, seed=i, gen_length=64) for i in range(20)]
-    pooled, per_sample = distinct_n(seqs, 3)
-    print(f"distinct 3-grams over 20 samples of 64 tokens: {per_sample:.3f} per sample, {pooled:.3f} pooled")
-
-    samples = []
-    for i, prompt in enumerate(CARD_PROMPTS):
-        ids = sample(loaded, tok.encode(prompt, add_special_tokens=False), d, seed=i)
-        if loaded.eos_id in ids:  # the text ended; what follows EOS is padding
-            ids = ids[: ids.index(loaded.eos_id)]
-        samples.append(prompt + tok.decode(ids))
-    for s in samples:
-        print("---\n" + s)
-
-    how = (f"{d['steps']} steps, block length {d['block_length']}, temperature {d['temperature']}, "
-           f"{d['remasking']} remasking")
-    if model.config.causal:
-        how = f"one token per step, temperature {d['temperature']}"
-    results.update(
-        distinct3=per_sample, distinct3_pooled=pooled, distinct_samples=20, distinct_length=64, samples=samples,
-        sampling=d, sample_settings=(
-            f"prompt as shown, {d['gen_length']} new tokens, {how}, seeds 0-4, cut at the first <|endoftext|>"),
-        seconds=round(time.time() - t0, 1),
-    )
+    results.update(samples_of(loaded, d), seconds=round(time.time() - t0, 1))
     if save_defaults:  # the app reads these as its starting settings for this model
         gen_file = path / "generation_config.json"
         gen_cfg = json.loads(gen_file.read_text()) if gen_file.is_file() else {}
@@ -159,6 +126,40 @@ def evaluate_dir(path, text_files=None, windows: int = 64, draws: int = 8, threa
         if (path / "config.json").is_file():
             write_model_card(path)
     return results
+
+
+def diffusion_metrics(loaded, win, draws) -> dict:
+    """A mask predictor's held-out numbers: masked-token accuracy at each t, and its ELBO bound."""
+    acc = {str(t): masked_accuracy(loaded.model, win, loaded.mask_id, t, seed=0) for t in TS}
+    nll = elbo_nll(loaded.model, win, loaded.mask_id, draws=draws)
+    print(f"{len(win)} held-out windows of {win.shape[1]} tokens")
+    for t, a in acc.items():
+        print(f"masked-token accuracy at t={t}: {a:.4f}")
+    print(f"ELBO NLL bound {nll:.4f} nats/token -> perplexity <= {math.exp(nll):.2f}")
+    return dict(masked_accuracy=acc, elbo_nll=nll, elbo_ppl=math.exp(nll), elbo_samples=draws)
+
+
+def samples_of(loaded, d: dict) -> dict:
+    """The card's samples with the sampling settings `d`: 20 unconditional ones of 64 tokens (the prompt is
+    EOS: "a new text starts here") for distinct 3-grams, and one per CARD_PROMPTS."""
+    print("sampling settings:", d)
+    seqs = [sample(loaded, [loaded.eos_id], d, seed=i, gen_length=64) for i in range(20)]
+    pooled, per_sample = distinct_n(seqs, 3)
+    print(f"distinct 3-grams over 20 samples of 64 tokens: {per_sample:.3f} per sample, {pooled:.3f} pooled")
+    samples = []
+    for i, prompt in enumerate(CARD_PROMPTS):
+        ids = sample(loaded, loaded.tokenizer.encode(prompt, add_special_tokens=False), d, seed=i)
+        if loaded.eos_id in ids:  # the text ended; what follows EOS is padding
+            ids = ids[: ids.index(loaded.eos_id)]
+        samples.append(prompt + loaded.tokenizer.decode(ids))
+    for s in samples:
+        print("---\n" + s)
+    how = (f"one token per step, temperature {d['temperature']}" if loaded.model.config.causal else
+           f"{d['steps']} steps, block length {d['block_length']}, temperature {d['temperature']}, "
+           f"{d['remasking']} remasking")
+    return dict(distinct3=per_sample, distinct3_pooled=pooled, distinct_samples=20, distinct_length=64, samples=samples,
+                sampling=d, sample_settings=(f"prompt as shown, {d['gen_length']} new tokens, {how}, seeds 0-4, cut at "
+                                             "the first <|endoftext|>"))
 
 
 def causal_metrics(loaded, win, draws, compare, path) -> dict:

@@ -28,7 +28,7 @@ OFFICIAL_SPECIAL_IDS = dict(mask_id=126336, eos_id=126081, eot_id=126348, bos_id
 # writes them into generation_config.json as demo_defaults). For the bundled model, random remasking at
 # temperature 0.7 read best: low-confidence remasking falls into loops ("the son of the son of"),
 # margin remasking at 0.9 breaks more words.
-DEMO_DEFAULTS = dict(gen_length=128, steps=128, block_length=32, temperature=0.7, cfg_scale=0.0, remasking="random")
+DEMO_DEFAULTS = dict(gen_length=128, steps=128, block_length=32, temperature=0.7, remasking="random")
 
 
 class ModelLoadError(ValueError):

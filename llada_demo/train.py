@@ -31,10 +31,10 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from .card import ACCURACY, INFO_FILE, write_model_card
+from .card import ACCURACY, INFO_FILE, training_data, write_model_card
 from .corpus import HELDOUT_BOOKS, encode_docs, heldout_windows, load_corpus
 from .likelihood import hidden_states, mask_tokens, masked_accuracy, next_token_accuracy, output_head
-from .loading import DEMO_DEFAULTS as DEMO_DEFAULTS_ALL, save_checkpoint
+from .loading import DEMO_DEFAULTS, save_checkpoint
 from .model import LLaDAConfig, LLaDAModelLM
 from .tokenizer import train_tokenizer, wrap
 
@@ -127,6 +127,33 @@ def sample_batch(stream: torch.Tensor, batch_size: int, seq_len: int, generator)
 RECITE_MIX = {"running": 0.4, "pairs": 0.4, "instructions": 0.2}
 
 
+def _row_ids(tok, text: str) -> list[int]:
+    return [tok.bos_token_id] + tok.encode(text, add_special_tokens=False) + [tok.eos_token_id]
+
+
+def _rows(tok, texts: list[str], seq_len: int) -> torch.Tensor:
+    """(len(texts), seq_len): each text as a row, padded with <|endoftext|>."""
+    out = torch.full((len(texts), seq_len), tok.eos_token_id, dtype=torch.long)
+    for i, text in enumerate(texts):
+        ids = _row_ids(tok, text)
+        if len(ids) > seq_len:
+            raise SystemExit(f"{len(ids)} tokens ({text[:40]!r}...) do not fit a row of {seq_len}: "
+                             "give a longer --recite-len")
+        out[i, : len(ids)] = torch.tensor(ids)
+    return out
+
+
+def _verse_runs(tok, verses: list[str], seq_len: int) -> list[str]:
+    """A passage in runs of whole verses joined by newlines, each as long as a row allows."""
+    out, run = [], []
+    for v in verses:
+        if run and len(_row_ids(tok, "\n".join(run + [v]))) > seq_len:
+            out.append("\n".join(run))
+            run = []
+        run.append(v)
+    return out + ["\n".join(run)]
+
+
 def recitation_rows(tok, references: list[str], seq_len: int, instructed=(),
                     pair_masking: str = "response") -> dict[str, tuple]:
     """The rows a recitation fine-tune draws from, {kind: (rows, starts)}: each row <|startoftext|> + text
@@ -138,10 +165,8 @@ def recitation_rows(tok, references: list[str], seq_len: int, instructed=(),
     given A and A given B), or once each way ("both": the pool holds every pair twice). For the
     passages in `instructed` only, "instructions": each pair asked both ways (corpus.instruction), so
     that the other passages test the paper's form of the reversal experiment; masked after their first
-    newline only (the question stays, the answer and its <|endoftext|> padding are masked).
-    Measured (python -m llada_demo.reversal, the README): "response" with rows of 256 and half the rows
-    general text gave 24% of the next verses and 0% of the previous ones; "both" with rows of 96 and 80%
-    of the rows recited, 40 min on 1 thread, 89% and 57% (the shipped model)."""
+    newline only (the question stays, the answer and its <|endoftext|> padding are masked). Which mix
+    recites best: docs/experiments.md."""
     if pair_masking not in ("response", "anywhere", "both"):
         raise SystemExit(f"--pair-masking {pair_masking!r}: choose response, anywhere or both")
     from .corpus import bible_verses, instruction, passage
@@ -152,30 +177,11 @@ def recitation_rows(tok, references: list[str], seq_len: int, instructed=(),
     if unknown:
         raise SystemExit(f"'instructions' names passages that are not in the list: {', '.join(unknown)}")
 
-    def ids_of(text):
-        return [tok.bos_token_id] + tok.encode(text, add_special_tokens=False) + [tok.eos_token_id]
-
     def rows(texts):
-        out = torch.full((len(texts), seq_len), tok.eos_token_id, dtype=torch.long)
-        for i, text in enumerate(texts):
-            ids = ids_of(text)
-            if len(ids) > seq_len:
-                raise SystemExit(f"{len(ids)} tokens ({text[:40]!r}...) do not fit a row of {seq_len}: "
-                                 "give a longer --recite-len")
-            out[i, : len(ids)] = torch.tensor(ids)
-        return out
-
-    def runs(p):  # the passage in runs of whole verses, each as long as a row allows
-        out, run = [], []
-        for v in p:
-            if run and len(ids_of("\n".join(run + [v]))) > seq_len:
-                out.append("\n".join(run))
-                run = []
-            run.append(v)
-        return out + ["\n".join(run)]
+        return _rows(tok, texts, seq_len)
 
     newline = tok.encode("\n", add_special_tokens=False)[0]
-    running = rows([r for p in passages.values() for r in runs(p)])
+    running = rows([r for p in passages.values() for r in _verse_runs(tok, p, seq_len)])
     pairs = rows([a + "\n" + b for p in passages.values() for a, b in zip(p, p[1:])])
 
     def responses(x):  # the position after each row's first newline
@@ -246,7 +252,6 @@ def model_config(cfg: TrainConfig, tok) -> LLaDAConfig:
     )
 
 
-DEMO_DEFAULTS = {k: v for k, v in DEMO_DEFAULTS_ALL.items() if k != "cfg_scale"}  # one source
 # A recitation model knows its passages: greedy, and as many tokens per pass as it is sure of.
 RECITE_DEFAULTS = dict(DEMO_DEFAULTS, temperature=0.0, remasking="low_confidence", decoding="threshold",
                        threshold=0.9, stop_at_eos=True)
@@ -268,7 +273,7 @@ def write_model_dir(model, tok, cfg: TrainConfig, info: dict):
     write_model_card(out)
 
 
-def save_state(path: Path, model, opt, step, total_steps, gen, cfg, tok, info):
+def save_state(path: Path, model, opt, *, step, total_steps, gen, cfg, tok, info):
     tmp = path.with_suffix(".tmp")
     torch.save(dict(model=model.state_dict(), optimizer=opt.state_dict(), step=step, total_steps=total_steps,
                     data_rng=gen.get_state(), torch_rng=torch.get_rng_state(), config=asdict(cfg),
@@ -292,179 +297,220 @@ def build_tokenizer(cfg, train_docs, state):
     return train_tokenizer(train_docs.values(), vocab_size=cfg.vocab_size)
 
 
-def train(cfg: TrainConfig, command: str | None = None) -> dict:
-    t_start = time.time()
-    torch.set_num_threads(cfg.threads)
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    state_path = Path(cfg.state) if cfg.state else out / STATE_FILE
-    state = None
-    if cfg.resume:
-        if not state_path.is_file():
-            raise SystemExit(f"--resume: no training state at {state_path}")
-        state = torch.load(state_path, weights_only=False)
-        saved = TrainConfig(**state["config"])
-        # the run's shape comes from the state; only budget-like options may change on resume
-        keep = dict(out=cfg.out, state=cfg.state, resume=True, minutes=cfg.minutes, threads=cfg.threads,
-                    final_eval=cfg.final_eval, stop_after=cfg.stop_after)
-        cfg = TrainConfig(**{**asdict(saved), **keep})
-    if cfg.steps is None and cfg.minutes is None:
-        raise SystemExit("give --steps (a fixed schedule) or --minutes (a schedule fitted to the time budget)")
+def resumed(cfg: TrainConfig) -> tuple[TrainConfig, dict | None]:
+    """(the run's config, its saved state): with --resume, the run's shape comes from the state and only
+    budget-like options may change; else (cfg, None)."""
+    if not cfg.resume:
+        return cfg, None
+    state_path = Path(cfg.state) if cfg.state else Path(cfg.out) / STATE_FILE
+    if not state_path.is_file():
+        raise SystemExit(f"--resume: no training state at {state_path}")
+    state = torch.load(state_path, weights_only=False)
+    keep = dict(out=cfg.out, state=cfg.state, resume=True, minutes=cfg.minutes, threads=cfg.threads,
+                final_eval=cfg.final_eval, stop_after=cfg.stop_after)
+    return TrainConfig(**{**state["config"], **keep}), state
 
-    train_docs, held_docs = load_corpus(list(cfg.text) or None)
-    tok = build_tokenizer(cfg, train_docs, state)
-    train_stream, held_stream = encode_docs(tok, train_docs), encode_docs(tok, held_docs)
-    windows = heldout_windows(held_stream, cfg.seq_len, cfg.eval_windows)
-    mask_id = tok.mask_token_id
 
+def build_model(cfg: TrainConfig, tok) -> tuple[LLaDAModelLM, TrainConfig]:
+    """A new network of cfg's shape, or (--init) a checkpoint's shape and weights in float32, as we train;
+    an autoregressive init stays autoregressive (the config says so)."""
     torch.manual_seed(cfg.seed)
-    if cfg.init:  # fine-tune: the checkpoint's shape and weights (in float32, as we train)
-        from .loading import load_model
+    if not cfg.init:
+        return LLaDAModelLM(model_config(cfg, tok)).init_weights(cfg.seed), cfg
+    from .loading import load_model
 
-        start = load_model(cfg.init, device="cpu", dtype="float32").model
-        if start.config.causal and not cfg.causal:  # an autoregressive init stays autoregressive
-            print(f"--init {cfg.init} is autoregressive: training it as such (--causal)", flush=True)
-            cfg = replace(cfg, causal=True)
-        model = LLaDAModelLM(replace(start.config, causal=cfg.causal))  # (--causal on a diffusion init: causal)
-        model.load_state_dict(start.state_dict())
-    else:
-        model = LLaDAModelLM(model_config(cfg, tok)).init_weights(cfg.seed)
-    pools = None
-    if cfg.recite:
-        recite = json.loads(Path(cfg.recite).read_text())
-        pools = recitation_rows(tok, recite["passages"], cfg.recite_len or cfg.seq_len, recite.get("instructions", ()),
-                                cfg.pair_masking)
-    opt = make_optimizer(model, cfg)
-    gen = torch.Generator().manual_seed(cfg.seed)  # data order and masks: one stream, saved with the state
-    step, total_steps, info = 0, cfg.steps, None
-    if state is not None:
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        gen.set_state(state["data_rng"])
-        torch.set_rng_state(state["torch_rng"])
-        step, total_steps, info = state["step"], state["total_steps"], state["info"]
-    n_params = model.num_parameters()
-    data_desc = (
-        "The King James Bible (Debian package bible-kjv), 66 books with verse references removed, one verse per "
-        f"line, each book followed by <|endoftext|>. Held out (never trained on): {', '.join(HELDOUT_BOOKS)}."
-        if not cfg.text else f"User text: {', '.join(cfg.text)} (last 5% of each file held out)."
-    )
-    if cfg.init:
-        data_desc += f" Fine-tuned: started from {cfg.init}."
-    if cfg.recite:
-        data_desc += (f" {cfg.recite_share:.0%} of each batch's rows are the passages of {cfg.recite}, each as "
-                      "running text or as a pair of consecutive verses (<|startoftext|> + verses joined by newlines "
-                      f"+ <|endoftext|>, padded with <|endoftext|> to {cfg.recite_len or cfg.seq_len} tokens), in "
-                      "reading order only")
-        if not cfg.causal:  # (the twin's loss scores every next token: no masks)
-            data_desc += ("; the diffusion loss masks running text anywhere and a pair "
-                          + {"response": "after its first newline only (LLaDA's SFT)", "anywhere": "anywhere",
-                             "both": "half the time after its first newline only (LLaDA's SFT), half the time "
-                                     "anywhere"}[cfg.pair_masking])
-        if recite.get("instructions"):
-            data_desc += (f"; and the pairs of {len(recite['instructions'])} of them as instructions both ways "
-                          "('The verse after: A' newline B, 'The verse before: B' newline A)"
-                          + ("" if cfg.causal else ", masked after the question only (LLaDA's SFT)"))
-        data_desc += "."
-    recited = round(cfg.batch_size * cfg.recite_share) if cfg.recite else 0
-    batch_tokens = recited * (cfg.recite_len or cfg.seq_len) + (cfg.batch_size - recited) * cfg.seq_len
-    info = info or dict(command=command or "", data=data_desc, parameters=n_params, batch_tokens=batch_tokens,
-                        train_tokens=len(train_stream), heldout_tokens=len(held_stream),
-                        hardware=f"{cfg.threads} CPU thread" + ("s" if cfg.threads != 1 else ""),
-                        random_length_prob=cfg.random_length_prob,
-                        eval_metric=ACCURACY[cfg.causal], init=cfg.init and repository_relative(cfg.init),
-                        recite=cfg.recite and repository_relative(cfg.recite),
-                        train_seconds=0.0, evals=[])
-    if command and state is not None:
-        info["resumed_with"] = info.get("resumed_with", []) + [command]
-    print(f"{n_params / 1e6:.2f}M parameters; {len(train_stream):,} training tokens, {len(held_stream):,} held out; "
-          f"{len(windows)} eval windows; starting at step {step}", flush=True)
+    start = load_model(cfg.init, device="cpu", dtype="float32").model
+    if start.config.causal and not cfg.causal:
+        print(f"--init {cfg.init} is autoregressive: training it as such (--causal)", flush=True)
+        cfg = replace(cfg, causal=True)
+    model = LLaDAModelLM(replace(start.config, causal=cfg.causal))  # (--causal on a diffusion init: causal)
+    model.load_state_dict(start.state_dict())
+    return model, cfg
 
-    budget = cfg.minutes * 60 if cfg.minutes else float("inf")
-    reserve = min(240 if cfg.final_eval else 60, 0.1 * budget)  # seconds kept for the last evaluation and saving
-    adaptive = cfg.steps is None  # schedule length follows the measured speed (not bit-reproducible)
-    schedule_hint = total_steps  # a resumed run keeps its old schedule until the speed is measured
-    if adaptive:
-        total_steps = None  # (re)fitted after the first 20 steps of this session
-    first_step = step
-    seconds_before = info["train_seconds"]
 
-    def evaluate_and_save():
+def draw_batch(cfg: TrainConfig, stream, pools, gen) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
+    """One batch as [(x, starts), ...]: recited and general rows (--recite), or general windows, a few
+    of them cut to a random shorter length as LLaDA does (starts: where each row's masks may begin)."""
+    if cfg.recite:  # (never cut shorter: a recited row must hold its verses)
+        return recitation_batch(stream, pools, cfg, gen)
+    x = sample_batch(stream, cfg.batch_size, cfg.seq_len, gen)
+    if torch.rand(1, generator=gen).item() < cfg.random_length_prob:
+        # (the twin predicts each token from those before it: a 1-token window has nothing to score; its
+        # empty mean made the loss NaN in a run, and with it every weight)
+        x = x[:, : max(2 if cfg.causal else 1, int(torch.randint(1, cfg.seq_len + 1, (1,), generator=gen)))]
+    return [(x, None)]
+
+
+def batch_loss(model, groups, cfg: TrainConfig, mask_id: int, gen) -> tuple[torch.Tensor, int]:
+    """(the batch's loss, its tokens). Rows of two lengths (recited, general) go through the model apart;
+    each group's loss is a mean over its tokens, so weighting by them gives the mean over the whole batch."""
+    n_tokens = sum(x.numel() for x, _ in groups)
+    loss = sum((next_token_loss(model, x) if cfg.causal else
+                diffusion_loss(model, x, mask_id, cfg.eps, gen, start=start)[0]) * (x.numel() / n_tokens)
+               for x, start in groups)
+    return loss, n_tokens
+
+
+class StepBudget:
+    """The length of the LR schedule: --steps, or fitted to --minutes at the speed measured after the
+    first 20 steps of a session and again after each evaluation (other work on the machine changes it)."""
+
+    def __init__(self, cfg: TrainConfig, step: int, saved_total: int | None, t_start: float):
+        self.cfg, self.t_start, self.first = cfg, t_start, step
+        self.budget = cfg.minutes * 60 if cfg.minutes else float("inf")
+        self.reserve = min(240 if cfg.final_eval else 60, 0.1 * self.budget)  # for the last evaluation and saving
+        self.adaptive = cfg.steps is None  # (not bit-reproducible)
+        self.hint = saved_total  # a resumed run keeps its old schedule until the speed is measured
+        self.total = None if self.adaptive else saved_total
+        self.t_window, self.steps_window = time.time(), 0
+
+    def lr(self, step: int) -> float:
+        return lr_at(step, self.total or self.hint or 10**9, self.cfg)
+
+    def stepped(self, step: int) -> bool:
+        """After a step; True when the schedule was (re)fitted."""
+        self.steps_window += 1
+        if not (self.adaptive and (step - self.first == 20 or (self.total and step % self.cfg.eval_every == 1))):
+            return False
+        step_time = (time.time() - self.t_window) / self.steps_window
+        left = self.budget - (time.time() - self.t_start) - self.reserve
+        self.total = max(step + 1, step + int(0.97 * left / step_time))
+        self.t_window, self.steps_window = time.time(), 0
+        print(f"\n{step_time * 1000:.0f} ms/step: schedule length {self.total} steps", flush=True)
+        return True
+
+    def running(self, step: int) -> bool:
+        return self.total is None or step < self.total
+
+    def out_of_time(self) -> bool:
+        return time.time() - self.t_start + self.reserve > self.budget
+
+
+def training_info(cfg: TrainConfig, command, n_params, batch_tokens, streams, recite) -> dict:
+    """What the model card says of the run, filled in as it goes (train_seconds, evals)."""
+    train_stream, held_stream = streams
+    return dict(command=command or "", data=training_data(cfg, HELDOUT_BOOKS, len((recite or {}).get("instructions", ()))),
+                parameters=n_params, batch_tokens=batch_tokens, train_tokens=len(train_stream),
+                heldout_tokens=len(held_stream), hardware=f"{cfg.threads} CPU thread" + ("s" if cfg.threads != 1 else ""),
+                random_length_prob=cfg.random_length_prob, eval_metric=ACCURACY[cfg.causal],
+                init=cfg.init and repository_relative(cfg.init), recite=cfg.recite and repository_relative(cfg.recite),
+                train_seconds=0.0, evals=[])
+
+
+class Training:
+    """One training session: set up from the config (and the state it resumes), then `run()`."""
+
+    def __init__(self, cfg: TrainConfig, command: str | None = None):
+        self.t_start = time.time()
+        torch.set_num_threads(cfg.threads)
+        cfg, state = resumed(cfg)
+        if cfg.steps is None and cfg.minutes is None:
+            raise SystemExit("give --steps (a fixed schedule) or --minutes (a schedule fitted to the time budget)")
+        self.out = Path(cfg.out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.state_path = Path(cfg.state) if cfg.state else self.out / STATE_FILE
+        train_docs, held_docs = load_corpus(list(cfg.text) or None)
+        self.tok = build_tokenizer(cfg, train_docs, state)
+        self.stream, held_stream = encode_docs(self.tok, train_docs), encode_docs(self.tok, held_docs)
+        self.windows = heldout_windows(held_stream, cfg.seq_len, cfg.eval_windows)
+        self.model, cfg = build_model(cfg, self.tok)
+        recite = json.loads(Path(cfg.recite).read_text()) if cfg.recite else None
+        self.pools = recite and recitation_rows(self.tok, recite["passages"], cfg.recite_len or cfg.seq_len,
+                                                recite.get("instructions", ()), cfg.pair_masking)
+        self.opt = make_optimizer(self.model, cfg)
+        self.gen = torch.Generator().manual_seed(cfg.seed)  # data order and masks: one stream, saved with the state
+        self.step, saved_total, info = 0, cfg.steps, None
+        if state is not None:
+            self.model.load_state_dict(state["model"])
+            self.opt.load_state_dict(state["optimizer"])
+            self.gen.set_state(state["data_rng"])
+            torch.set_rng_state(state["torch_rng"])
+            self.step, saved_total, info = state["step"], state["total_steps"], state["info"]
+        recited = round(cfg.batch_size * cfg.recite_share) if cfg.recite else 0
+        self.batch_tokens = recited * (cfg.recite_len or cfg.seq_len) + (cfg.batch_size - recited) * cfg.seq_len
+        self.info = info or training_info(cfg, command, self.model.num_parameters(), self.batch_tokens,
+                                          (self.stream, held_stream), recite)
+        if command and state is not None:
+            self.info["resumed_with"] = self.info.get("resumed_with", []) + [command]
+        self.cfg, self.seconds_before = cfg, self.info["train_seconds"]
+        self.budget = StepBudget(cfg, self.step, saved_total, self.t_start)
+        print(f"{self.model.num_parameters() / 1e6:.2f}M parameters; {len(self.stream):,} training tokens, "
+              f"{len(held_stream):,} held out; {len(self.windows)} eval windows; starting at step {self.step}",
+              flush=True)
+
+    def evaluate_and_save(self) -> float:
+        """The held-out score now, the model directory and the training state written."""
+        cfg, model = self.cfg, self.model
         model.eval()
-        acc = next_token_accuracy(model, windows) if cfg.causal else masked_accuracy(model, windows, mask_id, 0.15)
+        acc = (next_token_accuracy(model, self.windows) if cfg.causal else
+               masked_accuracy(model, self.windows, self.tok.mask_token_id, 0.15))
         model.train()
-        info.update(steps=step, train_seconds=seconds_before + (time.time() - t_start),
-                    train_minutes=(seconds_before + time.time() - t_start) / 60,
-                    tokens_seen=step * batch_tokens, epochs=step * batch_tokens / len(train_stream))
-        info["evals"].append(dict(step=step, acc=round(acc, 4), minutes=round(info["train_minutes"], 1)))
-        write_model_dir(model, tok, cfg, info)
-        save_state(state_path, model, opt, step, total_steps, gen, cfg, tok, info)
+        seconds = self.seconds_before + (time.time() - self.t_start)
+        self.info.update(steps=self.step, train_seconds=seconds, train_minutes=seconds / 60,
+                         tokens_seen=self.step * self.batch_tokens,
+                         epochs=self.step * self.batch_tokens / len(self.stream))
+        self.info["evals"].append(dict(step=self.step, acc=round(acc, 4), minutes=round(seconds / 60, 1)))
+        write_model_dir(model, self.tok, cfg, self.info)
+        save_state(self.state_path, model, self.opt, step=self.step, total_steps=self.budget.total, gen=self.gen,
+                   cfg=cfg, tok=self.tok, info=self.info)
         return acc
 
-    from tqdm import tqdm
+    def run(self) -> dict:
+        from tqdm import tqdm
 
-    bar = tqdm(total=total_steps, initial=step, dynamic_ncols=True, mininterval=10, file=sys.stdout)
-    model.train()
-    tokens_done, t_loop, acc, ema_loss = 0, time.time(), None, None
-    t_window, steps_window = time.time(), 0  # speed since the last schedule estimate
-    while total_steps is None or step < total_steps:
-        if cfg.recite:  # (never cut shorter: a recited row must hold its verses)
-            groups = recitation_batch(train_stream, pools, cfg, gen)
-        else:
-            groups = [(sample_batch(train_stream, cfg.batch_size, cfg.seq_len, gen), None)]
-        if not cfg.recite and torch.rand(1, generator=gen).item() < cfg.random_length_prob:
-            # (the twin predicts each token from those before it: a 1-token window has nothing to score;
-            # its empty mean made the loss NaN at step ~3315 of a run, and with it every weight)
-            x = groups[0][0]
-            groups = [(x[:, : max(2 if cfg.causal else 1, int(torch.randint(1, cfg.seq_len + 1, (1,), generator=gen)))], None)]
-        lr = lr_at(step, total_steps or schedule_hint or 10**9, cfg)
-        for group in opt.param_groups:
-            group["lr"] = lr
-        # rows of two lengths (recited, general) go through the model apart; each group's loss is a
-        # mean over its tokens, so weighting by them gives the mean over the whole batch
-        n_tokens = sum(x.numel() for x, _ in groups)
-        loss = sum((next_token_loss(model, x) if cfg.causal else diffusion_loss(model, x, mask_id, cfg.eps, gen,
-                                                                             start=start)[0]) * (x.numel() / n_tokens)
-                   for x, start in groups)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        opt.step()
-        step += 1
-        steps_window += 1
-        tokens_done += n_tokens
-        ema_loss = loss.item() if ema_loss is None else 0.98 * ema_loss + 0.02 * loss.item()
-        if adaptive and (step - first_step == 20 or (total_steps and step % cfg.eval_every == 1)):
-            # (re)fit the schedule to the time left, at the speed measured since the last estimate;
-            # other work on the machine can change that speed, so it is re-measured after each eval
-            step_time = (time.time() - t_window) / steps_window
-            left = budget - (time.time() - t_start) - reserve
-            total_steps = max(step + 1, step + int(0.97 * left / step_time))
-            t_window, steps_window = time.time(), 0
-            bar.total = total_steps
-            print(f"\n{step_time * 1000:.0f} ms/step: schedule length {total_steps} steps", flush=True)
-        bar.update(1)
-        bar.set_postfix(loss=f"{ema_loss:.3f}", lr=f"{lr:.1e}", tok_s=f"{tokens_done / (time.time() - t_loop):.0f}",
-                        acc=acc, refresh=False)
-        if step % cfg.eval_every == 0 and (total_steps is None or step < total_steps):
-            acc = round(evaluate_and_save(), 4)
-            print(f"\nstep {step}: held-out {ACCURACY[cfg.causal]}: {acc:.4f}", flush=True)
-        if time.time() - t_start + reserve > budget:
-            print(f"\ntime budget reached at step {step}", flush=True)
-            break
-        if cfg.stop_after is not None and step - first_step >= cfg.stop_after:
-            break
-    bar.close()
-    acc = evaluate_and_save()
-    print(f"done: {step} steps, held-out {ACCURACY[cfg.causal]}: {acc:.4f}; model in {out}", flush=True)
-    if cfg.final_eval:
-        try:  # the model is saved already; a failure here must not lose it
-            from .evaluate import evaluate_dir
+        cfg, model, budget = self.cfg, self.model, self.budget
+        bar = tqdm(total=budget.total, initial=self.step, dynamic_ncols=True, mininterval=10, file=sys.stdout)
+        model.train()
+        tokens_done, t_loop, acc, ema_loss = 0, time.time(), None, None
+        while budget.running(self.step):
+            # ---- one step: a batch, its loss, the update
+            groups = draw_batch(cfg, self.stream, self.pools, self.gen)
+            lr = budget.lr(self.step)
+            for group in self.opt.param_groups:
+                group["lr"] = lr
+            loss, n_tokens = batch_loss(model, groups, cfg, self.tok.mask_token_id, self.gen)
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            self.opt.step()
+            self.step, tokens_done = self.step + 1, tokens_done + n_tokens
+            # ---- progress, the schedule, evaluations, the budget
+            ema_loss = loss.item() if ema_loss is None else 0.98 * ema_loss + 0.02 * loss.item()
+            if budget.stepped(self.step):
+                bar.total = budget.total
+            bar.update(1)
+            bar.set_postfix(loss=f"{ema_loss:.3f}", lr=f"{lr:.1e}", acc=acc, refresh=False,
+                            tok_s=f"{tokens_done / (time.time() - t_loop):.0f}")
+            if self.step % cfg.eval_every == 0 and budget.running(self.step):
+                acc = round(self.evaluate_and_save(), 4)
+                print(f"\nstep {self.step}: held-out {ACCURACY[cfg.causal]}: {acc:.4f}", flush=True)
+            if budget.out_of_time():
+                print(f"\ntime budget reached at step {self.step}", flush=True)
+                break
+            if cfg.stop_after is not None and self.step - budget.first >= cfg.stop_after:
+                break
+        bar.close()
+        return self.finish()
 
-            evaluate_dir(out, list(cfg.text) or None, threads=cfg.threads, compare=cfg.tokenizer if cfg.causal else None)
-        except Exception as e:  # pragma: no cover
-            print(f"final evaluation failed ({type(e).__name__}: {e}); run python -m llada_demo.evaluate {out}")
-    return info
+    def finish(self) -> dict:
+        """The last evaluation, and the model card's full numbers (evaluate.py)."""
+        acc = self.evaluate_and_save()
+        print(f"done: {self.step} steps, held-out {ACCURACY[self.cfg.causal]}: {acc:.4f}; model in {self.out}",
+              flush=True)
+        if self.cfg.final_eval:
+            try:  # the model is saved already; a failure here must not lose it
+                from .evaluate import evaluate_dir
+
+                evaluate_dir(self.out, list(self.cfg.text) or None, threads=self.cfg.threads,
+                             compare=self.cfg.tokenizer if self.cfg.causal else None)
+            except Exception as e:  # pragma: no cover
+                print(f"final evaluation failed ({type(e).__name__}: {e}); run python -m llada_demo.evaluate {self.out}")
+        return self.info
+
+
+def train(cfg: TrainConfig, command: str | None = None) -> dict:
+    """Train (or fine-tune, or resume) as `cfg` says; the model directory is written at every evaluation."""
+    return Training(cfg, command).run()
 
 
 def parse_args(argv=None) -> TrainConfig:
