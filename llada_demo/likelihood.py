@@ -67,11 +67,12 @@ def bound_samples(model, prompt_ids, answer_ids, mc_samples: int = 128, batch_si
         raise ValueError("the answer is empty: give at least one token to score")
     if mc_samples < 1 or batch_size < 1:
         raise ValueError("mc_samples and batch_size must be at least 1")
-    return _bound_samples(model, prompt, answer, mc_samples, batch_size, cfg_scale, seed, mask_id)
+    return _bound_samples(model, prompt, answer, mc_samples=mc_samples, batch_size=batch_size, cfg_scale=cfg_scale,
+                          seed=seed, mask_id=mask_id)
 
 
 @torch.no_grad()
-def _bound_samples(model, prompt, answer, mc_samples, batch_size, cfg_scale, seed, mask_id):
+def _bound_samples(model, prompt, answer, *, mc_samples, batch_size, cfg_scale, seed, mask_id):
     L, g = len(answer), torch.Generator().manual_seed(seed)
     device = next(model.parameters()).device
     seq = torch.tensor(prompt + answer, device=device)
@@ -101,7 +102,8 @@ def log_likelihood(model, prompt_ids, answer_ids, mc_samples: int = 128, batch_s
     model: a mask predictor (our LLaDAModelLM or LoadedModel); prompt_ids, answer_ids: token ids.
     mc_samples: masked copies scored, in batches of batch_size (stratified within each batch).
     """
-    batches = bound_samples(model, prompt_ids, answer_ids, mc_samples, batch_size, cfg_scale, seed, mask_id)
+    batches = bound_samples(model, prompt_ids, answer_ids, mc_samples=mc_samples, batch_size=batch_size,
+                            cfg_scale=cfg_scale, seed=seed, mask_id=mask_id)
     return estimate(torch.cat(list(batches)))
 
 

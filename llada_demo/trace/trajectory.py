@@ -109,7 +109,8 @@ class Trajectory:
             guesses[masked] = record.guesses
             confidence[masked] = record.confidence[masked]
             block = record.block
-        return StepView(step, block, tokens, masked, guesses, confidence, (commit > since) & (commit > 0), commit)
+        return StepView(step=step, block=block, tokens=tokens, masked=masked, guesses=guesses, confidence=confidence,
+                        committed_now=(commit > since) & (commit > 0), commit_step=commit)
 
     def confidence_matrix(self) -> np.ndarray:
         """(steps done, N) float32: the model's confidence in its prediction at every step and cell."""

@@ -48,6 +48,18 @@ def candidate_lines(text: str) -> list[str]:
     return unique
 
 
+def check_budget(prompt: int, answers: list[int], mc_samples: int, cfg_scale: float) -> None:
+    """A scoring that would pass more than BUDGET tokens through the model is refused, saying what to lower."""
+    per_sample = sum(prompt + a for a in answers) * (2 if cfg_scale > 0 else 1)
+    if per_sample * mc_samples <= BUDGET:
+        return
+    most = BUDGET // per_sample
+    raise gr.Error(f"Scoring these {len(answers)} answers {mc_samples} times would pass {per_sample * mc_samples:,} "
+                   f"tokens through the model, more than the {BUDGET:,} one scoring may take here: "
+                   + (f"lower the Monte Carlo samples to {most - most % 2} or fewer" if most >= 2 else
+                      "score fewer or shorter answers") + (", or set the CFG scale to 0" if cfg_scale > 0 else "") + ".")
+
+
 def held_out_numbers(diffusion, twin) -> str | None:
     """A sentence with the two models' held-out perplexities from their cards (eval_results.json), or
     None when either card lacks them."""
@@ -121,16 +133,10 @@ class LikelihoodTab:
         limit = loaded.model.config.max_sequence_length
         if any(len(context) + len(a) > limit for a in ids):
             raise gr.Error(f"Prompt plus answer must fit the model's {limit} tokens: shorten them.")
-        per_sample = sum(len(context) + len(a) for a in ids) * (2 if cfg_scale > 0 else 1)  # tokens through the model
-        if per_sample * mc_samples > BUDGET:
-            most = BUDGET // per_sample
-            raise gr.Error(f"Scoring these {len(ids)} answers {mc_samples} times would pass {per_sample * mc_samples:,} "
-                           f"tokens through the model, more than the {BUDGET:,} one scoring may take here: "
-                           + (f"lower the Monte Carlo samples to {most - most % 2} or fewer" if most >= 2 else
-                              "score fewer or shorter answers") + (", or set the CFG scale to 0" if cfg_scale > 0 else "")
-                           + ".")
+        check_budget(len(context), [len(a) for a in ids], mc_samples, cfg_scale)
         exact, twin, cards = self.twin_scores(choice, loaded, context, ids)
-        streams = [bound_samples(loaded, context, a, mc_samples, BATCH, cfg_scale, seed) for a in ids]
+        streams = [bound_samples(loaded, context, a, mc_samples=mc_samples, batch_size=BATCH, cfg_scale=cfg_scale,
+                                 seed=seed) for a in ids]
         samples, done, activity = [[] for _ in ids], 0, Activity()
 
         def view(state: str) -> dict:

@@ -145,21 +145,23 @@ class ReversalTab:
         tok, bos = loaded.tokenizer, loaded.tokenizer.bos_token_id
         ia, nl, ib = pair_ids(tok, a, b)
         prompt = [bos] + ia + nl
-        out = [Direction("forward", choice, loaded, prompt, writing_settings(loaded, len(prompt), len(ib)), ib,
-                         lambda tokens: answer_of(loaded, tokens), self.forward, self.answer_f),
-               Direction("backward", choice, loaded, fill_canvas(loaded, ia, nl, ib),
-                         SamplingSettings(gen_length=0, steps=len(ia), block_length=len(ia), infill=True), ia,
-                         lambda tokens: tokens[1: 1 + len(ia)], self.backward, self.answer_b)]
+        out = [Direction(name="forward", choice=choice, loaded=loaded, prompt=prompt, expected=ib,
+                         settings=writing_settings(loaded, len(prompt), len(ib)),
+                         read=lambda tokens: answer_of(loaded, tokens), view=self.forward, box=self.answer_f),
+               Direction(name="backward", choice=choice, loaded=loaded, prompt=fill_canvas(loaded, ia, nl, ib),
+                         settings=SamplingSettings(gen_length=0, steps=len(ia), block_length=len(ia), infill=True),
+                         expected=ia, read=lambda tokens: tokens[1: 1 + len(ia)], view=self.backward,
+                         box=self.answer_b)]
         twin = self.app.twin_of(choice)
         if twin is not None:
             twin_model = self.app.model(twin.label)[1]
             asked, answer = instruction_ids(tok, "backward", a, b)
-            out += [Direction("twin forward", twin, twin_model, prompt,
-                              writing_settings(twin_model, len(prompt), len(ib)), ib, list, self.twin_forward,
-                              self.twin_answer_f),
-                    Direction("twin backward", twin, twin_model, [bos] + asked,
-                              writing_settings(twin_model, len(asked) + 1, len(answer)), answer, list,
-                              self.twin_backward, self.twin_answer_b)]
+            out += [Direction(name="twin forward", choice=twin, loaded=twin_model, prompt=prompt, expected=ib,
+                              settings=writing_settings(twin_model, len(prompt), len(ib)), read=list,
+                              view=self.twin_forward, box=self.twin_answer_f),
+                    Direction(name="twin backward", choice=twin, loaded=twin_model, prompt=[bos] + asked,
+                              settings=writing_settings(twin_model, len(asked) + 1, len(answer)), expected=answer,
+                              read=list, view=self.twin_backward, box=self.twin_answer_b)]
         return out
 
     @page_handler
