@@ -1,6 +1,6 @@
-"""The app in headless Chromium against bare denoise(): the browser goals of the rework, in one table.
+"""The app in headless Chromium against bare denoise(): the browser goals, in one table.
 
-    python bench/bench_browser.py [--apps after=/work/main,before=/tmp/llada-old] [--repeats 3]
+    python bench/bench_browser.py [--apps after=/work/main,before=/tmp/llada-old] [--repeats 3] [--floor]
 
 Each app is served from its checkout (`python app.py --port N`), and once more on a tiny checkpoint
 whose context holds 512 answer tokens. Bare denoise() runs in this process with the server's torch
@@ -9,10 +9,12 @@ defaults on the bundled model (prompt "In the beginning", 128 tokens, 128 steps,
 temperature 0.7, random remasking) and seeds 0, 1, 2, ... (a bare run takes its app run's seed): the
 app caches runs of its example prompts per seed, and a cached run is replayed, not computed.
 
-Rows (medians over the repeats; "/ bare": over the bare run just before):
+Rows (medians over the repeats; "/ bare": over the bare run just before), each measured by the function
+of the same name below:
   click -> done        Generate click to "done" in #ld-status, / bare denoise() wall time
   server CPU           utime+stime of the server process over the run, / bare denoise() CPU time
   Chromium CPU         CPU of the browser process and all its descendants over the run, / bare CPU
+                       (with no DevTools network tracking on: it costs the browser CPU of its own)
   KB / step            bytes the page receives on Gradio's /queue/data and the run stream (CDP), / steps
   Stop -> stopped      224-token run, Stop clicked 2 s after Generate: click to "stopped" in #ld-status
   status lag           max over a run of (time shown - server's elapsed) since the first step shown, in ms;
@@ -25,10 +27,10 @@ Rows (medians over the repeats; "/ bare": over the bare run just before):
   4 tabs / API         4 tabs (a browser context each) click Generate at once, until the last shows
                        "done"; / the same 4 runs submitted at once to /denoise (one queue slot: both
                        run one after another)
-With --floor, three more rows: what the page costs at the least while the status follows every step.
+With --floor, three more rows: what the page costs at the least.
   nothing live         Chromium CPU of the same run in a page that draws nothing while the run streams
                        (all at the end): the click, the messages, Gradio's page, / bare CPU
-  status only          the same, but the status is drawn at every step, / bare CPU
+  status only          the same, but the status is drawn as the page draws it, / bare CPU
   a text per step      Chromium CPU of a blank page whose one text changes as often and as long as the
                        run's steps came, / bare CPU
 Columns: the goal, one per app, and bare denoise() (its median wall and CPU seconds).
@@ -164,14 +166,22 @@ def revision(checkout: str) -> str:
 # ---- the page --------------------------------------------------------------------------------------
 class Traffic:
     """Bytes a page receives on Gradio's streaming requests (/queue/data) and on the page's own run
-    stream (/llada-demo/runs/), counted through CDP."""
+    stream (/llada-demo/runs/), counted through CDP while `counting` (DevTools' network tracking costs
+    the browser CPU of its own, so it is off while CPU is measured)."""
 
     def __init__(self, page):
         self.streams, self.bytes = set(), 0
-        cdp = page.context.new_cdp_session(page)
-        cdp.on("Network.requestWillBeSent", self.sent)
-        cdp.on("Network.dataReceived", self.received)
-        cdp.send("Network.enable")
+        self.cdp = page.context.new_cdp_session(page)
+        self.cdp.on("Network.requestWillBeSent", self.sent)
+        self.cdp.on("Network.dataReceived", self.received)
+
+    def __enter__(self):
+        self.streams, self.bytes = set(), 0
+        self.cdp.send("Network.enable")
+        return self
+
+    def __exit__(self, *exc):
+        self.cdp.send("Network.disable")
 
     def sent(self, e):
         if "/queue/data" in e["request"]["url"] or "/llada-demo/runs/" in e["request"]["url"]:
@@ -217,12 +227,10 @@ def wait_end(page, timeout):
         raise RuntimeError("the page showed an error: " + page.get_by_test_id("toast-body").first.inner_text())
 
 
-def page_run(page, server, browser_pid, settings, seed, traffic=None, stop_after=None, timeout=600):
-    """One run from the page: seconds to the end, CPU of server and browser, bytes, lag, long tasks."""
+def page_run(page, server, browser_pid, settings, seed, stop_after=None, timeout=600):
+    """One run from the page: seconds to the end, CPU of server and browser, lag, Stop, long tasks."""
     page.bring_to_front()  # headless Chromium delays animation frames in the other pages of a context
     prepare(page, settings, seed)
-    if traffic:
-        traffic.bytes = 0
     cpu0, chrome0 = server.cpu(), process_cpu_seconds(browser_pid, children=True)
     page.get_by_role("button", name="Generate").click()
     if stop_after is not None:
@@ -232,8 +240,7 @@ def page_run(page, server, browser_pid, settings, seed, traffic=None, stop_after
     cpu, chrome = server.cpu() - cpu0, process_cpu_seconds(browser_pid, children=True) - chrome0
     w = page.evaluate("window.__bench")
     shown = [s for s in w["shown"] if w["stop"] is None or s[2] <= w["stop"]]
-    return dict(wall=((w["done"] or w["stopped"]) - w["click"]) / 1e3, cpu=cpu, chrome=chrome,
-                bytes=traffic.bytes if traffic else None, lag=lag_ms(shown),
+    return dict(wall=((w["done"] or w["stopped"]) - w["click"]) / 1e3, cpu=cpu, chrome=chrome, lag=lag_ms(shown),
                 stop=(w["stopped"] - w["stop"]) / 1e3 if w["stopped"] is not None and w["stop"] else None,
                 tasks=[d for t, d in w["tasks"] if t >= w["click"]])
 
@@ -247,35 +254,96 @@ def lag_ms(shown) -> float | None:
     return max(0.0, max((t - t0) - (e - e0) * 1e3 for _, e, t in shown))
 
 
-def scrub_times(page, rng, n=30) -> tuple[list[float], bool]:
-    """Milliseconds to show n random steps of the finished run, and whether the page draws them itself.
-    The old page's replay slider asks the server: there, from setting the slider's number box until the
-    grid's caption shows the step."""
-    if page.evaluate("document.getElementById('ld-replay').tagName") == "INPUT":
+def bare_run(loaded, ids, seed):
+    wall, cpu = time.perf_counter(), time.process_time()
+    for _ in denoise(loaded, [ids], **DEFAULT, **SAMPLING, seed=seed):
+        pass
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+# ---- the rows: each measures one line of the table (or two that come from one run) ---------------------
+class Bench:
+    """What every row needs: the browser, one app's servers and main page, the bundled model for the bare
+    runs, and a stream of seeds (a new seed is a new run, never a cached one). Each app's page is open
+    only while its rows are measured (`open`, `close`): the browser's CPU counts every page it holds."""
+
+    def __init__(self, browser, context, servers, loaded, seeds, rng):
+        self.browser, self.context, self.rng = browser, context, rng
+        self.server, self.long_server = servers
+        self.loaded, self.ids, self.seeds = loaded, prompt_ids(loaded, PROMPT), seeds
+        self.pid = chromium_root()
+        self.page = self.traffic = None
+
+    def open(self):
+        """The app's page, warmed by a run of its own (a page's first run draws its first plots)."""
+        self.page = open_page(self.context, self.server.url)
+        self.traffic = Traffic(self.page)
+        page_run(self.page, self.server, self.pid, DEFAULT, next(self.seeds))
+
+    def close(self):
+        self.page.close()
+
+    def default_run(self, r: dict):
+        """click -> done, server CPU and Chromium CPU over a bare run of the same seed; the run's lag."""
+        seed = next(self.seeds)
+        wall, cpu = bare_run(self.loaded, self.ids, seed)
+        run = page_run(self.page, self.server, self.pid, DEFAULT, seed)
+        r["bare"].append((wall, cpu))
+        r["wall"].append(run["wall"] / wall)
+        r["cpu"].append(run["cpu"] / cpu)
+        r["chrome"].append(run["chrome"] / cpu)
+        r["lag"].append(run["lag"])
+        return run
+
+    def bytes_per_step(self, r: dict):
+        """KB the page receives per step of a default run."""
+        with self.traffic as traffic:
+            page_run(self.page, self.server, self.pid, DEFAULT, next(self.seeds))
+        r["kb"].append(traffic.bytes / 1024 / DEFAULT["steps"])
+
+    def stop_latency(self, r: dict):
+        """Stop clicked 2 s into a 224-token run: seconds until the status says stopped; the run's lag."""
+        run = page_run(self.page, self.server, self.pid, STOPPED, next(self.seeds), stop_after=2.0)
+        r["stop"].append(run["stop"])
+        r["lag"][-1] = max((x for x in (r["lag"][-1], run["lag"]) if x is not None), default=None)
+
+    def long_run(self, r: dict):
+        """A 512 x 512 run on the tiny checkpoint: its long tasks, then 30 random scrubs of its replay."""
+        page = open_page(self.context, self.long_server.url)
+        tasks = page_run(page, self.long_server, self.pid, LONG, next(self.seeds))["tasks"]
+        r["longest"].append(max(tasks, default=0))
+        r["over"].append(sum(d > 100 for d in tasks))
         done = int(page.evaluate("document.getElementById('ld-replay').max"))
-        return page.evaluate(SCRUB, [rng.randint(0, done) for _ in range(n)]), True
-    box = page.locator("input[aria-label='number input for Replay: step']")
-    done, times, k = int(box.get_attribute("max")), [], int(box.input_value())
-    for _ in range(n):
-        k = rng.choice([j for j in range(done + 1) if j != k])
-        t = time.perf_counter()
-        box.fill(str(k))
-        box.press("Tab")
-        page.wait_for_function(f"document.querySelector('#ld-grid').innerText.includes('replay · step {k}/')",
-                               polling="raf", timeout=30_000)
-        times.append((time.perf_counter() - t) * 1e3)
-    return times, False
+        r["scrub"] += page.evaluate(SCRUB, [self.rng.randint(0, done) for _ in range(30)])
+        page.close()
+
+    def compare(self, r: dict, single_chrome: float):
+        """The Compare tab's first preset: Chromium CPU over twice the single run's; KB per step of both
+        (from a second Compare run, with the network tracked)."""
+        r["compare"].append(compare_run(self.page, self.pid) / (2 * single_chrome))
+        with self.traffic as traffic:
+            compare_run(self.page, self.pid)
+        r["compare_kb"].append(traffic.bytes / 1024 / DEFAULT["steps"])
+
+    def tabs_and_api(self, r: dict, client):
+        """Four tabs at once against four API runs at once."""
+        tabs = four_tabs(self.browser, self.server, [next(self.seeds) for _ in range(4)])
+        r["tabs"].append(tabs / four_api(client, [next(self.seeds) for _ in range(4)]))
+
+    def floor(self, r: dict, wall: float, cpu: float):
+        """The floor rows, with this page blanked (the floor pages share the browser with nothing else)."""
+        self.page.goto("about:blank")
+        floor = floor_runs(self.context, self.server, self.pid, [next(self.seeds) for _ in range(4)], wall)
+        load(self.page, self.server.url)
+        page_run(self.page, self.server, self.pid, DEFAULT, next(self.seeds))  # (warm again)
+        for key, value in zip(("nothing_live", "status_only", "text_per_step"), floor):
+            r[key].append(value / cpu)
 
 
-def compare_run(page, browser_pid, traffic, timeout=600) -> dict | None:
-    """One Compare run (both runs with the page's settings, B changed by the first preset): Chromium CPU
-    and bytes received; None for an app without the tab."""
-    tab = page.get_by_role("tab", name="Compare")
-    if not tab.count():
-        return None
+def compare_run(page, browser_pid, timeout=600) -> float:
+    """One Compare run (both runs with the page's settings, B changed by the first preset): Chromium CPU."""
     page.bring_to_front()
-    tab.click()
-    traffic.bytes = 0
+    page.get_by_role("tab", name="Compare").click()
     # each side's end is the first done/stopped after a status that was neither: the last repeat's
     # "done" is still on screen when this one starts
     page.evaluate("""() => { window.__compare = {};
@@ -288,15 +356,15 @@ def compare_run(page, browser_pid, traffic, timeout=600) -> dict | None:
     page.get_by_role("button", name="Generate both").click()
     page.wait_for_function("window.__compare.a === 'ended' && window.__compare.b === 'ended'",
                            timeout=timeout * 1000, polling=100)
-    result = dict(chrome=process_cpu_seconds(browser_pid, children=True) - chrome0, bytes=traffic.bytes)
+    chrome = process_cpu_seconds(browser_pid, children=True) - chrome0
     page.get_by_role("tab", name="Generate").click()
-    return result
+    return chrome
 
 
 # Nothing drawn while a run streams (the status, the grid and the heatmap are drawn at its end).
 NOTHING_LIVE = """() => {
   const L = LladaView.Live.prototype, draw = L.drawLive;
-  L.drawLive = function () { if (this.state === 'running' && !this.replaying) return; return draw.call(this); };
+  L.drawLive = function (force) { if (this.state === 'running' && !this.replaying) return; return draw.call(this, force); };
 }"""
 # Only the status while a run streams: the grid and the heatmap are drawn at its end.
 STATUS_ONLY = """() => {
@@ -310,21 +378,16 @@ TEXT_PER_STEP = """([n, every]) => new Promise((done) => { const el = document.g
     if (i >= n) { clearInterval(timer); done(); } }, every); })"""
 
 
-def floor_runs(context, server, browser_pid, seeds, wall) -> tuple[float, float, float] | None:
+def floor_runs(context, server, browser_pid, seeds, wall) -> tuple[float, float, float]:
     """Chromium CPU seconds of (a run whose page draws nothing until the end, one whose page draws only
-    the status, a blank page changing one text once per step of a run of `wall` seconds); None for a page
-    without our renderer."""
+    the status, a blank page changing one text once per step of a run of `wall` seconds)."""
     cpu, seeds = [], iter(seeds)
     for patch in (NOTHING_LIVE, STATUS_ONLY):
         page = open_page(context, server.url)
-        try:
-            if not page.evaluate("!!window.LladaView"):
-                return None
-            page.evaluate(patch)
-            page_run(page, server, browser_pid, DEFAULT, next(seeds))  # first, as the main row's page is warm
-            cpu.append(page_run(page, server, browser_pid, DEFAULT, next(seeds))["chrome"])
-        finally:
-            page.close()
+        page.evaluate(patch)
+        page_run(page, server, browser_pid, DEFAULT, next(seeds))  # first, as the main row's page is warm
+        cpu.append(page_run(page, server, browser_pid, DEFAULT, next(seeds))["chrome"])
+        page.close()
     blank = context.new_page()
     blank.set_content("<div id='t'>Ready.</div>")
     chrome0 = process_cpu_seconds(browser_pid, children=True)
@@ -364,13 +427,6 @@ def four_api(client, seeds) -> float:
     return time.perf_counter() - start
 
 
-def bare_run(loaded, ids, seed):
-    wall, cpu = time.perf_counter(), time.process_time()
-    for _ in denoise(loaded, [ids], **DEFAULT, **SAMPLING, seed=seed):
-        pass
-    return time.perf_counter() - wall, time.process_time() - cpu
-
-
 # ---- the table --------------------------------------------------------------------------------------
 def med(values):
     values = [v for v in values if v is not None]
@@ -381,43 +437,47 @@ def fmt(value, spec, unit=""):
     return "-" if value is None else f"{value:{spec}}{unit}"
 
 
-def table(results: dict, bare: list, apps: dict, threads: int, repeats: int, floor: bool = False):
+ROWS = [  # (metric, goal, key, format, unit)
+    ("click -> done / bare", "<= 1.3x", "wall", ".2f", "x"),
+    ("server CPU / bare CPU", "<= 1.25x", "cpu", ".2f", "x"),
+    ("Chromium CPU / bare CPU", "<= 0.35x", "chrome", ".2f", "x"),
+    ("KB received per step", "<= 2 KB", "kb", ".2f", " KB"),
+    ("Stop -> stopped, 224 tokens", "<= 0.5 s", "stop", ".2f", " s"),
+    ("status lag, max (ms)", "<= 150", "lag", ".0f", ""),
+    ("512x512: longest task ms", "<= 100", "longest", ".0f", ""),
+    ("512x512: tasks > 100 ms", "0", "over", ".0f", ""),
+    ("512x512: scrub med / max ms", "<= 16", "scrub", None, ""),
+    ("Compare: Chromium CPU / 2 runs", "<= 1.2x", "compare", ".2f", "x"),
+    ("Compare: KB per step (both)", "<= 4 KB", "compare_kb", ".2f", " KB"),
+    ("4 tabs / 4 API runs", "<= 1.2x", "tabs", ".2f", "x"),
+]
+FLOOR_ROWS = [("Chromium CPU, nothing live", "-", "nothing_live", ".2f", "x"),
+              ("Chromium CPU, status only", "-", "status_only", ".2f", "x"),
+              ("Chromium CPU, a text per step", "-", "text_per_step", ".2f", "x")]
+
+
+def cell(r: dict, key: str, spec: str | None, unit: str) -> str:
+    if spec is None:  # the scrub: median / max
+        return f"{fmt(med(r[key]), '.1f')} / {fmt(max(r[key], default=None), '.1f')}"
+    return fmt(med(r[key]), spec, unit)
+
+
+def table(results: dict, apps: dict, threads: int, repeats: int, floor: bool = False):
+    bare = [b for r in results.values() for b in r["bare"]]
     print(f"model: bundled {BUNDLED_MODEL_DIR.name}; prompt {PROMPT!r}, {DEFAULT['gen_length']} tokens, "
           f"{DEFAULT['steps']} steps, blocks of {DEFAULT['block_length']}, temperature {SAMPLING['temperature']}, "
           f"{SAMPLING['remasking']} remasking, seeds from 0; {threads} torch threads; {repeats} repeats; "
           + ", ".join(f"{a} = {c} ({revision(c)})" for a, c in apps.items()))
-    rows = [("click -> done / bare", "<= 1.3x", lambda r: fmt(med(r["wall"]), ".2f", "x"),
-             f"{med(b[0] for b in bare):.2f} s wall"),
-            ("server CPU / bare CPU", "<= 1.25x", lambda r: fmt(med(r["cpu"]), ".2f", "x"),
-             f"{med(b[1] for b in bare):.2f} s CPU"),
-            ("Chromium CPU / bare CPU", "<= 0.35x", lambda r: fmt(med(r["chrome"]), ".2f", "x"), ""),
-            ("KB received per step", "<= 2 KB", lambda r: fmt(med(r["kb"]), ".2f", " KB"), ""),
-            ("Stop -> stopped, 224 tokens", "<= 0.5 s", lambda r: fmt(med(r["stop"]), ".2f", " s"), ""),
-            ("status lag, max (ms)", "<= 150", lambda r: fmt(med(r["lag"]), ".0f"), ""),
-            ("512x512: longest task ms", "<= 100", lambda r: fmt(med(r["longest"]), ".0f"), ""),
-            ("512x512: tasks > 100 ms", "0", lambda r: fmt(med(r["over"]), ".0f"), ""),
-            ("512x512: scrub med / max ms", "<= 16",
-             lambda r: f"{fmt(med(r['scrub']), '.1f')} / {fmt(max(r['scrub'], default=None), '.1f')}"
-                       + ("" if r["draws_replay"] else " *"), ""),
-            ("Compare: Chromium CPU / 2 runs", "<= 1.2x", lambda r: fmt(med(r["compare"]), ".2f", "x"), ""),
-            ("Compare: KB per step (both)", "<= 4 KB", lambda r: fmt(med(r["compare_kb"]), ".2f", " KB"), ""),
-            ("4 tabs / 4 API runs", "<= 1.2x", lambda r: fmt(med(r["tabs"]), ".2f", "x"), "")]
-    if floor:
-        rows += [("Chromium CPU, nothing live", "-", lambda r: fmt(med(r["nothing_live"]), ".2f", "x"), ""),
-                 ("Chromium CPU, status only", "-", lambda r: fmt(med(r["status_only"]), ".2f", "x"), ""),
-                 ("Chromium CPU, a text per step", "-", lambda r: fmt(med(r["text_per_step"]), ".2f", "x"),
-                  "blank page")]
-    widths = [28, 9] + [max(15, len(a)) for a in results] + [14]
+    reference = {"wall": f"{med(b[0] for b in bare):.2f} s wall", "cpu": f"{med(b[1] for b in bare):.2f} s CPU",
+                 "text_per_step": "blank page"}
+    widths = [30, 9] + [max(15, len(a)) for a in results] + [14]
     line = lambda cells: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
     print(line(["metric", "goal"] + list(results) + ["bare denoise"]))
-    for name, goal, value, reference in rows:
-        print(line([name, goal] + [value(r) for r in results.values()] + [reference]))
+    for name, goal, key, spec, unit in ROWS + (FLOOR_ROWS if floor else []):
+        print(line([name, goal] + [cell(r, key, spec, unit) for r in results.values()] + [reference.get(key, "")]))
     for a, r in results.items():
         if None in r["stop"]:
             print(f"note: in {a}, {r['stop'].count(None)} of the 224-token runs ended before Stop; left out")
-    if not all(r["draws_replay"] for r in results.values()):
-        print("* replay through the server (a Gradio slider): from setting its number box until the grid's caption "
-              "shows the step, a round trip, not a draw")
     print("reference: bare denoise() of the package this script imports, on the bundled model, in this process")
 
 
@@ -432,68 +492,44 @@ def main():
     torch.set_num_threads(args.threads)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit("terminated"))  # so that the servers are stopped
     apps = dict(item.split("=", 1) for item in args.apps.split(","))
-    loaded = load_model()
-    ids = prompt_ids(loaded, PROMPT)
-    rng, seeds, folder = random.Random(0), iter(range(10**6)), Path(tempfile.mkdtemp(prefix="bench-browser-"))
+    loaded, rng, seeds = load_model(), random.Random(0), iter(range(10**6))
+    folder = Path(tempfile.mkdtemp(prefix="bench-browser-"))
     servers = {a: (Server(c, threads=args.threads), Server(c, tiny_checkpoint(folder), threads=args.threads))
                for a, c in apps.items()}
-    results = {a: dict(wall=[], cpu=[], chrome=[], kb=[], stop=[], lag=[], longest=[], over=[], scrub=[], tabs=[],
-                       compare=[], compare_kb=[], draws_replay=True, nothing_live=[], status_only=[],
-                       text_per_step=[]) for a in apps}
-    bare = []
+    keys = [key for _, _, key, _, _ in ROWS + FLOOR_ROWS]
+    results = {a: {key: [] for key in keys + ["bare"]} for a in apps}
     try:
-        for main_server, long_server in servers.values():
-            main_server.wait(), long_server.wait()
+        for pair in servers.values():
+            for server in pair:
+                server.wait()
         with sync_playwright() as p:
             browser = launch_chromium(p)
-            browser_pid = chromium_root()
             context = browser.new_context(viewport={"width": 1280, "height": 900})
-            pages = {a: open_page(context, s.url) for a, (s, _) in servers.items()}
-            traffic = {a: Traffic(page) for a, page in pages.items()}
-            clients = {a: Client(s.url, verbose=False) for a, (s, _) in servers.items()}
+            benches = {a: Bench(browser, context, pair, loaded, seeds, rng) for a, pair in servers.items()}
+            clients = {a: Client(pair[0].url, verbose=False) for a, pair in servers.items()}
             for repeat in range(args.repeats):
-                for a, (server, long_server) in servers.items():
-                    r, seed = results[a], next(seeds)
-                    print(f"{a}, repeat {repeat + 1}: 128-token runs, Stop", file=sys.stderr)
-                    bare.append(bare_run(loaded, ids, seed))
-                    run = page_run(pages[a], server, browser_pid, DEFAULT, seed, traffic[a])
-                    r["wall"].append(run["wall"] / bare[-1][0])
-                    r["cpu"].append(run["cpu"] / bare[-1][1])
-                    r["chrome"].append(run["chrome"] / bare[-1][1])
-                    r["kb"].append(run["bytes"] / 1024 / DEFAULT["steps"])
-                    both = compare_run(pages[a], browser_pid, traffic[a])
-                    if both is not None:  # the seed of the run before (the page's): a new run, not a cached one
-                        r["compare"].append(both["chrome"] / (2 * run["chrome"]))
-                        r["compare_kb"].append(both["bytes"] / 1024 / DEFAULT["steps"])
-                    if args.floor:  # in place of this page, as the run above had no other page of its app
-                        pages[a].goto("about:blank")
-                        floor = floor_runs(context, server, browser_pid, [next(seeds) for _ in range(4)], run["wall"])
-                        load(pages[a], server.url)
-                        if floor is not None:
-                            r["nothing_live"].append(floor[0] / bare[-1][1])
-                            r["status_only"].append(floor[1] / bare[-1][1])
-                            r["text_per_step"].append(floor[2] / bare[-1][1])
-                    stop = page_run(pages[a], server, browser_pid, STOPPED, next(seeds), stop_after=2.0)
-                    r["stop"].append(stop["stop"])
-                    r["lag"].append(max((x for x in (run["lag"], stop["lag"]) if x is not None), default=None))
+                for a, bench in benches.items():
+                    r = results[a]
+                    print(f"{a}, repeat {repeat + 1}: 128-token runs, Compare, Stop", file=sys.stderr)
+                    bench.open()
+                    run = bench.default_run(r)
+                    bench.compare(r, run["chrome"])
+                    bench.bytes_per_step(r)
+                    if args.floor:
+                        bench.floor(r, run["wall"], r["bare"][-1][1])
+                    bench.stop_latency(r)
+                    bench.close()
                     print(f"{a}, repeat {repeat + 1}: 512 x 512 run on the tiny checkpoint, scrub", file=sys.stderr)
-                    long_page = open_page(context, long_server.url)
-                    tasks = page_run(long_page, long_server, browser_pid, LONG, next(seeds))["tasks"]
-                    r["longest"].append(max(tasks, default=0))
-                    r["over"].append(sum(d > 100 for d in tasks))
-                    scrub, r["draws_replay"] = scrub_times(long_page, rng)
-                    r["scrub"] += scrub
-                    long_page.close()
+                    bench.long_run(r)
                     print(f"{a}, repeat {repeat + 1}: four tabs, four API runs", file=sys.stderr)
-                    tabs = four_tabs(browser, server, [next(seeds) for _ in range(4)])
-                    r["tabs"].append(tabs / four_api(clients[a], [next(seeds) for _ in range(4)]))
+                    bench.tabs_and_api(r, clients[a])
             browser.close()
     finally:
         for pair in servers.values():
             for server in pair:
                 server.close()
         shutil.rmtree(folder, ignore_errors=True)
-    table(results, bare, apps, args.threads, args.repeats, args.floor)
+    table(results, apps, args.threads, args.repeats, args.floor)
 
 
 if __name__ == "__main__":
