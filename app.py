@@ -36,9 +36,9 @@ def address_problem(host: str, port: int) -> str | None:
 
 
 def cpu_threads(asked: int | None) -> int:
-    """Threads for the model on a CPU. By default one core is left to the browser that draws the page:
-    on 2 cores, a second model thread made a run hardly faster alone (bare denoise() 3.2 s against
-    3.5-4.9 s with one) and slower with a page drawing it, its threads spinning against the browser's."""
+    """Threads for the model on a CPU. By default one core is left to the browser that draws the page: on
+    2 cores, a second model thread made a run hardly faster alone and slower with a page drawing it, its
+    threads spinning against the browser's (docs/performance.md)."""
     if asked is not None:
         return asked
     if os.environ.get("OMP_NUM_THREADS", "").isdigit():

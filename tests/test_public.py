@@ -208,7 +208,7 @@ def test_decode_run_refuses_every_malformed_file(app):
 
 
 def test_the_page_checks_run_files_with_the_same_limits():
-    source = (ROOT / "llada_demo" / "views" / "viewer.js").read_text()
+    source = (ROOT / "llada_demo" / "views" / "viewer" / "run.js").read_text()
     limits = dict(MAX_RUN_BYTES=MAX_RUN_BYTES, MAX_CANVAS=MAX_CANVAS, MAX_PROMPT=MAX_PROMPT, MAX_ID=MAX_ID)
     for name, value in limits.items():
         match = __import__("re").search(rf"\b{name} = ([\d* ]+)[,;]", source)

@@ -110,7 +110,7 @@ def build_demo(app: DemoApp) -> gr.Blocks:
 def launch_options(app: DemoApp | None = None) -> dict:
     """What launch() takes besides the address (Gradio 6 takes css and theme there). The export store is
     a static path: Gradio serves its files from where they are instead of a copy per export in its cache."""
-    gr.set_static_paths([str(PLOTLY_JS), str(VIEWER_JS)] + ([str(app.exports.root)] if app else []))
+    gr.set_static_paths([str(PLOTLY_JS), *map(str, VIEWER_JS)] + ([str(app.exports.root)] if app else []))
     return dict(css=source(VIEWER_CSS), theme=gr.themes.Soft(primary_hue="teal"), max_file_size=MAX_UPLOAD,
                 state_session_capacity=app.sessions.capacity if app else SESSIONS)
 

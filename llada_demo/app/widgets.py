@@ -1,4 +1,4 @@
-"""The page's drawn views as Gradio components: gr.HTML elements whose JavaScript (views/viewer.js, with
+"""The page's drawn views as Gradio components: gr.HTML elements whose JavaScript (views/viewer/, with
 plotly.js from the plotly package) draws runs and charts in the browser from the data handlers send.
 """
 
@@ -12,7 +12,7 @@ from ..views.page import PLOTLY_JS, VIEWER_JS
 
 # Every view loads plotly.js and the renderer through `head`: Gradio runs a component's js_on_load only
 # after the scripts of its own head have loaded (scripts are loaded once per page).
-HEAD = "".join(f'<script src="gradio_api/file={path}"></script>' for path in (PLOTLY_JS, VIEWER_JS))
+HEAD = "".join(f'<script src="gradio_api/file={path}"></script>' for path in (PLOTLY_JS, *VIEWER_JS))
 
 # A live view's js_on_load: mount it (options as LladaView.mountLive takes them) and follow its runs.
 # Steps come through the run's own stream (app/stream.py) once the page has the run's id from the start

@@ -94,7 +94,7 @@ def run_document(messages: list[dict]) -> dict:
     return dict(format=FORMAT, version=VERSION, messages=messages)
 
 
-# What a run file may hold (the page's viewer.js checks the same limits before it draws one):
+# What a run file may hold (the page's views/viewer/run.js checks the same limits before it draws one):
 MAX_RUN_BYTES = 20 * 2**20  # a file's size, checked before it is read
 MAX_CANVAS = 4096  # positions a run fills: the longest context of the models the app offers (LLaDA-8B)
 MAX_PROMPT = 8192  # prompt tokens before the canvas

@@ -1,4 +1,4 @@
-"""Views: token texts and the browser renderer (viewer.js) that draws runs from the wire format.
+"""Views: token texts and the browser renderer (viewer/*.js) that draws runs from the wire format.
 
 Imports trace and sampling only; the app serves these files and the run's messages.
 """

@@ -1,6 +1,6 @@
 """The browser renderer's files, and a run as a standalone HTML page that replays with no server.
 
-The drawing itself is viewer.js (with viewer.css); it reads the messages of trace/wire.py. plotly.js
+The drawing itself is viewer/*.js (with viewer.css); it reads the messages of trace/wire.py. plotly.js
 comes from the plotly Python package, so nothing is fetched from a CDN.
 """
 
@@ -14,7 +14,8 @@ from pathlib import Path
 import plotly
 
 HERE = Path(__file__).resolve().parent
-VIEWER_JS = HERE / "viewer.js"
+# the renderer's files, in the order they load (each adds to window.LladaView: viewer/base.js says what)
+VIEWER_JS = tuple(HERE / "viewer" / f"{name}.js" for name in ("base", "run", "grid", "live", "charts", "tabs", "mount"))
 VIEWER_CSS = HERE / "viewer.css"
 PLOTLY_JS = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
 
@@ -41,7 +42,7 @@ def standalone_html(document: dict, title: str = "llada-demo run") -> str:
         f"<title>{html.escape(title)}</title>"
         f"<style>body{{font-family:system-ui,sans-serif;margin:16px;max-width:1200px}}{source(VIEWER_CSS)}</style>"
         f"<script>{_inline_script(source(PLOTLY_JS))}</script>"
-        f"<script>{_inline_script(source(VIEWER_JS))}</script>"
+        + "".join(f"<script>{_inline_script(source(path))}</script>" for path in VIEWER_JS) +
         "</head><body>"
         f"<h3>{html.escape(title)}</h3>"
         "<div id=\"ld-live\"></div><div id=\"ld-charts\"></div>"
