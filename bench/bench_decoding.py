@@ -16,6 +16,7 @@ Columns: forward passes (summed over the part's prompts), tokens committed per f
 forward pass, wall seconds, speed-up of the wall time over the baseline of the same length, and the
 quality: agreement of the answer (up to EOS) with the baseline's, or the share of verses recalled.
 Rows go in turns within each repeat, so that machine noise hits all alike; medians over repeats.
+With --against NAME=DIR, every row once more with that checkout's denoise() ("[NAME]"), in the same turns.
 """
 
 import argparse
@@ -29,23 +30,26 @@ import torch
 
 from llada_demo import denoise, load_model
 from llada_demo.prompts import prompt_ids
+from llada_demo.testing import import_checkout
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = {"fixed": {}, "threshold 0.9": dict(decoding="threshold", threshold=0.9),
          "factor 1.0": dict(decoding="factor", factor=1.0)}
 CACHES = (None, "prefix", "dual")
 BASELINE = "fixed, no cache, no EOS stop (LLaDA)"
+CHECKOUTS = {"": denoise}  # row suffix -> the denoise() it runs (--against adds another checkout's)
 
 
 def rows():
-    """(name, keyword arguments) of every row, the baseline first."""
-    yield BASELINE, {}
-    for rule, kw in RULES.items():
-        for cache in CACHES:
-            yield f"{rule}, {cache or 'no'} cache, EOS stop", dict(kw, cache=cache, stop_at_eos=True)
+    """(name, keyword arguments, denoise) of every row, the baseline first."""
+    for suffix, fn in CHECKOUTS.items():
+        yield BASELINE + suffix, {}, fn
+        for rule, kw in RULES.items():
+            for cache in CACHES:
+                yield f"{rule}, {cache or 'no'} cache, EOS stop{suffix}", dict(kw, cache=cache, stop_at_eos=True), fn
 
 
-def run(loaded, ids, settings):
+def run(loaded, ids, settings, denoise=denoise):
     """(seconds, forward passes, positions committed, canvas tokens) of one greedy run."""
     start = time.perf_counter()
     denoising = denoise(loaded, [ids], **settings)
@@ -65,13 +69,13 @@ def until(tokens, stops):
 
 def measure(loaded, prompts, base, repeats, quality):
     """{row: (median seconds, passes, committed, quality)} over `prompts`, rows in turns."""
-    seconds = {name: [] for name, _ in rows()}
+    seconds = {name: [] for name, _, _ in rows()}
     results = {}
     for _ in range(repeats):
-        for name, kw in rows():
+        for name, kw, fn in rows():
             total, passes, committed, answers = 0.0, 0, 0, []
             for ids in prompts:
-                t, p, c, tokens = run(loaded, ids, base | kw)
+                t, p, c, tokens = run(loaded, ids, base | kw, fn)
                 total, passes, committed = total + t, passes + p, committed + c
                 answers.append(tokens)
             seconds[name].append(total)
@@ -131,8 +135,12 @@ def main():
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--threads", type=int, default=max(1, (os.cpu_count() or 2) - 1), help="default: as app.py")
+    ap.add_argument("--against", default=None, help="NAME=DIR: every row also with that checkout's denoise()")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    if args.against:
+        name, checkout = args.against.split("=", 1)
+        CHECKOUTS[f" [{name}]"] = import_checkout(checkout, "llada_demo_" + name).denoise
     recite = args.recite or (str(ROOT / "assets" / "llada-recite")
                              if (ROOT / "assets" / "llada-recite" / "config.json").exists() else "none")
     print(f"{args.threads} torch threads on {args.device}, {args.repeats} repeat(s) (medians)")

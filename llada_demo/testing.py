@@ -28,6 +28,21 @@ def tiny_model(seed=0, std=0.5, **overrides) -> LLaDAModelLM:
     return LLaDAModelLM(tiny_config(**overrides)).init_weights(seed, std=std).eval().requires_grad_(False)
 
 
+def import_checkout(checkout: str, name: str):
+    """The llada_demo package of another checkout (say, before a change), imported beside this one under
+    `name`, so that a benchmark can run both in one process, in turns."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    init = Path(checkout) / "llada_demo" / "__init__.py"
+    spec = importlib.util.spec_from_file_location(name, init, submodule_search_locations=[str(init.parent)])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # (its modules import each other through the package's name)
+    spec.loader.exec_module(module)
+    return module
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
