@@ -1,12 +1,13 @@
 """A visitor's tour of the running app in Chromium, one screenshot per stop.
 
-    python scripts/tour.py [--url http://127.0.0.1:7860/] [--out tour]
+    python scripts/tour.py [--url http://127.0.0.1:7860/] [--out tour] [--docs docs]
 
 Without --url it starts `app.py` on a free port (the bundled model, with the models shipped beside it)
 and stops it at the end. Every tab with its defaults; each model in the menu on its own first example;
 the documented example of each tab; a stopped run; an export, its standalone HTML opened from file://
 and its JSON opened back into the replay. The screenshots go into the folder --out names, numbered in
-the order taken; the list is printed at the end. The README's images are taken from these.
+the order taken; the list is printed at the end. With --docs DIR, the README's images are written there
+too: the top of the page at five of the stops (screenshot, compare, reversal, forward, likelihood.png).
 """
 
 from __future__ import annotations
@@ -25,17 +26,23 @@ sys.path.insert(0, str(ROOT))  # (scripts/ is not a package; the checkout's llad
 from llada_demo.testing import free_port, launch_chromium  # noqa: E402
 
 DONE = "done"
+DOCS_HEIGHT = 1150  # px of the page's top in a README image
 
 
 class Tour:
-    def __init__(self, page, out: Path):
-        self.page, self.out, self.shots = page, out, []
+    def __init__(self, page, out: Path, docs: Path | None = None):
+        self.page, self.out, self.docs, self.shots = page, out, docs, []
 
-    def shot(self, name: str, full: bool = True, page=None):
+    def shot(self, name: str, full: bool = True, page=None, docs: str | None = None):
+        page = page or self.page
         path = self.out / f"{len(self.shots) + 1:02d}-{name}.png"
-        (page or self.page).screenshot(path=str(path), full_page=full)
+        page.screenshot(path=str(path), full_page=full)
         self.shots.append(path)
         print(f"  {path.name}", flush=True)
+        if docs and self.docs:
+            page.screenshot(path=str(self.docs / docs), full_page=True,
+                            clip=dict(x=0, y=0, width=page.viewport_size["width"], height=DOCS_HEIGHT))
+            print(f"  {self.docs / docs}", flush=True)
 
     # ---- moving around -------------------------------------------------------------------------------
     def tab(self, name: str):
@@ -84,6 +91,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--url", help="a running app (default: start app.py on a free port)")
     ap.add_argument("--out", default="tour", help="folder for the screenshots (made if missing)")
+    ap.add_argument("--docs", default=None, help="also write the README's images into this folder")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -112,7 +120,7 @@ def main():
             page.get_by_placeholder("Type a prompt, then Generate").wait_for(timeout=60_000)
             page.locator("#ld-replay").wait_for(state="attached")
             page.wait_for_timeout(1500)
-            tour = Tour(page, out)
+            tour = Tour(page, out, Path(args.docs) if args.docs else None)
             print(f"tour of {url}, screenshots in {out}/:")
             visit(tour, browser)
             browser.close()
@@ -129,7 +137,7 @@ def visit(tour: Tour, browser):
     tour.shot("generate-as-it-opens")
     models = tour.models()
     tour.generate("In the beginning")
-    tour.shot("generate-bundled-in-the-beginning")
+    tour.shot("generate-bundled-in-the-beginning", docs="screenshot.png")
     for i, model in enumerate(models[1:], 2):
         tour.choose("Model", model)
         tour.shot(f"generate-model-{i}-settings", full=False)
@@ -172,7 +180,7 @@ def visit(tour: Tour, browser):
     tour.tab("Compare")
     tour.shot("compare-as-it-opens", full=False)
     tour.click_and_wait("Generate both", ("ld-a-", "ld-b-"))
-    tour.shot("compare-default-preset")
+    tour.shot("compare-default-preset", docs="compare.png")
     for preset in ("fixed steps vs confidence threshold 0.9",
                    "the diffusion model vs its autoregressive twin (same settings)"):
         tour.choose("Compare", preset)
@@ -183,7 +191,7 @@ def visit(tour: Tour, browser):
     tour.shot("reversal-as-it-opens", full=False)
     directions = ("ld-f-", "ld-r-", "ld-tf-", "ld-tr-")
     tour.click_and_wait("Run both directions", directions)
-    tour.shot("reversal-default-model")
+    tour.shot("reversal-default-model", docs="reversal.png")
     tour.choose("Model (a diffusion model with a twin)", models[0])
     tour.click_and_wait("Run both directions", directions)
     tour.shot("reversal-bundled-model")
@@ -192,7 +200,7 @@ def visit(tour: Tour, browser):
     page.wait_for_function("/tokens masked/.test((document.querySelector('#ld-forward-status') || "
                            "{innerText: ''}).innerText)", timeout=60_000)
     page.wait_for_timeout(1000)
-    tour.shot("forward-process-defaults")
+    tour.shot("forward-process-defaults", docs="forward.png")
     tour.choose("Example texts", "The LORD is my shepherd; I shall not want.")
     page.wait_for_timeout(2000)
     tour.shot("forward-process-example")
@@ -202,7 +210,7 @@ def visit(tour: Tour, browser):
     page.wait_for_function("/^done/.test((document.querySelector('#ld-likelihood-status') || "
                            "{innerText: ''}).innerText)", timeout=120_000)
     page.wait_for_timeout(1000)
-    tour.shot("likelihood-defaults")
+    tour.shot("likelihood-defaults", docs="likelihood.png")
 
 
 def examples_of(page, model: str) -> str | None:

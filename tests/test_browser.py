@@ -265,6 +265,9 @@ def test_the_guesses_toggle_redraws_in_the_page(page):
     wait_status(page, "done")
     scrub(page, 4)
     assert page.locator("#ld-grid .ld-cells .ld-guess").count() > 0
+    masked = page.locator("#ld-grid .ld-cell.ld-mask[data-pos]").first
+    masked.hover()  # a masked cell's tooltip is made when it is hovered, for the step shown
+    assert re.fullmatch(r"masked · model's guess \".*\" \(id \d+, confidence 0\.\d{3}\)", masked.get_attribute("title"))
     page.get_by_label("Show the model's guesses under the masks").uncheck()
     page.wait_for_function("document.querySelectorAll('#ld-grid .ld-cells .ld-guess').length === 0", timeout=5_000)
     assert np.sum([m for m, _ in answer_cells(page)]) == 32 - 8

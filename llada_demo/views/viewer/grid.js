@@ -14,6 +14,18 @@
       this.redraw = redraw;
       this.showGuesses = true;
       this.tailOpen = false;
+      this.shown = null;  // [run, view] last drawn: a masked cell's tooltip is made when it is hovered
+      box.addEventListener("mouseover", (e) => {
+        const cell = e.target.closest && e.target.closest(".ld-cell.ld-mask[data-pos]");
+        if (cell && this.shown) cell.title = this.maskTitle(...this.shown, Number(cell.dataset.pos));
+      });
+    }
+    /* A masked cell's tooltip: the model's guess there at the step shown, and its confidence. */
+    maskTitle(run, v, i) {
+      const id = v.guess[i], conf = v.conf[i];
+      if (v.step === 0 || id === run.mask) return "masked";
+      const confTxt = Number.isFinite(conf) ? `confidence ${conf.toFixed(3)}` : "no prediction";
+      return `masked \u00b7 model's guess ${quoted(run.text(id))} (id ${id}, ${confTxt})`;
     }
     /* The cells of `run`, blank until drawn. */
     build(run) {
@@ -62,9 +74,12 @@
     /* `run` at step k; cells committed after step `since` are outlined; `running`: the active block is
      * underlined. Only changed cells are touched: what each cell shows is kept as four numbers (flags,
      * token id, confidence byte, commit step), and its strings are built only when one of them changes
-     * (building them for every cell to compare them made more garbage and slower scrubs). */
+     * (building them for every cell to compare them made more garbage and slower scrubs). A masked cell's
+     * confidence changes at every step but shows only in its tooltip, made when it is hovered: so a
+     * masked cell is touched only when its guess changes (each touch costs the page a layout and paint). */
     draw(run, k, since, running) {
       const v = run.view(k), d = this.drawn, active = run.start.block_spans[v.block];
+      this.shown = [run, v];
       this.drawTail(run.n, run.tail(v, this.showGuesses));
       for (let i = 0; i < run.n; i++) {
         const masked = v.masked[i] === 1, c = v.commit[i], conf = v.conf[i];
@@ -72,7 +87,7 @@
         const flags = (masked ? MASKED : 0) | (running && k > 0 && i >= active[0] && i < active[1] ? ACTIVE : 0)
                       | (!masked && c > since && c > 0 ? NEW : 0) | (masked && this.showGuesses ? GUESS : 0)
                       | (i >= this.tailAt ? HIDDEN : 0);
-        const byte = Number.isFinite(conf) ? Math.round(conf * 254) : -1, o = 4 * i;
+        const byte = Number.isFinite(conf) && !masked ? Math.round(conf * 254) : -1, o = 4 * i;
         if (d[o] === flags && d[o + 1] === id && d[o + 2] === byte && d[o + 3] === c) continue;
         d[o] = flags; d[o + 1] = id; d[o + 2] = byte; d[o + 3] = c;
         this.drawCell(run, this.cells[i], flags, id, conf, c, k);
@@ -86,11 +101,8 @@
       const confTxt = Number.isFinite(conf) ? `confidence ${conf.toFixed(3)}` : "no prediction";
       if (flags & MASKED) {
         cls += " ld-mask";
-        title = "masked";
-        if (k > 0 && id !== run.mask) {
-          title += ` \u00b7 model's guess ${quoted(run.text(id))} (id ${id}, ${confTxt})`;
-          if (flags & GUESS) guess = shown(run.text(id));
-        }
+        title = "";  // (made when hovered: maskTitle)
+        if (k > 0 && id !== run.mask && flags & GUESS) guess = shown(run.text(id));
       } else if (c === 0) {  // given before the run (fixed tokens, infill's text): not predicted
         cls += " ld-prompt ld-given";
         text = shown(run.text(id));

@@ -1,6 +1,6 @@
 /* A live view: status, token grid and replay controls in one element, fed by a run's messages as they
  * come (from the page's stream or Gradio's values, with what it missed fetched again), or by a whole run
- * (an opened file, a standalone page). It draws at most once a frame, and at most every GRID_INTERVAL
+ * (an opened file, a standalone page). It draws at most once a frame, and at most every Live.interval ms
  * while a run streams. */
 (function (L) {
   "use strict";
@@ -8,7 +8,7 @@
   // ms between drawings of a streaming run (grid, heatmap rows and status in one frame): every frame that
   // changes the page pays a layout, a paint and the compositor, whatever changed, so frames are what the
   // page's CPU follows (docs/performance.md)
-  const GRID_INTERVAL = 100;
+  const GRID_INTERVAL = 100;  // (Live.interval: a page or a benchmark may set another)
 
   class Live {
     /* options.prefix: of its elements' ids ("ld-": ld-status, ld-grid, ld-replay, ld-play, ...). */
@@ -162,16 +162,15 @@
       this.pending = true;
       requestAnimationFrame(() => { this.pending = false; this.drawLive(); });
     }
-    /* The grid, the heatmap's new rows and the status together, at most GRID_INTERVAL apart while a run
+    /* The grid, the heatmap's new rows and the status together, at most Live.interval apart while a run
      * streams (`force`: now), at once when it ends or stops. Cells committed since the last drawn grid
      * are outlined. */
     drawLive(force = false) {
       if (!this.run || this.replaying) return;
       const k = this.run.done, now = performance.now(), running = this.state === "running";
-      if (running && !force && now - this.lastGrid < GRID_INTERVAL) {
-        if (!this.gridTimer) {
-          this.gridTimer = setTimeout(() => { this.gridTimer = null; this.request(); }, GRID_INTERVAL - (now - this.lastGrid));
-        }
+      const wait = Live.interval - (now - this.lastGrid);
+      if (running && !force && wait > 0) {
+        if (!this.gridTimer) this.gridTimer = setTimeout(() => { this.gridTimer = null; this.request(); }, wait);
         return;
       }
       this.drawGrid(k, this.lastDrawn);
@@ -231,5 +230,6 @@
     }
   }
 
+  Live.interval = GRID_INTERVAL;
   L.Live = Live;
 })(window.LladaView = window.LladaView || {});
