@@ -10,7 +10,7 @@ import re
 MASK_PLACEHOLDER = "[MASK]"
 
 
-def _encode(tokenizer, text: str) -> list[int]:
+def typed_ids(tokenizer, text: str) -> list[int]:
     """Ids of what a user typed: a special token's text (say "<|mdm_mask|>") stays text."""
     return tokenizer(text, add_special_tokens=False, split_special_tokens=True)["input_ids"]
 
@@ -46,7 +46,7 @@ def prompt_ids(loaded, text: str, history=(), chat: bool = False) -> list[int]:
         messages.append({"role": "user", "content": _defang(tok, text)})
         rendered = tok.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
         return tok(rendered, add_special_tokens=False)["input_ids"]  # the template's own special tokens act
-    ids = _encode(tok, text)
+    ids = typed_ids(tok, text)
     if tok.bos_token_id is not None:
         ids = [tok.bos_token_id] + ids
     return ids
@@ -64,7 +64,7 @@ def infill_ids(loaded, text: str, placeholder: str = MASK_PLACEHOLDER) -> list[i
     ids = [tok.bos_token_id] if tok.bos_token_id is not None else []
     for i, piece in enumerate(pieces):
         if piece:
-            ids += _encode(tok, piece)
+            ids += typed_ids(tok, piece)
         if i < len(pieces) - 1:
             ids.append(loaded.mask_id)
     return ids
@@ -88,7 +88,7 @@ def parse_constraints(loaded, spec: str, gen_length: int) -> dict[int, int]:
         pos, text = int(m.group(1)), m.group(2).strip()
         if not text:
             raise ValueError(f"fixed tokens: position {pos} has no text")
-        ids = _encode(loaded.tokenizer, (" " + text) if pos > 0 else text)
+        ids = typed_ids(loaded.tokenizer, (" " + text) if pos > 0 else text)
         for k, tid in enumerate(ids):
             if not 0 <= pos + k < gen_length:
                 raise ValueError(f"fixed tokens: position {pos + k} is outside the answer (0..{gen_length - 1})")

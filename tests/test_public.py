@@ -175,7 +175,20 @@ def malformed(run: dict) -> dict:
         return changed(lambda d, start, step: (start if where == "start" else step).__setitem__(field, value))
 
     n = len(run["messages"][0]["initial"])
+    start, first = run["messages"][0], run["messages"][1]
+    masked = [p for p, t in enumerate(start["initial"]) if t == start["mask_id"] and p not in first["committed"]]
+
+    def edit(version=None, **fields):  # an edit message after the first step
+        message = dict(type="edit", step=1, set=[], remask=[], texts={}) | fields
+        return changed(lambda d, start, step: (d["messages"].insert(2, message),
+                                               version and d.__setitem__("version", version)))
+
     return {
+        "an edit masking a masked cell again": edit(remask=[masked[0]]),
+        "an edit setting a cell past the canvas": edit(set=[[n + 5, 3]]),
+        "an edit at another step than its place": edit(step=7),
+        "an edit changing a cell twice": edit(set=[[masked[0], 3]], remask=[masked[0]]),
+        "an edit in a version 2 file": edit(version=2, set=[[masked[0], 3]]),
         "bad base64 confidence": put("confidence", "%%%not base64%%%"),
         "confidence of the wrong length": put("confidence", "AAAA"),
         "a canvas of 2,000,000 masks": put("initial", [2] * 2_000_000, "start"),

@@ -43,6 +43,18 @@ class Canvas:
 
 
 @dataclass(frozen=True, eq=False)
+class Resume:
+    """Where a run goes on from (`denoise(..., resume=)`): the canvas after step `step`, edits included
+    (mask_id where masked), the block that step was in, and the forward passes so far. The continuation
+    keeps the plan: the blocks and steps per block that remain after `step`; its records count on."""
+
+    tokens: np.ndarray  # (N,) int64
+    step: int
+    block: int
+    forward_passes: int
+
+
+@dataclass(frozen=True, eq=False)
 class StepRecord:
     """One reverse step of one sequence: what it committed and what the model thought everywhere."""
 

@@ -18,7 +18,7 @@ import torch
 
 from ..loading import OFFICIAL_SPECIAL_IDS
 from ..model import BlockCache, KVCache
-from .record import Canvas, StepRecord
+from .record import Canvas, Resume, StepRecord
 from .schedule import Schedule, predict_tokens, remasking_score, settled_at_eos, token_probability, transfer_counts
 from .settings import SamplingSettings
 
@@ -44,7 +44,7 @@ def _unwrap(model):
 
 def _as_batch(prompt, device) -> torch.Tensor:
     if not isinstance(prompt, torch.Tensor):
-        prompt = torch.tensor(prompt, dtype=torch.long)
+        prompt = torch.as_tensor(np.asarray(prompt), dtype=torch.long)  # (a list of arrays: one copy, not many)
     if prompt.dim() == 1:
         prompt = prompt[None]
     if prompt.dim() != 2:
@@ -69,6 +69,7 @@ class _Run:
     eos_id: int | None
     eot_id: int | None
     generator: torch.Generator | None
+    resume: Resume | None = None  # a run that goes on from a step of another (or of itself, edited)
 
     def canvases(self) -> tuple[Canvas, ...]:
         """One Canvas per sequence of the batch (they differ only in their prompts)."""
@@ -160,8 +161,28 @@ def _canvas_tensor(prompt, settings: SamplingSettings, mask_id: int, vocab: int 
     return x
 
 
+def _resumed(run: _Run, resume: Resume) -> None:
+    """The canvas after `resume.step` written into the run: only where it fills (its given tokens stay);
+    an autoregressive model cannot fill a position before the step it resumes after."""
+    tokens = torch.as_tensor(np.asarray(resume.tokens), dtype=torch.long, device=run.x.device)
+    canvas = run.x[:, run.start:]
+    if tokens.shape != canvas.shape[1:]:
+        raise ValueError(f"a resumed canvas has {tokens.shape[0]} positions; this run's has {canvas.shape[1]}")
+    given = ~run.maskable[0, run.start:]
+    if bool((tokens[given] != canvas[0, given]).any()):
+        raise ValueError("a resumed canvas may change only the positions the run fills, not the given ones")
+    if getattr(run.model.config, "causal", False) and bool((tokens[: resume.step] == run.mask_id).any()):
+        raise ValueError("an autoregressive model writes left to right: it cannot fill a position before the step "
+                         f"it goes on from ({resume.step})")
+    run.x[:, run.start:] = tokens
+    run.resume = resume
+    if run.settings.seed is not None:  # a stream of its own, from the seed and the step (not the original's)
+        run.generator = torch.Generator(device=run.x.device).manual_seed(
+            (run.settings.seed * 1_000_003 + resume.step) % 2**63)
+
+
 def _setup(model, prompt, settings: SamplingSettings, attention_mask=None, *, mask_id=None, eos_id=None,
-           eot_id=None) -> _Run:
+           eot_id=None, resume: Resume | None = None) -> _Run:
     model, known = _unwrap(model)
     mask_id = _first_id(mask_id, known.get("mask_id"), OFFICIAL_SPECIAL_IDS["mask_id"])
     eos_id = _first_id(eos_id, known.get("eos_id"), OFFICIAL_SPECIAL_IDS["eos_id"])
@@ -187,9 +208,12 @@ def _setup(model, prompt, settings: SamplingSettings, attention_mask=None, *, ma
     prompt_index = torch.zeros_like(x, dtype=torch.bool)
     prompt_index[:, :L] = x[:, :L] != mask_id
     generator = None if settings.seed is None else torch.Generator(device=model.device).manual_seed(settings.seed)
-    return _Run(model=model, settings=settings, schedule=schedule, x=x, slots=slots, start=start,
-                attention_mask=attention_mask, prompt_index=prompt_index, maskable=x == mask_id, mask_id=mask_id,
-                eos_id=eos_id, eot_id=eot_id, generator=generator)
+    run = _Run(model=model, settings=settings, schedule=schedule, x=x, slots=slots, start=start,
+               attention_mask=attention_mask, prompt_index=prompt_index, maskable=x == mask_id, mask_id=mask_id,
+               eos_id=eos_id, eot_id=eot_id, generator=generator)
+    if resume is not None:
+        _resumed(run, resume)
+    return run
 
 
 # ---- one reverse step's pieces -------------------------------------------------------------------------
@@ -218,28 +242,47 @@ class _Block:
     """A block being written: its reach, the fixed rule's counts, and its key/value cache's window."""
 
     end: int  # absolute position after the block's last slot
-    counts: torch.Tensor  # (B, n_steps): the fixed rule's n_k
+    slots: torch.Tensor  # the slots whose masks the block writes (the block's; with a resume, all up to its end)
+    first: int  # the block's first step here (0; more where a resumed run goes on inside the block)
+    counts: torch.Tensor  # (B, n_steps - first): the fixed rule's n_k from the first step on
     cache: BlockCache | None  # refreshed by the block's first pass
     window: tuple[int, int]  # the positions a cached step recomputes: the block (dual) or it and after (prefix)
 
 
-def _block(run: _Run, s: int, e: int, n_steps: int) -> _Block:
+def _block(run: _Run, s: int, e: int, n_steps: int, first: int = 0) -> _Block:
     # As in generate.py: the block's own masks at its start are spread over its steps, and every mask
-    # before the block's end may be chosen (prompt masks too).
+    # before the block's end may be chosen (prompt masks too). A resumed run spreads every mask up to
+    # the block's end over the steps left (edits may have masked earlier blocks' positions again); with
+    # no edit that is the original's own count for each step left.
     end = int(run.slots[e - 1]) + 1
-    block_masks = run.x[:, run.slots[s:e]].eq(run.mask_id).sum(dim=1)  # (B,)
+    slots = run.slots[:e] if run.resume is not None else run.slots[s:e]
+    block_masks = run.x[:, slots].eq(run.mask_id).sum(dim=1)  # (B,)
     cache = BlockCache() if run.settings.cache else None
     window = (int(run.slots[s]), end if run.settings.cache == "dual" else run.x.shape[1])
-    return _Block(end=end, counts=transfer_counts(block_masks, n_steps), cache=cache, window=window)
+    return _Block(end=end, slots=slots, first=first, counts=transfer_counts(block_masks, n_steps - first),
+                  cache=cache, window=window)
+
+
+def _resume_point(run: _Run) -> tuple[int, int]:
+    """(block, its steps already taken) where a resumed run goes on: the block of the step it resumes
+    after, or the next one when that block is done (its steps spent under the fixed rule; no mask left
+    in its reach under a dynamic one, whose steps per block are only an upper bound)."""
+    r, spans = run.resume, run.schedule.block_spans
+    b = min(r.block, len(spans) - 1)
+    taken = 0 if run.settings.rule().dynamic else r.step - sum(run.schedule.steps_per_block[:b])
+    masks_left = bool(run.x[:, run.slots[: spans[b][1]]].eq(run.mask_id).any())
+    if taken >= run.schedule.steps_per_block[b] or (run.settings.rule().dynamic and not masks_left):
+        return b + 1, 0
+    return b, taken
 
 
 def _step_logits(run: _Run, block: _Block, i: int, logits: torch.Tensor | None) -> tuple[torch.Tensor, int, int]:
     """This step's logits (B, T) and the positions [lo, hi) whose predictions it (re)computed: all of
-    them without a cache or at a block's first step; else the cache's window (the logits of the block's
-    first pass stand elsewhere, and with them its predictions, the guesses shown there), from the first
-    mask in reach (a prompt's masks come before the block) unless the noise goes everywhere."""
+    them without a cache or at a block's first step here; else the cache's window (the logits of the
+    block's first pass stand elsewhere, and with them its predictions, the guesses shown there), from
+    the first mask in reach (a prompt's masks come before the block) unless the noise goes everywhere."""
     x = run.x
-    if block.cache is None or i == 0:
+    if block.cache is None or i == block.first:
         return _mask_predictor_logits(run, x, block.cache), 0, x.shape[1]
     lo, hi = block.window
     logits[:, lo:hi] = _mask_predictor_logits(run, x, block.cache, lo, hi)
@@ -290,30 +333,36 @@ def _steps(run: _Run, records: bool = True) -> Iterator[tuple[StepRecord, ...] |
     settings, rule = run.settings, run.settings.rule()
     chosen_first = _chooses_first(settings, rule)
     positions = torch.arange(run.x.shape[1], device=run.x.device)
-    start_time, step, logits, prediction = time.perf_counter(), 0, None, None
+    start_time, step, passes, logits, prediction = time.perf_counter(), 0, 0, None, None
+    start_block, first = 0, 0
+    if run.resume is not None:
+        (start_block, first), step, passes = _resume_point(run), run.resume.step, run.resume.forward_passes
     for b, ((s, e), n_steps) in enumerate(zip(run.schedule.block_spans, run.schedule.steps_per_block)):
-        block = _block(run, s, e, n_steps)
-        for i in range(n_steps):  # a dynamic rule's n_steps is one per token: the most it can need
-            if rule.dynamic and not bool(run.x[:, run.slots[s:e]].eq(run.mask_id).any()):
+        if b < start_block:
+            continue
+        block = _block(run, s, e, n_steps, first if b == start_block else 0)
+        for i in range(block.first, n_steps):  # a dynamic rule's n_steps is one per token: the most it can need
+            if rule.dynamic and not bool(run.x[:, block.slots].eq(run.mask_id).any()):
                 break  # the block is written
             candidates = (run.x == run.mask_id) & (positions < block.end)
+            count = block.counts[:, i - block.first]
             logits, lo, hi = _step_logits(run, block, i, logits)
             transfer = None
             if chosen_first:  # steps 2 and 3 before step 1 (the rule's scores are the remasking's random ones)
                 score = torch.rand(run.x.shape, device=run.x.device, generator=run.generator)
-                transfer = rule.select(score, None, candidates, block.counts[:, i])
+                transfer = rule.select(score, None, candidates, count)
             where = None if settings.full_noise else (candidates if transfer is None else transfer)
             prediction = _predict(run, logits, lo, hi, where, prediction)  # step 1
             x0, probability = prediction
             if transfer is None:
-                transfer = _select(run, rule, logits, prediction, candidates, block.counts[:, i])
+                transfer = _select(run, rule, logits, prediction, candidates, count)
             run.x = torch.where(transfer, x0, run.x)  # step 4
-            step += 1
+            step, passes = step + 1, passes + 1
             if records:
                 # a position where the model predicted the mask token itself stays masked (as in
                 # generate.py), so it does not count as committed
                 yield _records(run, step=step, block=b, x0=x0, transfer=transfer & (x0 != run.mask_id),
-                               probability=probability, elapsed=time.perf_counter() - start_time)
+                               probability=probability, elapsed=time.perf_counter() - start_time, passes=passes)
             else:
                 yield None
             if _settled(run):
@@ -325,12 +374,16 @@ def _autoregressive_steps(run: _Run, records: bool = True) -> Iterator[tuple[Ste
     then writes the answer left to right, one token per forward pass, sampled as the diffusion model
     samples (Gumbel-max at the temperature; greedy at 0). Fixed tokens are written, not sampled. Its
     records say the same things: one position committed per step, the confidence p(token) there (it
-    predicts nothing else), and no guesses under the masks left (mask_id)."""
+    predicts nothing else), and no guesses under the masks left (mask_id). A resumed run reads the prompt
+    and the answer written so far, and writes on from the position after them."""
     x, settings, L = run.x, run.settings, run.start
     cache, start_time = KVCache(), time.perf_counter()
-    logits = run.model(x[:, :L], cache=cache).logits[:, -1:]  # (B, 1, V): the first answer position
+    done, passes = (run.resume.step, run.resume.forward_passes) if run.resume is not None else (0, 0)
     n = x.shape[1] - L
-    for i in range(n):
+    if done >= n:
+        return
+    logits = run.model(x[:, : L + done], cache=cache).logits[:, -1:]  # (B, 1, V): the next answer position
+    for i in range(done, n):
         if settings.logits_eos_inf:
             logits[:, :, run.eos_id] = -torch.inf
         fixed = x[:, L + i : L + i + 1] != run.mask_id  # (B, 1)
@@ -347,7 +400,7 @@ def _autoregressive_steps(run: _Run, records: bool = True) -> Iterator[tuple[Ste
             for row in range(x.shape[0]):
                 confidence = np.full(n, np.nan, dtype=np.float32)
                 confidence[i] = float(probability[row, 0])
-                out.append(StepRecord(step=i + 1, block=0, forward_passes=i + 1, elapsed=elapsed,
+                out.append(StepRecord(step=i + 1, block=0, forward_passes=passes + i + 1 - done, elapsed=elapsed,
                                       committed=np.array([i], dtype=np.int32), tokens=token[row].cpu().numpy(),
                                       confidence=confidence, guesses=np.full(n - i - 1, run.mask_id, dtype=np.int64)))
             yield tuple(out)
@@ -362,7 +415,8 @@ def _settled(run: _Run) -> bool:
     return bool(settled_at_eos(run.x[:, run.start:], run.mask_id, run.stop_ids).all())
 
 
-def _records(run: _Run, *, step: int, block: int, x0, transfer, probability, elapsed) -> tuple[StepRecord, ...]:
+def _records(run: _Run, *, step: int, block: int, x0, transfer, probability, elapsed,
+             passes: int) -> tuple[StepRecord, ...]:
     s, x = run.start, run.x
     ints = torch.stack([x0[:, s:], transfer[:, s:].long(), x[:, s:].eq(run.mask_id).long()]).cpu().numpy()  # one copy
     confidence = probability[:, s:].float().masked_fill(~run.maskable[:, s:], float("nan")).cpu().numpy()
@@ -370,7 +424,7 @@ def _records(run: _Run, *, step: int, block: int, x0, transfer, probability, ela
     for row in range(ints.shape[1]):
         prediction, committed, masked = ints[0, row], ints[1, row].astype(bool), ints[2, row].astype(bool)
         where = np.flatnonzero(committed).astype(np.int32)
-        out.append(StepRecord(step=step, block=block, forward_passes=step, elapsed=elapsed, committed=where,
+        out.append(StepRecord(step=step, block=block, forward_passes=passes, elapsed=elapsed, committed=where,
                               tokens=prediction[where], confidence=confidence[row], guesses=prediction[masked]))
     return tuple(out)
 
@@ -395,16 +449,44 @@ class Denoising:
 
 
 def denoise(model, prompt, attention_mask=None, *, settings: SamplingSettings | None = None, mask_id=None,
-            eos_id=None, eot_id=None, **keywords) -> Denoising:
+            eos_id=None, eot_id=None, resume: Resume | None = None, **keywords) -> Denoising:
     """Run the reverse process on one sequence and yield one StepRecord per step, before the next
     forward pass starts. The settings: `settings`, or generate()'s keywords; the result's `.canvas`
-    tells what is filled. Applying every record's commits to the canvas gives generate()'s output."""
+    tells what is filled. Applying every record's commits to the canvas gives generate()'s output.
+
+    resume: go on from a step of a run of the same prompt and settings, from its canvas after that step
+    (edited or not): the steps the plan has left, numbered on (record.Resume). With no edit and greedy
+    settings without a key/value cache, the continuation is the original's remaining steps token for
+    token (a cache's first pass here is a full one, where the original's step used its block's cache);
+    under sampling it draws its own noise, from the seed and the step."""
     settings = settings_of(settings, **keywords)
-    prompt = torch.as_tensor(prompt) if not isinstance(prompt, torch.Tensor) else prompt
+    prompt = torch.as_tensor(np.asarray(prompt)) if not isinstance(prompt, torch.Tensor) else prompt
     if prompt.dim() == 2 and prompt.shape[0] != 1:
         raise ValueError(f"denoise() streams one sequence, got a batch of {prompt.shape[0]}; use denoise_batch()")
-    run = _setup(model, prompt, settings, attention_mask, mask_id=mask_id, eos_id=eos_id, eot_id=eot_id)
+    run = _setup(model, prompt, settings, attention_mask, mask_id=mask_id, eos_id=eos_id, eot_id=eot_id,
+                 resume=resume)
     return Denoising(run, batch=False)  # (bad settings failed above, before the first step)
+
+
+@torch.no_grad()
+def candidates_at(model, prompt, tokens, position: int, *, settings: SamplingSettings, top: int = 5,
+                  mask_id=None, eos_id=None, eot_id=None) -> tuple[list[int], list[float]]:
+    """The model's `top` candidates at canvas `position`, given the canvas `tokens` (mask_id where
+    masked): the one forward pass a step would run there (CFG and logits_eos_inf as in `settings`; no
+    key/value cache, and before any sampling), as (token ids, probabilities), most likely first. For an
+    autoregressive model, its prediction for `position` from the tokens before it."""
+    run = _setup(model, prompt, replace(settings, cache=None), mask_id=mask_id, eos_id=eos_id, eot_id=eot_id,
+                 resume=Resume(tokens=tokens, step=0, block=0, forward_passes=0))
+    if not 0 <= position < run.x.shape[1] - run.start:
+        raise ValueError(f"position {position} is outside the canvas (0..{run.x.shape[1] - run.start - 1})")
+    at = run.start + position
+    if getattr(run.model.config, "causal", False):
+        logits = run.model(run.x[:, :at]).logits[0, -1]
+    else:
+        logits = _mask_predictor_logits(run, run.x)[0, at]
+    p = torch.softmax(logits.float(), dim=-1)
+    best = p.topk(min(top, p.shape[-1]))
+    return best.indices.tolist(), best.values.tolist()
 
 
 def denoise_batch(model, prompt, attention_mask=None, *, settings: SamplingSettings, mask_id=None, eos_id=None,

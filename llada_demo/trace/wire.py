@@ -10,6 +10,8 @@ A run is a list of messages (JSON objects), each with a "type":
           `confidence` is base64 of one byte per canvas position, round(p * 254), 255 where the step
           predicted nothing (a position given from the start; the autoregressive twin predicts only the
           position it writes); `texts` holds the ids this run has not named before: {"id": "text"}.
+  edit   {type, step, set, remask, texts} (version 3): a branch's start, after the record of `step`: `set`
+          [[position, id], ...] tokens set by hand (committed at `step`), `remask` positions masked again.
   end    {type, state ("done" or "stopped"), answer}.
 
 Texts are plain strings as the tokenizer decodes them: whoever draws them escapes them (the page sets
@@ -25,10 +27,10 @@ from typing import Callable, Iterable
 import numpy as np
 
 from ..sampling import Canvas, SamplingSettings, StepRecord
-from .trajectory import Trajectory
+from .trajectory import Edit, Trajectory
 
-VERSION = 2  # 2: confidence bytes of p * 254, 255 for no prediction (1: p * 255, a missing one as 1.0)
-READS = (1, 2)
+VERSION = 3  # 3: edit messages (branches); 2: confidence bytes of p * 254, 255 for no prediction (1: p * 255)
+READS = (1, 2, 3)
 NO_PREDICTION = 255
 FORMAT = "llada-demo-run"
 
@@ -73,6 +75,10 @@ class Encoder:
                     elapsed=round(record.elapsed, 4), committed=record.committed.tolist(), tokens=tokens,
                     confidence=quantise(record.confidence), guesses=guesses, texts=self._texts(tokens + guesses))
 
+    def edit(self, edit: Edit) -> dict:
+        return dict(type="edit", step=edit.step, set=[[int(p), int(t)] for p, t in edit.set],
+                    remask=[int(p) for p in edit.remask], texts=self._texts(t for _, t in edit.set))
+
     @staticmethod
     def end(state: str, answer: str) -> dict:
         if state not in ("done", "stopped"):
@@ -84,8 +90,13 @@ def encode_run(trajectory: Trajectory, text: Callable[[int], str], stop_ids=(), 
                answer: str = "") -> list[dict]:
     """A whole run as its messages (what the export holds)."""
     enc = Encoder(text)
+    edits = {e.step: e for e in trajectory.edits}
     messages = [enc.start(trajectory.canvas, trajectory.settings, trajectory.label, stop_ids)]
-    messages += [enc.step(r) for r in trajectory.records]
+    messages += [enc.edit(edits[0])] if 0 in edits else []
+    for r in trajectory.records:
+        messages.append(enc.step(r))
+        if r.step in edits:
+            messages.append(enc.edit(edits[r.step]))
     return messages + [enc.end(state, answer)]
 
 
@@ -189,6 +200,27 @@ def check_step(m: dict, canvas: Canvas, masked: np.ndarray, expected_step: int, 
                       confidence=confidence, guesses=np.array(guesses, np.int64))
 
 
+def check_edit(m: dict, canvas: Canvas, masked: np.ndarray, step: int) -> Edit:
+    """An edit message as an Edit, checked against the canvas and the positions still masked (which it
+    updates): only positions the run fills, each once; a set token committed, a remasked one not masked."""
+    where = f"edit message at step {step}"
+    _check(m.get("step") == step, where, f"'step' must be {step}, the last step before it")
+    n, fills = canvas.length, canvas.initial == canvas.mask_id
+    set_ = m.get("set", [])
+    _check(isinstance(set_, list) and all(isinstance(x, list) and len(x) == 2 and _is_int(x[0], 0, n - 1)
+                                          and _is_int(x[1]) for x in set_), where,
+           f"'set' must be a list of [position, token id], positions from 0 to {n - 1}")
+    remask = _ints(m, "remask", where, 0, n - 1)
+    positions = [p for p, _ in set_] + remask
+    _check(len(set(positions)) == len(positions) and all(fills[p] for p in positions), where,
+           "an edit may change each position the run fills once")
+    _check(not any(masked[p] for p in remask), where, "'remask' must list committed positions")
+    _texts(m, where)
+    masked[[p for p, _ in set_]] = False
+    masked[remask] = True
+    return Edit(step=step, set=tuple((p, t) for p, t in set_), remask=tuple(remask))
+
+
 def decode_run(document: dict | str | bytes) -> tuple[Trajectory, dict, dict]:
     """A JSON export (or its text) -> (Trajectory, start message, end message). Confidences come back
     quantised (within 1/508); everything else exactly. Anything else is a RunFileError (a ValueError)
@@ -221,11 +253,14 @@ def decode_run(document: dict | str | bytes) -> tuple[Trajectory, dict, dict]:
         if kind == "step":
             _check(not end, "run file", "a step after the end message")
             trajectory.add(check_step(m, canvas, masked, trajectory.steps_done + 1, version))
+        elif kind == "edit" and version >= 3:
+            _check(not end, "run file", "an edit after the end message")
+            trajectory.edit(check_edit(m, canvas, masked, trajectory.steps_done))
         elif kind == "end":
             _check(i == len(messages) - 1, "run file", "the end message must be the last")
             _check(m.get("state") in ("done", "stopped") and isinstance(m.get("answer", ""), str), "end message",
                    "'state' must be done or stopped, 'answer' a string")
             end = m
         else:
-            raise RunFileError(f"message {i}: type {kind!r}; after the start come steps and one end")
+            raise RunFileError(f"message {i}: type {kind!r}; after the start come steps (and edits), then one end")
     return trajectory, start, end
