@@ -133,3 +133,69 @@ def test_candidates_top_one_is_the_records_prediction(tiny, prompt):
                 assert ps == sorted(ps, reverse=True) and 0 < sum(ps) <= 1 + 1e-6
                 if record.confidence[p] == record.confidence[p] and changes.get("remasking") != "margin":
                     assert abs(ps[0] - record.confidence[p]) < 1e-4
+
+
+# ---- the app and its API, on the bundled model ------------------------------------------------------
+@pytest.fixture(scope="module")
+def app(cache):
+    from helpers import make_app
+
+    return make_app(cache)
+
+
+def test_api_inspects_a_cell_and_continues_a_run_from_a_step(app_server, loaded):
+    from gradio_client import Client
+
+    client = Client(app_server, verbose=False)
+    msgs = list(client.submit(prompt="In the beginning", gen_length=24, steps=12, block_length=8, temperature=0.0,
+                              cfg_scale=0.0, remasking="low_confidence", seed=0, api_name="/run"))
+    text = json.dumps(run_document(msgs))
+    original, _, _ = decode_run(text)
+    view, after = original.view(5), original.view(6)
+    p = int(np.flatnonzero(view.masked)[0])
+    answer = client.predict(run=text, step=5, position=p, api_name="/inspect")
+    assert len(answer["candidates"]) == 5 and answer["masked"] is True and answer["step"] == 5
+    top = answer["candidates"][0]
+    assert top["id"] == (after.guesses[p] if after.masked[p] else after.tokens[p])  # greedy: the record's
+    # with no edit, the continuation is the original's steps after 5, token for token; only its own are new
+    same = list(client.submit(run=text, step=5, api_name="/continue"))
+    assert [m["type"] for m in same[6:8]] == ["edit", "step"] and same[6]["set"] == [] and same[6]["remask"] == []
+    branch, _, end = decode_run(run_document(same))
+    assert end["state"] == "done" and branch.branched_at == 5
+    assert np.array_equal(branch.final_tokens(), original.final_tokens())
+    # two cells set by hand at step 5: kept to the end; a word of two tokens is refused with its pieces
+    q = int(np.flatnonzero(view.masked)[-1])
+    edited = list(client.submit(run=text, step=5, set=[[p, " God"], [q, " earth"]], api_name="/continue"))
+    final = decode_run(run_document(edited))[0].final_tokens()
+    assert [loaded.tokenizer.decode([final[p]]), loaded.tokenizer.decode([final[q]])] == [" God", " earth"]
+    with pytest.raises(Exception, match="tokens here"):
+        client.predict(run=text, step=5, set=[[p, " Godzillas"]], api_name="/continue")
+    with pytest.raises(Exception, match="outside the canvas"):
+        client.predict(run=text, step=5, position=99, api_name="/inspect")
+
+
+def test_the_generate_tab_continues_its_run_as_a_branch_of_its_own_steps(app):
+    from helpers import messages, run, tab
+
+    request, live = tab("steer"), app.tabs.generate.live
+    outs = run(app, request=request)
+    run_id, msgs = outs[0][live]["run"], messages(app, outs)
+    original = app.sessions.of(request).trajectory
+    # by the server's id of the run: the branch's value starts after the run's messages up to step 4
+    outs = list(app.tabs.generate.continue_run(dict(run=run_id, step=4, set=[[20, " God"]]), request=request))
+    payloads = [o[live] for o in outs if live in o]
+    assert payloads[0]["branch_of"] == run_id and payloads[0]["at"] == 4 and payloads[0]["first"] == 5
+    sent = [m for p in payloads for m in json.loads(p["messages"])]
+    assert sent[0]["type"] == "edit" and sent[1]["step"] == 5 and sent[-1]["type"] == "end"  # its own steps only
+    branch = app.sessions.of(request).trajectory
+    assert branch.branched_at == 4 and app.sessions.of(request).state == "done"
+    assert branch.final_tokens()[20] != original.final_tokens()[20] or original.view(4).tokens[20] != branch.view(4).tokens[20]
+    # by a run file's text (an export opened in the page), named as the page keeps it
+    outs = list(app.tabs.generate.continue_run(dict(run=json.dumps(run_document(msgs)), step=4, page_run="file-1"),
+                                               request=request))
+    assert [o[live] for o in outs if live in o][0]["branch_of"] == "file-1"
+    assert np.array_equal(app.sessions.of(request).trajectory.final_tokens(), original.final_tokens())
+    # what the page cannot ask: a clear message
+    import gradio as gr
+    with pytest.raises(gr.Error, match="no longer kept"):
+        list(app.tabs.generate.continue_run(dict(run="no-such-run", step=4), request=request))

@@ -14,6 +14,7 @@ import gradio as gr
 from ..trace.wire import Encoder
 from .controls import BY_FIELD, CONTROLS, page_value
 from .runs import answer_text, prepare
+from . import steer
 
 DENOISE_FIELDS = ("gen_length", "steps", "block_length", "temperature", "cfg_scale", "remasking", "seed")
 
@@ -78,9 +79,32 @@ def api_functions(app) -> dict[str, Callable]:
                    "confidence": [None if c != c else round(float(c), 5) for c in record.confidence],
                    "committed": record.committed.tolist(), "text": answer_text(j.loaded, trajectory)}
 
+    def inspect_cell(run: str, step: int, position: int) -> dict:
+        """The model's top 5 candidates at a canvas position after a step of a run: {step, position, model,
+        masked, candidates: [{id, text, p}]}, from the forward pass of the next step on the canvas as it
+        stood (CFG as the run's settings, no key/value cache, before sampling). run: a run file's JSON text
+        ({format, version, messages}: an export, or /run's messages), or the id of a run a page streams."""
+        return steer.inspect(app, run, step, position)
+
+    def continue_run(run: str, step: int, set: list | None = None, remask: list | None = None) -> Iterator[dict]:
+        """Continue a run (its id, or a run file's JSON text) from a step, with cells set by hand (`set`:
+        [[position, text]], each one token) or masked again (`remask`: [positions]): streams the branch's
+        run file messages (the run's up to the step, an edit, the new steps, an end)."""
+        job = steer.branch_job(app, dict(run=run, step=step, set=set or [], remask=remask or []))
+        encoder, trajectory = Encoder(app.text_of(job.choice.label, job.loaded)), job.trajectory
+        yield from job.prefix
+        encoder.named |= {int(i) for m in job.prefix for i in m.get("texts", {})}
+        yield encoder.edit(job.first_edit)
+        for record in job.records:
+            trajectory.add(record)
+            yield encoder.step(record)
+        yield encoder.end("done", answer_text(job.loaded, trajectory))
+
     common = (f"model: one of {models} (default: the first). fixed: tokens fixed before the run, 'position: text, "
               "...'. A setting left out takes the chosen model's page default.")
     return {
+        "inspect": inspect_cell,
+        "continue": continue_run,
         "run": _endpoint("run", [c.field for c in CONTROLS], [model, fixed], run,
                          "Stream the run in the compact wire format (README: Wire format): a start message, one "
                          "message per step, an end message. " + common),

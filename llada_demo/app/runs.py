@@ -16,6 +16,7 @@ from ..prompts import infill_ids, parse_constraints, prompt_ids
 from ..sampling import SamplingSettings, StepRecord, denoise
 from ..sampling.settings import whole_number
 from ..trace import Trajectory
+from ..trace.trajectory import Edit
 from ..trace.wire import Encoder
 from .catalog import ModelChoice
 from .controls import from_page
@@ -38,6 +39,9 @@ class Job:
     trajectory: Trajectory
     cache_key: tuple | None = None  # an example prompt's run, cached once done
     read: Callable[[Trajectory], str] | None = None  # its answer as text (default: answer_text)
+    prefix: list[dict] | None = None  # a branch: the messages of the run it continues, up to its step
+    first_edit: Edit | None = None  # a branch: the edit it starts with
+    branch_of: str | None = None  # a branch: the id of the run it continues, where its page has it
 
     def answer(self) -> str:
         return self.read(self.trajectory) if self.read else answer_text(self.loaded, self.trajectory)
@@ -119,9 +123,18 @@ class LiveRun:
     carried: int = 1  # messages the view's Gradio value has carried (the start)
     messages: list = field(default_factory=list)
 
-    def start(self, stop_ids) -> None:
+    def start(self, stop_ids) -> int:
+        """The run's first messages into its outbox; the index of the first its view's value carries (a
+        branch's page has the messages of the run it continues: they are not sent again)."""
         job = self.job
-        self.outbox.add([self.encoder.start(job.trajectory.canvas, job.settings, job.choice.label, stop_ids)])
+        if job.prefix is None:
+            self.outbox.add([self.encoder.start(job.trajectory.canvas, job.settings, job.choice.label, stop_ids)])
+            return 0
+        self.encoder.named |= {int(i) for m in job.prefix for i in m.get("texts", {})}
+        self.outbox.branch_of, self.outbox.at = job.branch_of, job.first_edit.step
+        self.outbox.add(job.prefix + [self.encoder.edit(job.first_edit)])
+        self.carried = len(self.outbox.log)
+        return len(job.prefix)
 
     def step(self, stopped: Callable[[], bool]) -> None:
         """Its next step, kept unless a stop came while it was computed."""
@@ -150,9 +163,8 @@ def stream_runs(app, jobs: Iterable[tuple[Job, gr.HTML]], request, start: dict,
     runs = [LiveRun(job, view, app.outboxes.new(), Encoder(app.text_of(job.choice.label, job.loaded)))
             for job, view in jobs]
     try:
-        for r in runs:
-            r.start(app.stop_ids(r.job.loaded))
-        yield {**{r.view: r.outbox.payload(0) for r in runs}, **start}
+        firsts = [r.start(app.stop_ids(r.job.loaded)) for r in runs]
+        yield {**{r.view: r.outbox.payload(first) for r, first in zip(runs, firsts)}, **start}
         sent = time.perf_counter()
         while any(r.running for r in runs) and not activity.stop.is_set():
             for r in runs:

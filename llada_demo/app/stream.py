@@ -38,6 +38,7 @@ class Outbox:
 
     def __init__(self):
         self.run, self.log, self.closed, self.followers = uuid.uuid4().hex, [], False, 0
+        self.branch_of, self.at = None, None  # a branch: the run it continues and the step (its page has those)
         self._lock = threading.Lock()
         self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
 
@@ -51,7 +52,8 @@ class Outbox:
 
     def payload(self, first: int) -> dict:
         """The live view's value: the messages from `first` on."""
-        return dict(run=self.run, first=first, messages=json.dumps(self.log[first:], separators=(",", ":")))
+        value = dict(run=self.run, first=first, messages=json.dumps(self.log[first:], separators=(",", ":")))
+        return value if self.branch_of is None else value | dict(branch_of=self.branch_of, at=self.at)
 
     async def wait(self, seen: int, timeout: float) -> None:
         """Until the log holds more than `seen` messages, the run has ended, or `timeout` seconds."""

@@ -9,6 +9,7 @@ import json
 import gradio as gr
 
 from ..views.page import PLOTLY_JS, VIEWER_JS
+from . import steer
 
 # Every view loads plotly.js and the renderer through `head`: Gradio runs a component's js_on_load only
 # after the scripts of its own head have loaded (scripts are loaded once per page).
@@ -20,6 +21,8 @@ HEAD = "".join(f'<script src="gradio_api/file={path}"></script>' for path in (PL
 LIVE_JS = """
 const live = LladaView.mountLive(element.querySelector('.ld-live-root'), Object.assign({}, OPTIONS));
 live.fetchMissing = (run, start, end) => server.resend([run, start, end]).then(t => (t ? JSON.parse(t) : null));
+live.inspectCell = (run, step, position) => server.inspect([run, step, position]).then(t => JSON.parse(t));
+if (live.options.steer) live.continueFrom = (asked) => trigger('submit', asked);
 let followed = null, source = null;
 const follow = (run, from) => {
   if (typeof EventSource === 'undefined') return;
@@ -34,7 +37,7 @@ const take = () => {
   const v = props.value;
   if (!(v && typeof v === 'object' && v.messages)) return;
   const messages = JSON.parse(v.messages);
-  live.receive({run: v.run, first: v.first, messages});
+  live.receive({run: v.run, first: v.first, messages, branch_of: v.branch_of, at: v.at});
   const ended = messages.some((m) => m.type === 'end');
   if (ended || v.run !== followed) { if (source) source.close(); source = null; }  // a stream that failed too
   if (!ended && v.run !== followed) follow(v.run, v.first + messages.length);
@@ -45,28 +48,39 @@ watch('value', take);
 """
 
 
-def live_view(fetch, elem_id: str, options: dict | None = None, charts: bool = False) -> gr.HTML:
+def live_view(app, elem_id: str, options: dict | None = None, charts: bool = False) -> gr.HTML:
     """A live view: status, token grid and replay (LladaView.mountLive with `options`; "prefix" names
     its elements' ids, "link" scrubs it with the views of the same link, "opened" the ids of the
-    textboxes an opened run file fills), with its own heatmap below it when `charts`. `fetch`: what the
-    page's `server.resend` calls (DemoApp.resend)."""
+    textboxes an opened run file fills), with its own heatmap below it when `charts`. The page calls
+    `server.resend` for messages it missed and `server.inspect` for a cell's candidates (steer.inspect)."""
 
-    def resend(request):  # a plain function named as the page calls it (Gradio cannot mark a bound method)
-        return fetch(request)
+    if not (hasattr(app, "resend") and hasattr(app, "outboxes")):
+        raise TypeError(f"live_view takes the DemoApp (its resend and its runs), got {app!r}")
+
+    def resend(request):  # plain functions named as the page calls them (Gradio cannot mark a bound method)
+        return app.resend(request)
+
+    def inspect(request):
+        """[run, step, position] -> steer.inspect's answer as JSON text, or {"error": why}."""
+        try:
+            run, step, position = request
+            return json.dumps(steer.inspect(app, run, step, position))
+        except (gr.Error, TypeError, ValueError) as e:
+            return json.dumps({"error": getattr(e, "message", None) or str(e)})
 
     template = '<div class="ld-live-root"></div>' + ('<div class="ld-charts-root"></div>' if charts else "")
     script = LIVE_JS.replace("OPTIONS", json.dumps(options or {}) + (
         ", {charts: element.querySelector('.ld-charts-root')}" if charts else ""))
     return gr.HTML(None, html_template=template, head=HEAD, js_on_load=script, elem_id=elem_id,
-                   apply_default_css=False, server_functions=[resend])
+                   apply_default_css=False, server_functions=[resend, inspect])
 
 
-def side_view(title: str, prefix: str, elem_id: str, answer_label: str, resend, link: str | None = None,
+def side_view(title: str, prefix: str, elem_id: str, answer_label: str, app, link: str | None = None,
               heatmap: bool = False) -> tuple[gr.HTML, gr.Textbox]:
     """One of runs side by side (Compare, Reversal): a column with a title, a live view and its answer box."""
     with gr.Column(min_width=320, elem_classes=["ld-side"]):
         gr.Markdown(title, elem_classes=["ld-side-title"])
-        view = live_view(resend, elem_id, dict(prefix=prefix, **({"link": link} if link else {})), charts=heatmap)
+        view = live_view(app, elem_id, dict(prefix=prefix, **({"link": link} if link else {})), charts=heatmap)
         answer = gr.Textbox(label=answer_label, lines=2, interactive=False)
     return view, answer
 

@@ -76,9 +76,9 @@ class CompareTab:
                                      fields=B_FIELDS, prefix="B: ")
         self.summary = gr.Markdown()
         with gr.Row(equal_height=False, elem_classes=["ld-sides"]):
-            self.view_a, self.answer_a = side_view("**A**", "ld-a-", "ld-compare-a", "Answer A", app.resend,
+            self.view_a, self.answer_a = side_view("**A**", "ld-a-", "ld-compare-a", "Answer A", app,
                                                    link="compare", heatmap=True)
-            self.view_b, self.answer_b = side_view("**B**", "ld-b-", "ld-compare-b", "Answer B", app.resend,
+            self.view_b, self.answer_b = side_view("**B**", "ld-b-", "ld-compare-b", "Answer B", app,
                                                    link="compare", heatmap=True)
         self.wire(gpu)
 

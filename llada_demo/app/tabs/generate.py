@@ -14,6 +14,7 @@ from ...views import standalone_html
 from ..controls import PLAN_FIELDS, Panel, plan_text
 from ..errors import page_handler, warn
 from ..runs import paced, prepare, stream_runs
+from ..steer import branch_job
 from ..widgets import CLOSE_TOASTS, charts_view, live_view
 
 KEEP_EXAMPLE_RUNS = 64  # cached runs of the example prompts (a client may vary the settings without end)
@@ -45,7 +46,10 @@ class GenerateTab:
                 self.export_button = gr.Button("Export run (JSON + standalone HTML)", size="sm")
                 self.exports = gr.File(label="Exported run", file_count="multiple", interactive=False, visible=False)
             with gr.Column(scale=3, min_width=320):
-                self.live = live_view(app.resend, "ld-live", {"opened": {"prompt": "ld-prompt", "answer": "ld-answer"}})
+                # the live view: a cell clicked is inspected there; "continue from here" comes back as its
+                # `submit` event, with the continuation asked for as its data (see wire())
+                self.live = live_view(app, "ld-live", {"opened": {"prompt": "ld-prompt", "answer": "ld-answer"},
+                                                       "steer": True})
         with gr.Row(equal_height=False):
             with gr.Column(scale=2, min_width=320):
                 with gr.Accordion("Settings", open=True):
@@ -89,6 +93,12 @@ class GenerateTab:
         self.stop_button.click(app.stop, None, None, api_visibility="private", concurrency_limit=None,
                                show_progress="hidden")
         self.export_button.click(self.export, None, self.exports, api_visibility="private", concurrency_limit=None)
+
+        def on_continue(event: gr.EventData, request: gr.Request):
+            yield from self.continue_run(event._data, request=request)
+
+        self.live.submit(gpu(on_continue), None, [self.live, self.answer, self.exports], api_visibility="private",
+                         concurrency_id="model", show_progress="hidden")
         self.guesses.change(None, self.guesses, None, js=GUESSES_JS, api_visibility="private")
         self.new_chat.click(lambda: [], None, self.chatbot, api_visibility="private")
 
@@ -145,6 +155,21 @@ class GenerateTab:
             return out
 
         yield from stream_runs(app, [(job, self.live)], request,
+                               {self.answer: "", self.exports: gr.update(value=None, visible=False)}, finish)
+
+    @page_handler
+    def continue_run(self, asked: dict, request: gr.Request = None):
+        """A branch: the run the page shows, continued from the step it shows, with the cells set or
+        masked again there (steer.branch_job), streamed to the live view as a run of its own."""
+        job = branch_job(self.app, asked)
+        session = self.app.sessions.of(request)
+        session.trajectory, session.state, session.answer = job.trajectory, "", ""
+
+        def finish(jobs, states, answers):
+            session.state, session.answer = states[0], answers[0]
+            return {self.answer: answers[0] if states[0] == "done" else f"(stopped) {answers[0]}"}
+
+        yield from stream_runs(self.app, [(job, self.live)], request,
                                {self.answer: "", self.exports: gr.update(value=None, visible=False)}, finish)
 
     @page_handler

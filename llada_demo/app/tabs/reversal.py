@@ -76,19 +76,19 @@ class ReversalTab:
         self.summary = gr.Markdown(elem_classes=["ld-measured"])
         with gr.Row(equal_height=False, elem_classes=["ld-sides"]):
             self.forward, self.answer_f = side_view("**Forward**: given A, write B", "ld-f-", "ld-reversal-f",
-                                                    "Written B", app.resend)
+                                                    "Written B", app)
             self.backward, self.answer_b = side_view("**Backward**: given B, fill A", "ld-r-", "ld-reversal-b",
-                                                     "Filled A", app.resend)
+                                                     "Filled A", app)
         gr.Markdown("**Its autoregressive twin** writes B after A too. It cannot fill text before a given text, so "
                     "backward it is *asked*, in the LLaDA paper's form: `The verse before: B`, then it writes. The "
                     "recitation twin learned such questions on half of the passages "
                     f"({', '.join(self.instructed()) or 'none'}); the others test verses it read forwards only.")
         with gr.Row(equal_height=False, elem_classes=["ld-sides"]):
             self.twin_forward, self.twin_answer_f = side_view(
-                "**Twin, forward**: given A, write B", "ld-tf-", "ld-reversal-tf", "Twin: written B", app.resend)
+                "**Twin, forward**: given A, write B", "ld-tf-", "ld-reversal-tf", "Twin: written B", app)
             self.twin_backward, self.twin_answer_b = side_view(
                 "**Twin, backward**: asked for the verse before B", "ld-tr-", "ld-reversal-tr", "Twin: written A",
-                app.resend)
+                app)
         self.boxes = (self.answer_f, self.answer_b, self.twin_answer_f, self.twin_answer_b)
         self.wire(gpu)
 
