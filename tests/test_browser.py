@@ -487,3 +487,103 @@ def test_the_unmask_order_axis_title_clears_its_ticks(page):
         const ticks = Math.max(...[...d.querySelectorAll('.xtick text')].map((t) => t.getBoundingClientRect().bottom));
         return d.querySelector('.xtitle').getBoundingClientRect().top - ticks; }""")
     assert gap >= 4
+
+
+def inspect_cell(page, position):
+    """Click an answer cell: its panel opens; wait for the model's top 5 there. Their texts and shares."""
+    page.locator(f"#ld-grid .ld-cells .ld-cell[data-pos='{position}']").click()
+    page.locator("#ld-live .ld-inspect .ld-spark").wait_for()
+    page.locator("#ld-live .ld-inspect .ld-top").nth(4).wait_for(timeout=30_000)
+    return page.locator("#ld-live .ld-inspect .ld-top").all_inner_texts()
+
+
+def set_cell(page, position, text):
+    page.locator(f"#ld-grid .ld-cells .ld-cell[data-pos='{position}']").click()
+    page.locator("#ld-live .ld-inspect-input").fill(text)
+    page.locator("#ld-live .ld-inspect").get_by_role("button", name="set", exact=True).click()
+
+
+def continue_and_wait(page, branches):
+    page.locator("#ld-live .ld-inspect").get_by_role("button", name="Continue from here").click()
+    page.locator("#ld-branches button").nth(branches).wait_for(timeout=30_000)
+    wait_status(page, "done")
+
+
+def test_a_cell_inspected_and_a_run_steered_from_a_step(page, served, loaded):
+    _, app = served
+    choose(page, "Remasking strategy", "low_confidence")  # greedy: a continuation repeats the run exactly
+    start_run(page, "In the beginning", 32, 16, 16)
+    wait_status(page, "done")
+    original = last_session(app).trajectory
+    shown = answer_cells(page)
+    # inspect: the cell's history from the page, its top 5 from the server (top 1: the next step's guess)
+    scrub(page, 6)
+    view, after = original.view(6), original.view(7)
+    p, q = [int(i) for i in np.flatnonzero(view.masked & after.masked)[:2]]
+    asked = []
+    page.on("request", lambda r: asked.append(r.url) if r.method == "POST" else None)
+    top = inspect_cell(page, p)
+    assert len(top) == 5 and len(asked) == 1  # one request: the top 5; the rest is drawn from the records
+    assert top[0].startswith(f"1. {json.dumps(loaded.tokenizer.decode([after.guesses[p]]))}")
+    panel = " ".join(page.locator("#ld-live .ld-inspect").inner_text().split())
+    assert f"position {p} · step 6/16" in panel and "step 6 committed 2:" in panel
+    assert page.locator(f"#ld-grid .ld-cell[data-pos='{p}']").get_attribute("class").count("ld-selected") == 1
+    assert page.locator("#ld-heatmap .ld-heat-row").is_visible()  # the scrubbed step's row marked
+    # edit two cells at step 6 and continue: a branch, its edits kept, the original still there
+    set_cell(page, p, " God")
+    set_cell(page, q, HOSTILE)  # markup typed: refused (many tokens) with a message, as text
+    page.locator("#ld-live .ld-inspect").get_by_role("button", name="Continue from here").click()
+    toast = page.get_by_test_id("toast-body").first
+    toast.wait_for(timeout=20_000)
+    assert "tokens here" in toast.inner_text() and toast.locator("img").count() == 0
+    assert page.evaluate("window.pwned === undefined")
+    assert [m for m, _ in answer_cells(page)] == view.masked.tolist()  # the run on screen stays, at step 6
+    edits = " ".join(page.locator("#ld-live .ld-inspect").inner_text().split())
+    assert f'edits at step 6: {p} → " God", {q} → {json.dumps(HOSTILE)}' in edits  # kept, to be corrected
+    set_cell(page, q, " earth")
+    continue_and_wait(page, 1)
+    assert page.locator("#ld-branches button").all_inner_texts() == ["original", "branch 1 (from step 6)"]
+    branch = last_session(app).trajectory
+    assert branch.branched_at == 6 and branch.finished
+    cells = answer_cells(page)
+    god, earth = (loaded.tokenizer.convert_tokens_to_ids(loaded.tokenizer.tokenize(t))[0] for t in (" God", " earth"))
+    assert cells[p] == [False, god] and cells[q] == [False, earth]
+    assert [t for _, t in cells] == branch.final_tokens().tolist()
+    for i in (p, q):
+        assert "ld-edited" in page.locator(f"#ld-grid .ld-cell[data-pos='{i}']").get_attribute("class")
+    # the original, unchanged; continued from step 6 with no edit, it comes out the same
+    page.locator("#ld-branches").get_by_role("button", name="original").click()
+    assert answer_cells(page) == shown
+    scrub(page, 6)
+    page.locator(f"#ld-grid .ld-cells .ld-cell[data-pos='{p}']").click()
+    continue_and_wait(page, 2)
+    assert answer_cells(page) == shown and last_session(app).trajectory.branched_at == 6
+
+
+def test_an_opened_run_is_inspected_and_continued_from_its_file(page, served, tmp_path, browser):
+    _, app = served
+    choose(page, "Remasking strategy", "low_confidence")
+    start_run(page, "And God said", 24, 12, 8)
+    wait_status(page, "done")
+    trajectory = last_session(app).trajectory
+    json_file, html_file = app.tabs.generate.write_exports(trajectory, "done", "")[:2]
+    copy = tmp_path / "run.json"
+    copy.write_bytes(json_file.read_bytes())
+    page.reload()
+    page.locator("#ld-open").wait_for(state="attached")
+    page.set_input_files("#ld-open", str(copy))
+    wait_status(page, "done")
+    scrub(page, 3)
+    p = int(np.flatnonzero(trajectory.view(3).masked)[0])
+    assert len(inspect_cell(page, p)) == 5  # asked with the file's messages: the server does not keep it
+    continue_and_wait(page, 1)
+    assert [t for _, t in answer_cells(page)] == trajectory.final_tokens().tolist()
+    assert last_session(app).trajectory.branched_at == 3
+    # the standalone page has no server: the panel says where the top 5 come from
+    offline = browser.new_context(offline=True).new_page()
+    offline.goto(html_file.as_uri())
+    offline.wait_for_function("document.querySelector('#ld-status').innerText.startsWith('done')", timeout=20_000)
+    offline.locator(f"#ld-grid .ld-cells .ld-cell[data-pos='{p}']").click()
+    assert "the app's server gives them" in offline.locator(".ld-inspect").inner_text()
+    assert offline.locator(".ld-inspect .ld-spark").is_visible()
+    offline.context.close()

@@ -15,7 +15,8 @@ import plotly
 
 HERE = Path(__file__).resolve().parent
 # the renderer's files, in the order they load (each adds to window.LladaView: viewer/base.js says what)
-VIEWER_JS = tuple(HERE / "viewer" / f"{name}.js" for name in ("base", "run", "grid", "live", "charts", "tabs", "mount"))
+VIEWER_JS = tuple(HERE / "viewer" / f"{name}.js" for name in ("base", "run", "grid", "inspect", "live", "charts", "tabs",
+                                                                 "mount"))
 VIEWER_CSS = HERE / "viewer.css"
 PLOTLY_JS = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
 

@@ -3,6 +3,7 @@
  *   base.js    colours, text and DOM helpers (LladaView.util)
  *   run.js     a run as the browser keeps it, the mirror of trace.Trajectory, and the check of run files
  *   grid.js    the token grid of a run at any step
+ *   inspect.js the panel of a cell clicked: its history, the model's top 5, edits and Continue from here
  *   live.js    a live view: status, grid and replay, fed by the run's messages as they come
  *   charts.js  the step x position heatmap, and after the run the unmask-order map and the per-step chart
  *   tabs.js    the Forward process and Likelihood tabs' views, drawn from their values

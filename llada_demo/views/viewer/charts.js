@@ -137,6 +137,7 @@
       this.finished = false;
       this.final = false;
       this.ctx = null;
+      if (this.rowMark) this.rowMark.style.display = "none";
       this.order.clear();
       if (this.plotly) this.plotly.purge(this.progress);
       this.progress.textContent = "";
@@ -195,7 +196,11 @@
         const d = Math.max(1, Math.round(c / 3));
         for (const p of r.committed) ctx.fillRect(p * c + (c - d) / 2, y + (c - d) / 2, d, d);  // a dot at each commit
         ctx.fillStyle = "#e45756";  // the block boundaries (Plotly's own shapes lie under this canvas)
-        if (run.boundaries) for (const b of run.blockStarts) if (b > 0) ctx.fillRect(b * c - 1, y, 1, c);
+        if (run.boundaries) for (const b of run.blockStarts) if (b > 0) ctx.fillRect(b * c - 1, y, 2, c);  // (2: the canvas is drawn scaled down)
+        if (run.branchedAt !== null && this.rows === run.branchedAt) {  // where a branch left its run
+          ctx.fillStyle = "#f58518";
+          ctx.fillRect(0, y, run.n * c, Math.max(1, Math.round(c / 3)));
+        }
       }
       if (final && !this.finished && run.end && !this.only) {
         // later tasks, each its own: the final grid and status paint first, and no single long task
@@ -203,6 +208,15 @@
         setTimeout(() => { if (run === this.run) this.orderChart(run); }, 30);
         setTimeout(() => { if (run === this.run) this.progressChart(run); }, 60);
       }
+    }
+    /* The replay's step: its row outlined on the heatmap. */
+    markStep(k) {
+      const plot = this.heat, canvas = plot.canvas;
+      if (!canvas || !this.run || !plot.rows) return;
+      if (!this.rowMark) this.rowMark = el("div", "ld-heat-row", plot.div);
+      const box = canvas.style, top = parseFloat(box.top), height = parseFloat(box.height) / plot.rows;
+      Object.assign(this.rowMark.style, {display: k > 0 ? "block" : "none", left: box.left, width: box.width,
+                                         top: `${top + (k - 1) * height}px`, height: `${Math.max(height, 2)}px`});
     }
     hoverText(i, k) {
       const run = this.run;

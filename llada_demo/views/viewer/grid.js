@@ -5,7 +5,7 @@
   const PROMPT_CELLS_SHOWN = 48;
   const TAIL_MIN = 4;  // trailing end-of-text cells drawn as one cell from this many on
   // what a cell shows, as bits of Grid.draw's flags
-  const MASKED = 1, ACTIVE = 2, NEW = 4, GUESS = 8, HIDDEN = 16;
+  const MASKED = 1, ACTIVE = 2, NEW = 4, GUESS = 8, HIDDEN = 16, BY_HAND = 32, PENDING = 64, SELECTED = 128;
 
   class Grid {
     /* In `box` (an .ld-cells element); `redraw` is called when the folded end of text opens or closes. */
@@ -14,6 +14,8 @@
       this.redraw = redraw;
       this.showGuesses = true;
       this.tailOpen = false;
+      this.pending = new Set();  // cells with an edit not yet sent (inspect.js)
+      this.selected = null;  // the cell inspected (inspect.js)
       this.shown = null;  // [run, view] last drawn: a masked cell's tooltip is made when it is hovered
       box.addEventListener("mouseover", (e) => {
         const cell = e.target.closest && e.target.closest(".ld-cell.ld-mask[data-pos]");
@@ -86,7 +88,8 @@
         const id = masked ? v.guess[i] : v.token(i);
         const flags = (masked ? MASKED : 0) | (running && k > 0 && i >= active[0] && i < active[1] ? ACTIVE : 0)
                       | (!masked && c > since && c > 0 ? NEW : 0) | (masked && this.showGuesses ? GUESS : 0)
-                      | (i >= this.tailAt ? HIDDEN : 0);
+                      | (i >= this.tailAt ? HIDDEN : 0) | (!masked && c > 0 && v.byHand(i) ? BY_HAND : 0)
+                      | (this.pending.has(i) ? PENDING : 0) | (i === this.selected ? SELECTED : 0);
         const byte = Number.isFinite(conf) && !masked ? Math.round(conf * 254) : -1, o = 4 * i;
         if (d[o] === flags && d[o + 1] === id && d[o + 2] === byte && d[o + 3] === c) continue;
         d[o] = flags; d[o + 1] = id; d[o + 2] = byte; d[o + 3] = c;
@@ -98,6 +101,8 @@
       if (cell._starts) cls += " ld-block-start";
       if (flags & ACTIVE) cls += " ld-active";
       if (flags & HIDDEN) cls += " ld-hidden";
+      if (flags & PENDING) cls += " ld-pending";
+      if (flags & SELECTED) cls += " ld-selected";
       const confTxt = Number.isFinite(conf) ? `confidence ${conf.toFixed(3)}` : "no prediction";
       if (flags & MASKED) {
         cls += " ld-mask";
@@ -107,6 +112,10 @@
         cls += " ld-prompt ld-given";
         text = shown(run.text(id));
         title = `${quoted(run.text(id))} \u00b7 id ${id} \u00b7 given`;
+      } else if (flags & BY_HAND) {  // set by hand (a branch's edit): not the model's choice
+        cls += " ld-edited";
+        text = shown(run.text(id));
+        title = `${quoted(run.text(id))} \u00b7 id ${id} \u00b7 set by hand at step ${c}`;
       } else {
         if (flags & NEW) cls += " ld-new";
         const rgb = confidenceRgb(conf);

@@ -27,6 +27,11 @@
       this.cellsEl = el("div", "ld-cells", grid);
       el("div", "ld-empty", this.cellsEl, "The token grid appears here when you press Generate.");
       this.grid = new L.Grid(this.cellsEl, () => this.redraw());
+      this.cellsEl.addEventListener("click", (e) => {  // a cell clicked is inspected (inspect.js)
+        const cell = e.target.closest && e.target.closest(".ld-cell[data-pos]");
+        if (cell && this.run) this.inspector.open(Number(cell.dataset.pos));
+      });
+      this.inspector = new L.Inspector(this, root);
       const controls = el("div", "ld-controls", root);
       const label = el("label", "ld-replay-label", controls, "Replay: step ");
       this.replay = el("input", null, label);
@@ -44,6 +49,8 @@
       this.file = el("input", null, open);
       Object.assign(this.file, {type: "file", accept: ".json,application/json", id: id("open")});
       this.file.addEventListener("change", () => this.openFile(this.file.files[0]));
+      this.branchesEl = el("div", "ld-branches", controls);  // a run and its branches, one shown at a time
+      this.branchesEl.id = id("branches");
       this.replay.addEventListener("input", () => {
         this.stopPlay();
         const k = Number(this.replay.value);
@@ -55,14 +62,30 @@
       this.charts = [];
       this.state = "idle";
       this.runId = null;
-      this.fetchMissing = null;
+      this.runs = new Map();  // the runs this view holds, by key: the server's run id, or its own for a file
+      this.opened = 0;
+      this.fetchMissing = null;  // (run, start, end) -> Promise of messages: set by the page
+      this.inspectCell = null;  // (run, step, position) -> Promise of the server's top 5: set by the page
+      this.continueFrom = null;  // ({run, page_run, step, set, remask}) -> a branch: set by the page
     }
+    /* The step shown: the replay's, or the run's last. */
+    shownStep() { return !this.run ? 0 : this.replaying ? Number(this.replay.value) : this.run.done; }
+    runKey(run) { return run.key; }
+    /* How the server finds `run` up to step k: its id if the server streamed it, else its run file. */
+    runRef(run, k) { return run.served ? run.key : JSON.stringify(run.document(k)); }
     /* A payload from the server: {run, first, messages}, `first` being the index of its first message
      * in the run. Messages this view missed (it mounted after the run began, or a value was dropped on
      * the way) are asked for with fetchMissing(run, start, end) -> Promise of messages, set by the page. */
     receive(payload) {
       if (!payload || !payload.messages) return;
-      if (payload.run !== this.runId) { this.runId = payload.run; this.applied = 0; this.backlog = []; this.fetching = false; }
+      if (payload.run !== this.runId) {
+        this.runId = payload.run; this.applied = 0; this.backlog = []; this.fetching = false;
+        const parent = payload.branch_of && this.runs.get(payload.branch_of);
+        if (parent) {  // a branch: the run it continues is here up to its step, not sent again
+          this.beginRun(parent.clone(payload.at), payload.run);
+          this.applied = payload.first;
+        }
+      }
       this.backlog.push(payload);
       this.drain();
     }
@@ -94,11 +117,20 @@
     message(m) {
       if (m.type === "start") this.begin(m);
       else if (m.type === "step" && this.run) { this.run.add(m); this.state = "running"; this.request(); }
+      else if (m.type === "edit" && this.run) { this.run.edit(m); this.request(); }
       else if (m.type === "end" && this.run) this.finish(m);
     }
     begin(start) {
+      this.beginRun(new L.Run(start), this.runId);
+    }
+    /* A run starts here, kept under `key` (the server's run id; a file's: one of this view's own). */
+    beginRun(run, key) {
       this.stopPlay();
-      this.run = new L.Run(start);
+      run.served = key !== null && key !== undefined;
+      run.key = run.served ? key : `file-${++this.opened}`;
+      this.runs.set(run.key, run);
+      this.run = run;
+      this.inspector.reset();
       this.state = "running";
       this.lastDrawn = 0;
       this.lastGrid = 0;
@@ -107,13 +139,41 @@
       this.play.disabled = true;
       this.replay.max = 0; this.replay.value = 0; this.replayOut.textContent = "0";
       this.caption.textContent = "";
-      this.statusEl.textContent = this.run.status(0, "running");
+      this.statusEl.textContent = this.run.done ? this.run.status(this.run.done, "running") : this.run.status(0, "running");
       for (const c of this.charts) c.begin(this.run);
+      this.drawBranches();
       this.request();
+    }
+    /* The runs of the shown run's family (the run it branched from, and theirs): one button each. */
+    drawBranches() {
+      const root = (r) => (r.parent ? root(r.parent) : r), mine = root(this.run);
+      const family = [...this.runs.values()].filter((r) => root(r) === mine);
+      this.branchesEl.textContent = "";
+      if (family.length < 2) return;
+      el("span", null, this.branchesEl, "runs: ");
+      family.forEach((r, n) => {
+        const b = el("button", "ld-button" + (r === this.run ? " ld-chosen" : ""), this.branchesEl,
+                     n === 0 ? "original" : `branch ${n} (from step ${r.branchedAt})`);
+        b.type = "button";
+        b.disabled = this.state === "running";
+        b.addEventListener("click", () => this.show(r));
+      });
+    }
+    /* Show another run this view holds (a branch, or the original), as it ended. */
+    show(run) {
+      if (this.state === "running" || run === this.run) return;
+      this.stopPlay();
+      this.run = run;
+      this.inspector.reset();
+      this.buildCells();
+      for (const c of this.charts) c.begin(run);
+      this.finish(run.end || {type: "end", state: "stopped", answer: ""});
+      this.drawBranches();
     }
     finish(end) {
       this.run.end = end;
       this.state = end.state;
+      this.drawBranches();
       const k = this.run.done;
       this.replay.max = k; this.replay.value = k; this.replayOut.textContent = String(k);
       this.replay.disabled = k === 0;
@@ -137,7 +197,7 @@
         let doc;
         try { doc = JSON.parse(text); } catch (e) { throw new Error("not JSON"); }
         L.checkRun(doc);
-        this.runId = null;
+        this.runId = null;  // (a run of its own: the server does not know it)
         this.load(doc.messages);
         this.drawLive(true);  // the run as it ended (and the after-run charts), then the replay at its last step
         this.scrub(this.run.done);
@@ -178,6 +238,7 @@
       this.lastGrid = now;
       for (const c of this.charts) c.update(this.run, !running);
       this.statusEl.textContent = this.run.status(k, this.state);
+      if (!running) this.inspector.refresh();  // (while a run streams, a panel open stays at its step)
     }
     scrub(k) {
       if (!this.run) return;
@@ -187,6 +248,8 @@
       this.caption.textContent = `replay \u00b7 step ${k}/${this.run.done}`;
       if (this.state !== "running") this.statusEl.textContent = this.run.status(this.run.done, this.state);
       this.drawGrid(k, k - 1);
+      for (const c of this.charts) c.markStep(k);
+      this.inspector.refresh();
     }
     startPlay() {
       if (!this.run || !this.run.done) return;

@@ -9,6 +9,30 @@
   // and the same checks as its decode_run: a file that fails any of them leaves the run on screen as it was.
   const MAX_RUN_BYTES = 20 * 1048576, MAX_CANVAS = 4096, MAX_PROMPT = 8192, MAX_ID = 2147483647;
 
+  /* An edit message, as trace/wire.py's check_edit: positions the run fills, each once; a remasked one
+   * committed. Updates `masked`; returns the change in the number of masks. */
+  function checkEdit(m, step, masked, fills, n) {
+    const w = `edit message at step ${step}`, isInt = (v, lo, hi) => Number.isInteger(v) && v >= lo && v <= hi;
+    if (m.step !== step) throw new Error(`${w}: 'step' must be ${step}, the last step before it`);
+    const set = m.set === undefined ? [] : m.set, remask = m.remask === undefined ? [] : m.remask;
+    if (!Array.isArray(set) || !set.every((x) => Array.isArray(x) && x.length === 2 && isInt(x[0], 0, n - 1) &&
+                                             isInt(x[1], 0, MAX_ID))) {
+      throw new Error(`${w}: 'set' must be a list of [position, token id], positions from 0 to ${n - 1}`);
+    }
+    if (!Array.isArray(remask) || remask.length > MAX_CANVAS || !remask.every((p) => isInt(p, 0, n - 1))) {
+      throw new Error(`${w}: 'remask' must be a list of at most ${MAX_CANVAS} whole numbers from 0 to ${n - 1}`);
+    }
+    const positions = [...set.map((x) => x[0]), ...remask];
+    if (new Set(positions).size !== positions.length || !positions.every((p) => fills[p])) {
+      throw new Error(`${w}: an edit may change each position the run fills once`);
+    }
+    if (remask.some((p) => masked[p])) throw new Error(`${w}: 'remask' must list committed positions`);
+    let change = 0;
+    for (const [p] of set) { change -= masked[p]; masked[p] = 0; }
+    for (const p of remask) { masked[p] = 1; change++; }
+    return change;
+  }
+
   function checkRun(doc) {
     const fail = (where, what) => { throw new Error(`${where}: ${what}`); };
     const isInt = (v, lo = 0, hi = MAX_ID) => Number.isInteger(v) && v >= lo && v <= hi;
@@ -27,8 +51,8 @@
       }
     };
     if (!isObject(doc) || doc.format !== "llada-demo-run") fail("run file", "not a llada-demo-run file");
-    if (doc.version !== 1 && doc.version !== 2) {
-      fail("run file", `llada-demo-run version ${JSON.stringify(doc.version)}; this page reads versions 1, 2`);
+    if (![1, 2, 3].includes(doc.version)) {
+      fail("run file", `llada-demo-run version ${JSON.stringify(doc.version)}; this page reads versions 1, 2, 3`);
     }
     const ms = doc.messages;
     if (!Array.isArray(ms) || !ms.every(isObject)) fail("run file", "'messages' must be a list of objects");
@@ -54,19 +78,26 @@
     if (s.notes !== undefined && !(Array.isArray(s.notes) && s.notes.every((x) => typeof x === "string"))) fail(at, "'notes' must be strings");
     if (s.stop_ids !== undefined) ints(s, "stop_ids", at, 0, MAX_ID, 64);
     texts(s, at);
-    const masked = Uint8Array.from(s.initial, (t) => (t === s.mask_id ? 1 : 0));
+    const masked = Uint8Array.from(s.initial, (t) => (t === s.mask_id ? 1 : 0)), fills = masked.slice();
     let left = masked.reduce((a, b) => a + b, 0), step = 0, ended = false;
     for (let i = 1; i < ms.length; i++) {
       const m = ms[i];
       if (m.type === "end") {
         if (i !== ms.length - 1) fail("run file", "the end message must be the last");
+        ended = true;
         if ((m.state !== "done" && m.state !== "stopped") || (m.answer !== undefined && typeof m.answer !== "string")) {
           fail("end message", "'state' must be done or stopped, 'answer' a string");
         }
-        ended = true;
         continue;
       }
-      if (m.type !== "step") fail(`message ${i}`, `type ${JSON.stringify(m.type)}; after the start come steps and one end`);
+      if (m.type === "edit" && doc.version >= 3) {
+        if (ended) fail("run file", "an edit after the end message");
+        left += checkEdit(m, step, masked, fills, n);
+        continue;
+      }
+      if (m.type !== "step") {
+        fail(`message ${i}`, `type ${JSON.stringify(m.type)}; after the start come steps (and edits), then one end`);
+      }
       const w = `step message ${++step}`;
       if (m.step !== step) fail(w, `'step' must be ${step} (steps come in order from 1)`);
       if (step > total) fail(w, `the start message plans ${total} steps, not more`);
@@ -92,6 +123,8 @@
   }
 
   /* ---- the run ------------------------------------------------------------------------------ */
+  const BY_HAND = -1;  // the commit "confidence" of a cell set by hand: the model did not choose it
+
   class Run {
     constructor(start) {
       this.start = start;
@@ -102,17 +135,20 @@
       this.total = start.steps_per_block.reduce((a, b) => a + b, 0);
       this.blockStarts = start.block_spans.map((s) => s[0]);
       this.stopIds = new Set(start.stop_ids || []);
-      // confidence bytes: version 2, p * 254 and 255 for "no prediction"; version 1, p * 255
+      // confidence bytes: version 2 on, p * 254 and 255 for "no prediction"; version 1, p * 255
       this.scale = (start.version || 1) >= 2 ? 254 : 255;
       this.none = this.scale === 254 ? 255 : -1;
       const blocks = start.block_spans.map((s) => s[1] - s[0]);
       this.boundaries = Math.min(...blocks) >= 2;  // blocks of one token: no boundary at every cell
+      this.messages = [start];  // as received: a run file of this run up to any step is a prefix of them
       this.records = [];
+      this.edits = [];  // a branch's: [{step, set, remask}], each after the record of its step
+      this.before = new Map();  // an edited cell's states before each edit: [[edit step, token, commit, conf]]
       this.end = null;
       const n = this.n;
       this.commitStep = new Int32Array(n);  // after the last record: 0 given, -1 masked, k committed at k
       this.commitToken = Int32Array.from(start.initial);
-      this.commitConf = new Uint8Array(n);  // the byte a cell was committed with (given cells: none)
+      this.commitConf = new Int16Array(n);  // the byte a cell was committed with (BY_HAND: set by hand)
       for (let i = 0; i < n; i++) this.commitStep[i] = start.initial[i] !== this.mask ? 0 : -1;
     }
     addTexts(texts) {
@@ -123,9 +159,12 @@
       return t === undefined ? `#${id}` : t;
     }
     add(m) {
+      this.messages.push(m);
       this.addTexts(m.texts);
-      const r = {step: m.step, block: m.block, forward_passes: m.forward_passes, elapsed: m.elapsed,
-                 committed: m.committed, tokens: m.tokens, guesses: m.guesses, conf: base64Bytes(m.confidence)};
+      this.addRecord({step: m.step, block: m.block, forward_passes: m.forward_passes, elapsed: m.elapsed,
+                      committed: m.committed, tokens: m.tokens, guesses: m.guesses, conf: base64Bytes(m.confidence)});
+    }
+    addRecord(r) {
       this.records.push(r);
       for (let j = 0; j < r.committed.length; j++) {
         const i = r.committed[j];
@@ -134,7 +173,39 @@
         this.commitConf[i] = r.conf[i];
       }
     }
+    /* An edit message (a branch's start): cells set by hand, committed at its step; cells masked again. */
+    edit(m) {
+      this.messages.push(m);
+      this.addTexts(m.texts);
+      const e = {step: m.step, set: m.set || [], remask: m.remask || []};
+      for (const i of [...e.set.map((x) => x[0]), ...e.remask]) {
+        if (!this.before.has(i)) this.before.set(i, []);
+        this.before.get(i).push([e.step, this.commitToken[i], this.commitStep[i], this.commitConf[i]]);
+      }
+      for (const [i, token] of e.set) { this.commitToken[i] = token; this.commitStep[i] = e.step; this.commitConf[i] = BY_HAND; }
+      for (const i of e.remask) { this.commitToken[i] = this.mask; this.commitStep[i] = -1; this.commitConf[i] = 0; }
+      this.edits.push(e);
+    }
     get done() { return this.records.length; }
+    get branchedAt() { return this.edits.length ? this.edits[0].step : null; }
+    /* This run up to step k (its records and the edits before k): where a branch from step k starts (its
+     * own edit at k, sent by the server, takes in one made here at k before). */
+    clone(k) {
+      const out = new Run(this.start);
+      out.texts = new Map(this.texts);
+      for (const m of this.messages.slice(1)) {
+        if (m.type === "step" && m.step <= k) { out.addRecord(this.records[m.step - 1]); out.messages.push(m); }
+        else if (m.type === "edit" && m.step < k) out.edit(m);  // (kept in its messages too)
+      }
+      out.parent = this;
+      return out;
+    }
+    /* The run file of this run up to step k (what the server reads to inspect or continue it). */
+    document(k) {
+      const upto = this.messages.filter((m) => m.type === "start" || (m.type === "step" && m.step <= k) ||
+                                               (m.type === "edit" && m.step <= k));
+      return {format: "llada-demo-run", version: 3, messages: upto};
+    }
     /* A confidence byte as a probability; NaN where the step predicted nothing. */
     probability(byte) { return byte === this.none ? NaN : byte / this.scale; }
     /* Where the canvas's trailing end-of-text tokens start at step k (given, committed, or the guess under
@@ -144,27 +215,46 @@
       while (t > 0 && this.stopIds.has(v.masked[t - 1] ? (guesses ? v.guess[t - 1] : -1) : v.token(t - 1))) t--;
       return t;
     }
-    /* The canvas at step k (0..done): what trace.Trajectory.view(k) gives on the server. */
+    /* Cell i's [token, commit step, commit byte] at step k, with the edits made at k or not (an edited cell
+     * is taken back to before its first edit after k). */
+    cellAt(i, k, withEditsAtK) {
+      const states = this.before.get(i);
+      if (states) {
+        for (const [step, token, c, conf] of states) {
+          if (step > k || (step === k && !withEditsAtK)) return [token, c, conf];
+        }
+      }
+      return [this.commitToken[i], this.commitStep[i], this.commitConf[i]];
+    }
+    /* The canvas at step k (0..done; a branch's edits at k included): what trace.Trajectory.view(k) gives
+     * on the server. */
     view(k) {
       k = Math.max(0, Math.min(k, this.done));
       const n = this.n, masked = new Uint8Array(n), commit = new Int32Array(n), guess = new Int32Array(n);
-      const conf = new Float32Array(n);
+      const conf = new Float32Array(n), token = new Int32Array(n);
       const rec = k > 0 ? this.records[k - 1] : null;
       let g = 0;
       for (let i = 0; i < n; i++) {
-        const c = this.commitStep[i] > k ? -1 : this.commitStep[i];
+        let t = this.commitToken[i], c = this.commitStep[i], byte = this.commitConf[i], seen = c;
+        if (this.before.has(i)) {
+          [t, c, byte] = this.cellAt(i, k, true);
+          seen = this.cellAt(i, k, false)[1];  // as the record's guesses saw it (before the edits at k)
+        }
+        c = c > k ? -1 : c;
+        const g0 = (seen > k ? -1 : seen) < 0 && rec ? rec.guesses[g++] : this.mask;
         commit[i] = c;
+        token[i] = c < 0 ? this.mask : t;
         if (c < 0) {
           masked[i] = 1;
-          guess[i] = rec ? rec.guesses[g++] : this.mask;
+          guess[i] = g0;
           conf[i] = rec ? this.probability(rec.conf[i]) : NaN;
         } else {
           guess[i] = this.mask;
-          conf[i] = commit[i] === 0 ? NaN : this.probability(this.commitConf[i]);
+          conf[i] = c === 0 || byte === BY_HAND ? NaN : this.probability(byte);
         }
       }
-      return {step: k, block: rec ? rec.block : 0, masked, commit, guess, conf,
-              token: (i) => (commit[i] < 0 ? this.mask : this.commitToken[i])};
+      return {step: k, block: rec ? rec.block : 0, masked, commit, guess, conf, token: (i) => token[i],
+              byHand: (i) => commit[i] > 0 && this.cellAt(i, k, true)[2] === BY_HAND};
     }
     /* Answer tokens before the first EOS/EoT that are committed at step k: what tokens/s counts. */
     useful(k) {
@@ -183,9 +273,10 @@
       const blocks = this.start.block_spans.length;
       const settings = this.start.settings || {};
       const early = state === "done" && this.done < this.total && settings.stop_at_eos ? " \u00b7 stopped at EOS" : "";
+      const branch = this.branchedAt === null ? "" : ` \u00b7 a branch from step ${this.branchedAt}`;
       return `${state} \u00b7 step ${this.done}/${this.total} \u00b7 block ${r.block + 1}/${blocks} \u00b7 ` +
              `${r.forward_passes} forward passes \u00b7 ${r.elapsed.toFixed(2)} s \u00b7 ${rate.toFixed(1)} tokens/s (to EOS)` +
-             early;
+             early + branch;
     }
   }
 
