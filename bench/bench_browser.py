@@ -24,6 +24,10 @@ of the same name below:
                        30 random steps: median and max ms per step shown
   Compare              the Compare tab's first preset with the page's settings (two 128-step runs):
                        Chromium CPU over twice the single run's just before, and KB per step of the two
+  inspect, continue    at step 64 of a default run: a masked cell clicked -> its top 5 in the panel, less
+                       one forward pass; Continue from here (no edit) -> its first new step shown, / a new
+                       run's Generate -> first step; KB received for the branch / KB of as many steps
+                       (a page without the inspector: "-")
   4 tabs / API         4 tabs (a browser context each) click Generate at once, until the last shows
                        "done"; / the same 4 runs submitted at once to /denoise (one queue slot: both
                        run one after another)
@@ -93,6 +97,20 @@ SCRUB = """(ks) => { const r = document.getElementById('ld-replay');
   return ks.map((k) => { const t = performance.now(); r.value = k; r.dispatchEvent(new Event('input'));
                          document.body.offsetHeight; return performance.now() - t; }); }"""
 ENDED = "window.__bench.done !== null || window.__bench.stopped !== null"
+STEER_AT = 64  # the step a run is inspected and continued at
+# Click the first masked cell at the replay's step: ms until the panel shows the model's top 5. Then its
+# Continue from here, the click timed as Generate's.
+INSPECT = """(k) => new Promise((resolve) => {
+  const cell = document.querySelector('#ld-grid .ld-cells .ld-cell.ld-mask[data-pos]'), t = performance.now();
+  const panel = document.querySelector('.ld-inspect');
+  const seen = new MutationObserver(() => {
+    if (panel.querySelectorAll('.ld-top').length === 5) { seen.disconnect(); resolve(performance.now() - t); }
+  });
+  seen.observe(panel, {childList: true, subtree: true});
+  cell.click();
+})"""
+CONTINUE = """() => { const go = [...document.querySelectorAll('.ld-inspect button')].find((b) => b.textContent === 'Continue from here');
+  window.__bench.click = performance.now(); go.click(); }"""
 
 
 # ---- processes --------------------------------------------------------------------------------------
@@ -241,8 +259,21 @@ def page_run(page, server, browser_pid, settings, seed, stop_after=None, timeout
     w = page.evaluate("window.__bench")
     shown = [s for s in w["shown"] if w["stop"] is None or s[2] <= w["stop"]]
     return dict(wall=((w["done"] or w["stopped"]) - w["click"]) / 1e3, cpu=cpu, chrome=chrome, lag=lag_ms(shown),
+                first=shown[0][2] - w["click"] if shown else None,
                 stop=(w["stopped"] - w["stop"]) / 1e3 if w["stopped"] is not None and w["stop"] else None,
                 tasks=[d for t, d in w["tasks"] if t >= w["click"]])
+
+
+def one_pass(loaded, ids) -> float:
+    """Seconds of one forward pass of the model on a default run's canvas (prompt and answer), median of 5."""
+    x = torch.tensor([ids + [loaded.mask_id] * DEFAULT["gen_length"]])
+    times = []
+    with torch.no_grad():
+        for _ in range(5):
+            t = time.perf_counter()
+            loaded.model(x)
+            times.append(time.perf_counter() - t)
+    return statistics.median(times)
 
 
 def lag_ms(shown) -> float | None:
@@ -329,6 +360,28 @@ class Bench:
         """Four tabs at once against four API runs at once."""
         tabs = four_tabs(self.browser, self.server, [next(self.seeds) for _ in range(4)])
         r["tabs"].append(tabs / four_api(client, [next(self.seeds) for _ in range(4)]))
+
+    def steer(self, r: dict):
+        """Inspect and Continue from here (an app whose page has them): at step 64 of a default run, a
+        masked cell clicked -> its top 5 shown, less one forward pass of the model on that canvas; then
+        Continue from here with no edit: click -> its first new step shown, over a new run's Generate
+        click -> its first step shown (the run just before); and the KB the page receives for the
+        branch, over the KB of as many steps of a whole run (1x: the steps before 64 are not sent again)."""
+        if not self.page.evaluate("!!(window.LladaView && LladaView.Inspector)"):
+            return
+        run = page_run(self.page, self.server, self.pid, DEFAULT, next(self.seeds))
+        r["first_step"].append(run["first"])
+        self.page.evaluate(SCRUB, [STEER_AT])
+        wall = self.page.evaluate(INSPECT, STEER_AT)
+        r["inspect"].append(wall - 1000 * one_pass(self.loaded, self.ids))
+        self.page.evaluate("window.__bench.reset()")
+        with self.traffic as traffic:
+            self.page.evaluate(CONTINUE)
+            wait_end(self.page, 600)
+        w = self.page.evaluate("window.__bench")
+        first = next(t for k, _, t in w["shown"] if k > STEER_AT)
+        r["continue"].append((first - w["click"]) / run["first"])
+        r["branch_kb"].append(traffic.bytes / 1024 / ((DEFAULT["steps"] - STEER_AT) * med(r["kb"])))
 
     def floor(self, r: dict, wall: float, cpu: float):
         """The floor rows, with this page blanked (the floor pages share the browser with nothing else)."""
@@ -450,6 +503,9 @@ ROWS = [  # (metric, goal, key, format, unit)
     ("Compare: Chromium CPU / 2 runs", "<= 1.2x", "compare", ".2f", "x"),
     ("Compare: KB per step (both)", "<= 4 KB", "compare_kb", ".2f", " KB"),
     ("4 tabs / 4 API runs", "<= 1.2x", "tabs", ".2f", "x"),
+    ("inspect: click -> top 5 - 1 pass", "<= 100 ms", "inspect", ".0f", " ms"),
+    ("continue: 1st step / new run's", "<= 1.0x", "continue", ".2f", "x"),
+    ("continue: KB / its steps' KB", "<= 1.1x", "branch_kb", ".2f", "x"),
 ]
 FLOOR_ROWS = [("Chromium CPU, nothing live", "-", "nothing_live", ".2f", "x"),
               ("Chromium CPU, status only", "-", "status_only", ".2f", "x"),
@@ -497,7 +553,7 @@ def main():
     servers = {a: (Server(c, threads=args.threads), Server(c, tiny_checkpoint(folder), threads=args.threads))
                for a, c in apps.items()}
     keys = [key for _, _, key, _, _ in ROWS + FLOOR_ROWS]
-    results = {a: {key: [] for key in keys + ["bare"]} for a in apps}
+    results = {a: {key: [] for key in keys + ["bare", "first_step"]} for a in apps}
     try:
         for pair in servers.values():
             for server in pair:
@@ -518,6 +574,7 @@ def main():
                     if args.floor:
                         bench.floor(r, run["wall"], r["bare"][-1][1])
                     bench.stop_latency(r)
+                    bench.steer(r)
                     bench.close()
                     print(f"{a}, repeat {repeat + 1}: 512 x 512 run on the tiny checkpoint, scrub", file=sys.stderr)
                     bench.long_run(r)
