@@ -515,7 +515,7 @@ def test_a_cell_inspected_and_a_run_steered_from_a_step(page, served, loaded):
     start_run(page, "In the beginning", 32, 16, 16)
     wait_status(page, "done")
     original = last_session(app).trajectory
-    shown = answer_cells(page)
+    shown, answer = answer_cells(page), page.get_by_label("Answer", exact=True).input_value()
     # inspect: the cell's history from the page, its top 5 from the server (top 1: the next step's guess)
     scrub(page, 6)
     view, after = original.view(6), original.view(7)
@@ -552,8 +552,9 @@ def test_a_cell_inspected_and_a_run_steered_from_a_step(page, served, loaded):
     for i in (p, q):
         assert "ld-edited" in page.locator(f"#ld-grid .ld-cell[data-pos='{i}']").get_attribute("class")
     # the original, unchanged; continued from step 6 with no edit, it comes out the same
+    assert page.get_by_label("Answer", exact=True).input_value() != answer
     page.locator("#ld-branches").get_by_role("button", name="original").click()
-    assert answer_cells(page) == shown
+    assert answer_cells(page) == shown and page.get_by_label("Answer", exact=True).input_value() == answer
     scrub(page, 6)
     page.locator(f"#ld-grid .ld-cells .ld-cell[data-pos='{p}']").click()
     continue_and_wait(page, 2)

@@ -125,7 +125,8 @@
         if (this.asked !== key) return;
         box.textContent = "";
         if (!r || r.error) { el("span", "ld-inspect-note", box, `top 5: ${r ? r.error : "no answer"}`); return; }
-        el("span", null, box, `the model's top 5 for step ${k + 1}: `);
+        el("div", null, box, k < this.run.done || !this.run.end ? `the model's top 5 for step ${k + 1}:` :
+           "the model's top 5 on the canvas the run ended with:");
         r.candidates.forEach((c, n) => {
           this.run.texts.set(c.id, c.text);
           el("span", "ld-top", box, `${n + 1}. ${quoted(c.text)} ${(100 * c.p).toFixed(1)}%`);

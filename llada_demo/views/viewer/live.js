@@ -169,6 +169,7 @@
       for (const c of this.charts) c.begin(run);
       this.finish(run.end || {type: "end", state: "stopped", answer: ""});
       this.drawBranches();
+      this.fillOpened();  // (its answer in the answer box)
     }
     finish(end) {
       this.run.end = end;
@@ -204,7 +205,7 @@
         this.fillOpened();
       }).catch((e) => refuse(e.message));
     }
-    /* An opened run's prompt and answer in the page's textboxes (options.opened: {prompt, answer} ids). */
+    /* An opened or chosen run's prompt and answer in the page's textboxes (options.opened: {prompt, answer} ids). */
     fillOpened() {
       const ids = this.options.opened, run = this.run;
       if (!ids) return;
