@@ -7,7 +7,7 @@ and stops it at the end. Every tab with its defaults; each model in the menu on 
 the documented example of each tab; a stopped run; an export, its standalone HTML opened from file://
 and its JSON opened back into the replay. The screenshots go into the folder --out names, numbered in
 the order taken; the list is printed at the end. With --docs DIR, the README's images are written there
-too: the top of the page at five of the stops (screenshot, compare, reversal, forward, likelihood.png).
+too: the top of the page at six of the stops (screenshot, steer, compare, reversal, forward, likelihood.png).
 """
 
 from __future__ import annotations
@@ -138,6 +138,23 @@ def visit(tour: Tour, browser):
     models = tour.models()
     tour.generate("In the beginning")
     tour.shot("generate-bundled-in-the-beginning", docs="screenshot.png")
+    # inspect a cell at step 40 of the replay, set two cells, continue from there: a branch
+    page.evaluate("() => { const r = document.getElementById('ld-replay'); r.value = 40; r.dispatchEvent(new Event('input')); }")
+    cells = page.locator("#ld-grid .ld-cells .ld-cell.ld-mask[data-pos]")
+    first, second = (int(cells.nth(i).get_attribute("data-pos")) for i in (0, 2))
+    for position, text in ((first, " God"), (second, " earth")):
+        page.locator(f"#ld-grid .ld-cells .ld-cell[data-pos='{position}']").click()
+        page.locator(".ld-inspect .ld-top").nth(4).wait_for(timeout=30_000)
+        if position == first:
+            tour.shot("generate-inspect-a-cell")
+        page.locator(".ld-inspect-input").fill(text)
+        page.locator(".ld-inspect").get_by_role("button", name="set", exact=True).click()
+    tour.click_and_wait("Continue from here")
+    page.locator(f"#ld-grid .ld-cells .ld-cell[data-pos='{first}']").click()  # the panel on the branch's edit
+    page.locator(".ld-inspect .ld-top").nth(4).wait_for(timeout=30_000)
+    tour.shot("generate-branch-from-step-40", docs="steer.png")
+    page.locator("#ld-branches").get_by_role("button", name="original").click()
+    tour.shot("generate-branch-original-again", full=False)
     for i, model in enumerate(models[1:], 2):
         tour.choose("Model", model)
         tour.shot(f"generate-model-{i}-settings", full=False)
