@@ -199,3 +199,22 @@ def test_the_generate_tab_continues_its_run_as_a_branch_of_its_own_steps(app):
     import gradio as gr
     with pytest.raises(gr.Error, match="no longer kept"):
         list(app.tabs.generate.continue_run(dict(run="no-such-run", step=4), request=request))
+
+
+def test_a_branch_stops_like_a_run_and_exports_with_its_edit(app):
+    from helpers import run, tab
+
+    request, live = tab("steer-stop"), app.tabs.generate.live
+    outs = run(app, request=request, gen_length=64, steps=64, block_length=64)
+    gen = app.tabs.generate.continue_run(dict(run=outs[0][live]["run"], step=8, set=[[40, " God"]]), request=request)
+    got = [next(gen) for _ in range(3)]
+    app.stop(request)
+    got += list(gen)
+    sent = [m for o in got if live in o for m in json.loads(o[live]["messages"])]
+    assert sent[-1] == {"type": "end", "state": "stopped", "answer": sent[-1]["answer"]}
+    assert len([m for m in sent if m["type"] == "step"]) < 64 - 8  # within a step of the click
+    assert got[-1][app.tabs.generate.answer].startswith("(stopped)")
+    # the export holds the branch: the run up to step 8, the edit, its own steps
+    json_file = app.tabs.generate.export(request=request)[app.tabs.generate.exports]["value"][0]
+    back, start, end = decode_run(open(json_file, encoding="utf-8").read())
+    assert back.branched_at == 8 and back.edits[0].set[0][0] == 40 and end["state"] == "stopped"

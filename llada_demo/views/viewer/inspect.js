@@ -125,8 +125,10 @@
         if (this.asked !== key) return;
         box.textContent = "";
         if (!r || r.error) { el("span", "ld-inspect-note", box, `top 5: ${r ? r.error : "no answer"}`); return; }
-        el("div", null, box, k < this.run.done || !this.run.end ? `the model's top 5 for step ${k + 1}:` :
-           "the model's top 5 on the canvas the run ended with:");
+        const t = (this.run.start.settings || {}).temperature;
+        el("div", null, box, (k < this.run.done || !this.run.end ? `the model's top 5 for step ${k + 1}` :
+           "the model's top 5 on the canvas the run ended with") +
+           (t > 0 ? ` (its probabilities before sampling at temperature ${t}):` : ":"));
         r.candidates.forEach((c, n) => {
           this.run.texts.set(c.id, c.text);
           el("span", "ld-top", box, `${n + 1}. ${quoted(c.text)} ${(100 * c.p).toFixed(1)}%`);
