@@ -1,7 +1,8 @@
 """The API: what the page does, for programs. /run streams a run in the wire format (trace/wire.py); /denoise
 streams one JSON frame per step. Both run any model of the menu, with the page's settings as arguments:
 their parameters are made from the rows of controls.CONTROLS, so a new setting reaches the API with its row.
-A setting left out (None) takes the chosen model's page default.
+A setting left out (None) takes the chosen model's page default. /inspect and /continue ask a run why and
+steer it (app/steer.py): a cell's top candidates at a step, and the run continued from a step with edits.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ import gradio as gr
 
 from ..trace.wire import Encoder
 from .controls import BY_FIELD, CONTROLS, page_value
-from .runs import answer_text, prepare
 from . import steer
+from .runs import answer_text, prepare
 
 DENOISE_FIELDS = ("gen_length", "steps", "block_length", "temperature", "cfg_scale", "remasking", "seed")
 
@@ -79,6 +80,24 @@ def api_functions(app) -> dict[str, Callable]:
                    "confidence": [None if c != c else round(float(c), 5) for c in record.confidence],
                    "committed": record.committed.tolist(), "text": answer_text(j.loaded, trajectory)}
 
+    common = (f"model: one of {models} (default: the first). fixed: tokens fixed before the run, 'position: text, "
+              "...'. A setting left out takes the chosen model's page default.")
+    return {
+        **steer_functions(app),
+        "run": _endpoint("run", [c.field for c in CONTROLS], [model, fixed], run,
+                         "Stream the run in the compact wire format (README: Wire format): a start message, one "
+                         "message per step, an end message. " + common),
+        "denoise": _endpoint("denoise", DENOISE_FIELDS, [model, fixed, infill], denoise,
+                             "Stream one JSON frame per reverse step: step, steps, block, forward_passes, tokens "
+                             "(canvas cells as text), masked, confidence (at this step; null where nothing was "
+                             "predicted), committed (positions unmasked at this step), text (the answer so far up "
+                             "to EOS, ' ... ' where masks remain; after the last step, the final answer). " + common),
+    }
+
+
+def steer_functions(app) -> dict[str, Callable]:
+    """/inspect and /continue: a cell's candidates, and a run continued from a step (app/steer.py)."""
+
     def inspect_cell(run: str, step: int, position: int) -> dict:
         """The model's top 5 candidates at a canvas position after a step of a run: {step, position, model,
         masked, candidates: [{id, text, p}]}, from the forward pass of the next step on the canvas as it
@@ -100,17 +119,4 @@ def api_functions(app) -> dict[str, Callable]:
             yield encoder.step(record)
         yield encoder.end("done", answer_text(job.loaded, trajectory))
 
-    common = (f"model: one of {models} (default: the first). fixed: tokens fixed before the run, 'position: text, "
-              "...'. A setting left out takes the chosen model's page default.")
-    return {
-        "inspect": inspect_cell,
-        "continue": continue_run,
-        "run": _endpoint("run", [c.field for c in CONTROLS], [model, fixed], run,
-                         "Stream the run in the compact wire format (README: Wire format): a start message, one "
-                         "message per step, an end message. " + common),
-        "denoise": _endpoint("denoise", DENOISE_FIELDS, [model, fixed, infill], denoise,
-                             "Stream one JSON frame per reverse step: step, steps, block, forward_passes, tokens "
-                             "(canvas cells as text), masked, confidence (at this step; null where nothing was "
-                             "predicted), committed (positions unmasked at this step), text (the answer so far up "
-                             "to EOS, ' ... ' where masks remain; after the last step, the final answer). " + common),
-    }
+    return {"inspect": inspect_cell, "continue": continue_run}
