@@ -61,8 +61,10 @@ class Server:
                                                                 for k, v in props.items()))
 
     def event(self, target: int, name: str = "click") -> tuple[int, dict]:
+        """The event the server answers for (target, name): not one that runs only in the page (as the
+        Generate click's that closes the toasts)."""
         for i, dep in enumerate(self.config["dependencies"]):
-            if [target, name] in [list(t) for t in dep["targets"]]:
+            if [target, name] in [list(t) for t in dep["targets"]] and dep.get("backend_fn", True):
                 return dep.get("id", i), dep
         raise KeyError((target, name))
 
