@@ -115,17 +115,23 @@ def main():
         generate_fn, generate_dep = server.event(generate_button)
         export_fn, _ = server.event(export_button)
         inputs = server.defaults(generate_dep)
-        inputs[0] = "In the world"  # not an example prompt (those are cached and replayed)
+        labels = [next(x for x in server.config["components"] if x["id"] == c).get("props", {}).get("label")
+                  for c in generate_dep["inputs"]]
 
         def run(session, seed=0, n=16):
+            """A run from the page's queue (the inputs found by their labels); its last message, checked."""
             data = list(inputs)
-            for i, c in enumerate(generate_dep["inputs"]):
-                label = next(x for x in server.config["components"] if x["id"] == c).get("props", {}).get("label")
-                if label in ("Answer length (tokens)", "Steps", "Block length"):
+            for i, label in enumerate(labels):
+                if label == "Prompt":
+                    data[i] = "In the world"  # not an example prompt (those are cached and replayed)
+                elif label in ("Answer length (tokens)", "Steps", "Block length"):
                     data[i] = n
                 elif label == "Seed":
                     data[i] = seed
-            return server.queue(generate_fn, data, session, generate_button)
+            out = server.queue(generate_fn, data, session, generate_button)
+            if not out.get("success"):
+                raise RuntimeError(f"a run from the page's queue failed: {json.dumps(out)[:300]}")
+            return out
 
         # 1. the same run exported ten times through the page's queue
         tab = uuid.uuid4().hex[:10]
