@@ -123,15 +123,11 @@
         text = shown(run.text(id));
         title = `${quoted(run.text(id))} \u00b7 id ${id} \u00b7 ${confTxt} \u00b7 committed at step ${c}`;
       }
+      if (guess !== null) { cls += " ld-guess"; text = guess; }  // (the cell's own text: no element to make)
       cell.className = cls;
       cell.title = title;
       cell.setAttribute("style", style);
-      if (guess !== null) {
-        cell.textContent = "";
-        el("span", "ld-guess", cell, guess);
-      } else {
-        cell.textContent = text;
-      }
+      cell.textContent = text;
     }
   }
 
