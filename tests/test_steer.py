@@ -218,3 +218,18 @@ def test_a_branch_stops_like_a_run_and_exports_with_its_edit(app):
     json_file = app.tabs.generate.export(request=request)[app.tabs.generate.exports]["value"][0]
     back, start, end = decode_run(open(json_file, encoding="utf-8").read())
     assert back.branched_at == 8 and back.edits[0].set[0][0] == 40 and end["state"] == "stopped"
+
+
+def test_a_continuation_asked_wrongly_gets_a_message(app):
+    import gradio as gr
+    from helpers import run, tab
+
+    request, live = tab("steer-bad"), app.tabs.generate.live
+    run_id = run(app, request=request)[0][live]["run"]
+    for asked, says in ((dict(step="4"), "step must be a whole number"), (dict(step=99), "not one of the run's"),
+                        (dict(step=4, set=[["x", " God"]]), "a token to set is"),
+                        (dict(step=4, set=[[2, " God"]], remask=[2]), "once in an edit"),
+                        (dict(step=4, remask="2"), "a list of positions"),
+                        (dict(step=4, remask=[23]), "not a committed cell")):
+        with pytest.raises(gr.Error, match=says):
+            list(app.tabs.generate.continue_run(dict(run=run_id, **asked), request=request))

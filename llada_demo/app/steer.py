@@ -88,21 +88,23 @@ def inspect(app, run: str, step, position) -> dict:
                 candidates=[dict(id=i, text=text(i), p=round(p, 5)) for i, p in zip(ids, probabilities)])
 
 
-def edit_of(loaded, trajectory: Trajectory, step: int, set_=(), remask=()) -> Edit:
-    """An Edit at `step` from what the page sends: [[position, typed text], ...] to set (each must be one
-    token), and positions to mask again (they must be committed there)."""
+def branch_of(loaded, trajectory: Trajectory, step: int, set_=(), remask=()) -> Trajectory:
+    """The branch of `trajectory` at `step` with the edit the page sends: [[position, typed text], ...] to
+    set (each must be one token), and positions to mask again (they must be committed there)."""
     view, tokens = trajectory.view(step), []
     for item in set_:
-        if not (isinstance(item, (list, tuple)) and len(item) == 2 and isinstance(item[1], str)):
+        if not (isinstance(item, (list, tuple)) and len(item) == 2 and _whole(item[0]) and isinstance(item[1], str)):
             raise gr.Error(f"a token to set is [position, text], got {item!r}")
-        position, typed = int(item[0]), item[1]
+        position, typed = item
         ids = typed_ids(loaded.tokenizer, typed)
         if len(ids) != 1:
             pieces = " + ".join(json.dumps(loaded.tokenizer.decode([i])) for i in ids) or "nothing"
             raise gr.Error(f"{typed!r} is {len(ids)} tokens here ({pieces}): type one token (a word may need its "
                            "leading space, as ' God')")
         tokens.append((position, ids[0]))
-    remask = tuple(int(p) for p in remask)
+    if not (isinstance(remask, (list, tuple)) and all(_whole(p) for p in remask)):
+        raise gr.Error(f"the cells to mask again are a list of positions, got {remask!r}")
+    remask = tuple(remask)
     for p in remask:
         if not 0 <= p < trajectory.length or view.masked[p] or trajectory.canvas.initial[p] != trajectory.mask_id:
             raise gr.Error(f"position {p} is not a committed cell the run filled: only those can be masked again")
@@ -110,11 +112,9 @@ def edit_of(loaded, trajectory: Trajectory, step: int, set_=(), remask=()) -> Ed
     if len(set(positions)) != len(positions):
         raise gr.Error("each cell can be changed once in an edit")
     try:
-        edit = Edit(step=step, set=tuple(tokens), remask=remask)
-        trajectory.branch(edit)  # (checks the positions)
+        return trajectory.branch(Edit(step=step, set=tuple(tokens), remask=remask))  # (it checks the positions)
     except ValueError as e:
         raise gr.Error(str(e)) from None
-    return edit
 
 
 def branch_job(app, request: dict) -> Job:
@@ -130,8 +130,7 @@ def branch_job(app, request: dict) -> Job:
     if not 0 <= step <= parent.steps_done:
         raise gr.Error(f"step {step!r} is not one of the run's (0..{parent.steps_done})")
     choice, loaded = app.model(parent.label or None)
-    edit = edit_of(loaded, parent, step, request.get("set") or (), request.get("remask") or ())
-    branch = parent.branch(edit)
+    branch = branch_of(loaded, parent, step, request.get("set") or (), request.get("remask") or ())
     view = branch.view(step)
     passes = parent.records[step - 1].forward_passes if step else 0
     records = denoise(loaded, setup_prompt(parent), settings=parent.settings,
@@ -142,3 +141,7 @@ def branch_job(app, request: dict) -> Job:
     job = Job(choice, loaded, parent.settings, records, branch, prefix=prefix, first_edit=branch.edits[-1],
               branch_of=page_run if isinstance(page_run, str) else None)
     return job
+
+
+def _whole(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
