@@ -76,6 +76,25 @@ def test_the_recitation_model_brings_its_canvas_and_recalls_its_own_example(app)
     assert outs[-1][app.tabs.generate.answer] == PSALM_23_2
 
 
+@KJV
+@pytest.mark.parametrize("name", ["recitation", "recitation twin"])
+def test_the_recitation_models_recall_each_of_their_examples_with_their_own_settings(app, name):
+    import json
+
+    from llada_demo.reversal import DEFAULT_PASSAGES, verse_pairs
+
+    label = label_of(app, name)
+    picked = app.tabs.generate.select_model(label, app.default.label)
+    shown = {f: (v["value"] if isinstance(v, dict) else v) for f, c in app.tabs.generate.panel.controls.items()
+             for v in [picked[c]]}
+    next_verse = dict(verse_pairs(json.loads(DEFAULT_PASSAGES.read_text())["passages"]))
+    for example in app.choices[label].examples:
+        answer = list(app.tabs.generate.run(example, {**shown, "seed": 0}, model=label))[-1][app.tabs.generate.answer]
+        if name == "recitation twin":  # (it writes on past the next verse: a newline does not stop it)
+            answer = answer.split("\n")[0]
+        assert answer == next_verse[example], example
+
+
 # ---- 4. the twin's heatmap: no prediction is not 100% -------------------------------------------------
 def test_a_step_says_where_it_predicted_nothing(app):
     msgs = messages(app, run(app, label=label_of(app, "twin"), prompt="And God said", gen_length=8))
