@@ -66,6 +66,20 @@ def wait_status(page, word, timeout=60_000):
     page.wait_for_function(f"document.querySelector('#ld-status').innerText.startsWith('{word}')", timeout=timeout)
 
 
+def expect(locator):
+    from playwright.sync_api import expect  # (imported where used, as the browser fixture does)
+
+    return expect(locator)
+
+
+def final_answer(page, other_than=""):
+    """The answer box once the run's last value has filled it (the status can say done a moment before:
+    the steps come by the page's own stream, the answer by Gradio's event)."""
+    box = page.get_by_label("Answer", exact=True)
+    expect(box).not_to_have_value(other_than, timeout=20_000)
+    return box.input_value()
+
+
 def scrub(page, k):
     """Move the replay slider to step k, as a user's drag does."""
     page.evaluate("k => { const r = document.getElementById('ld-replay'); r.value = k;"
@@ -114,7 +128,7 @@ def test_a_run_streams_ends_as_generate_and_replays_without_requests(page, serve
     assert re.match(r"position 16 · step 9 · confidence \d+%", page.locator("#ld-heatmap .ld-tip").inner_text())
     page.locator("#ld-order canvas.ld-heat-cells").wait_for(state="attached", timeout=20_000)  # and the after-run charts
     page.locator("#ld-progress .plot-container").wait_for(state="attached", timeout=20_000)
-    assert page.get_by_label("Answer", exact=True).input_value() != ""
+    assert final_answer(page) != ""
     # scrub: every step shows what the server's view of that step holds, and nothing goes to the server
     requests = []
     page.on("request", lambda r: requests.append(r.url))
@@ -149,7 +163,7 @@ def test_stop_shows_stopped_at_once_and_nothing_arrives_after(page, monkeypatch)
     assert 1 <= stopped_at < n
     page.wait_for_timeout(1000)  # nothing more arrives after a stop
     assert int(re.search(rf"step (\d+)/{n}", status(page)).group(1)) == stopped_at
-    assert page.get_by_label("Answer", exact=True).input_value().startswith("(stopped)")
+    assert final_answer(page).startswith("(stopped)")
     scrub(page, 1)
     assert sum(m for m, _ in answer_cells(page)) == n - 1  # one token per step
 
@@ -349,7 +363,7 @@ def test_compare_streams_two_grids_and_scrubs_them_together(page):
     page.evaluate("() => { const r = document.getElementById('ld-a-replay'); r.value = 3;"
                   " r.dispatchEvent(new Event('input')); }")
     assert "replay · step 3/" in page.locator("#ld-b-grid").inner_text()  # B follows A's slider
-    assert page.get_by_label("Answer B").input_value() != ""
+    expect(page.get_by_label("Answer B")).not_to_have_value("", timeout=20_000)
 
 
 @pytest.mark.skipif(shutil.which("bible") is None and not os.environ.get("CI"), reason="Debian's bible-kjv is absent")
@@ -388,7 +402,7 @@ def test_compares_stop_ends_both_runs(page, monkeypatch):
     for side in "ab":
         page.wait_for_function(f"document.querySelector('#ld-{side}-status').innerText.startsWith('stopped')",
                                timeout=20_000)
-    assert page.get_by_label("Answer A").input_value().startswith("(stopped)")
+    expect(page.get_by_label("Answer A")).to_have_value(re.compile(r"^\(stopped\)"), timeout=20_000)
 
 
 def test_a_recitation_run_folds_its_end_of_text_into_one_cell(page, served):
@@ -408,7 +422,7 @@ def test_a_recitation_run_folds_its_end_of_text_into_one_cell(page, served):
     assert page.locator("#ld-grid .ld-cell.ld-hidden").count() == 0  # shown on a click
     scrub(page, 1)
     assert page.locator("#ld-grid .ld-tail").inner_text().startswith("\u25c2")  # (still open in the replay)
-    assert page.get_by_label("Answer", exact=True).input_value() == (
+    assert final_answer(page) == (
         "He maketh me to lie down in green pastures: he leadeth me beside the still waters.")
     choose(page, "Model", label_of(app, "bundled"))
 
@@ -457,7 +471,7 @@ def test_an_opened_run_fills_the_prompt_and_the_answer(page, served, tmp_path):
     _, app = served
     start_run(page, "And the earth", 16, 8, 8)
     wait_status(page, "done")
-    answer = page.get_by_label("Answer", exact=True).input_value()
+    answer = final_answer(page)
     run_file = tmp_path / "run.json"
     run_file.write_bytes(app.tabs.generate.write_exports(last_session(app).trajectory, "done", answer)[0].read_bytes())
     page.reload()
@@ -515,7 +529,7 @@ def test_a_cell_inspected_and_a_run_steered_from_a_step(page, served, loaded):
     start_run(page, "In the beginning", 32, 16, 16)
     wait_status(page, "done")
     original = last_session(app).trajectory
-    shown, answer = answer_cells(page), page.get_by_label("Answer", exact=True).input_value()
+    shown, answer = answer_cells(page), final_answer(page)
     # inspect: the cell's history from the page, its top 5 from the server (top 1: the next step's guess)
     scrub(page, 6)
     view, after = original.view(6), original.view(7)
@@ -552,7 +566,7 @@ def test_a_cell_inspected_and_a_run_steered_from_a_step(page, served, loaded):
     for i in (p, q):
         assert "ld-edited" in page.locator(f"#ld-grid .ld-cell[data-pos='{i}']").get_attribute("class")
     # the original, unchanged; continued from step 6 with no edit, it comes out the same
-    assert page.get_by_label("Answer", exact=True).input_value() != answer
+    assert final_answer(page, other_than=answer) != answer
     page.locator("#ld-branches").get_by_role("button", name="original").click()
     assert answer_cells(page) == shown and page.get_by_label("Answer", exact=True).input_value() == answer
     scrub(page, 6)
