@@ -88,7 +88,7 @@ def inspect(app, run: str, step, position) -> dict:
                 candidates=[dict(id=i, text=text(i), p=round(p, 5)) for i, p in zip(ids, probabilities)])
 
 
-def branch_of(loaded, trajectory: Trajectory, step: int, set_=(), remask=()) -> Trajectory:
+def edited_branch(loaded, trajectory: Trajectory, step: int, set_=(), remask=()) -> Trajectory:
     """The branch of `trajectory` at `step` with the edit the page sends: [[position, typed text], ...] to
     set (each must be one token), and positions to mask again (they must be committed there)."""
     view, tokens = trajectory.view(step), []
@@ -130,7 +130,7 @@ def branch_job(app, request: dict) -> Job:
     if not 0 <= step <= parent.steps_done:
         raise gr.Error(f"step {step!r} is not one of the run's (0..{parent.steps_done})")
     choice, loaded = app.model(parent.label or None)
-    branch = branch_of(loaded, parent, step, request.get("set") or (), request.get("remask") or ())
+    branch = edited_branch(loaded, parent, step, request.get("set") or (), request.get("remask") or ())
     view = branch.view(step)
     passes = parent.records[step - 1].forward_passes if step else 0
     records = denoise(loaded, setup_prompt(parent), settings=parent.settings,
