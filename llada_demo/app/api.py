@@ -112,7 +112,7 @@ def steer_functions(app) -> dict[str, Callable]:
         job = steer.branch_job(app, dict(run=run, step=step, set=set or [], remask=remask or []))
         encoder, trajectory = Encoder(app.text_of(job.choice.label, job.loaded)), job.trajectory
         yield from job.prefix
-        encoder.named |= {int(i) for m in job.prefix for i in m.get("texts", {})}
+        encoder.already_sent(job.prefix)
         yield encoder.edit(job.first_edit)
         for record in job.records:
             trajectory.add(record)

@@ -130,7 +130,7 @@ class LiveRun:
         if job.prefix is None:
             self.outbox.add([self.encoder.start(job.trajectory.canvas, job.settings, job.choice.label, stop_ids)])
             return 0
-        self.encoder.named |= {int(i) for m in job.prefix for i in m.get("texts", {})}
+        self.encoder.already_sent(job.prefix)
         self.outbox.branch_of, self.outbox.at = job.branch_of, job.first_edit.step
         self.outbox.add(job.prefix + [self.encoder.edit(job.first_edit)])
         self.carried = len(self.outbox.log)

@@ -56,6 +56,11 @@ class Encoder:
     def __init__(self, text: Callable[[int], str]):
         self.text, self.named = text, set()
 
+    def already_sent(self, messages: Iterable[dict]) -> None:
+        """Messages of this run sent before this encoder's (a branch's: the run it continues, up to its
+        step): the texts they named are not named again."""
+        self.named |= {int(i) for m in messages for i in m.get("texts", {})}
+
     def _texts(self, ids: Iterable[int]) -> dict[str, str]:
         new = {int(i) for i in ids} - self.named
         self.named |= new
