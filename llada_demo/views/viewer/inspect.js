@@ -56,8 +56,8 @@
       close.type = "button";
       close.title = "close";
       close.addEventListener("click", () => this.close());
-      this.sparkline(el("canvas", "ld-spark", box), i, k);
-      const c = run.view(run.done).commit[i];
+      const c = run.view(run.done).commit[i];  // its commit, as the run ended
+      this.sparkline(el("canvas", "ld-spark", box), i, k, c);
       el("div", "ld-inspect-note", box, `its confidence at steps 1\u2013${run.done}: the dot at step ${k}` +
          (c > 0 ? `, the bar at its commit (step ${c})` : ""));
       el("div", "ld-inspect-line", box, this.guessesText(i, k));
@@ -68,8 +68,8 @@
       this.topFive(el("div", "ld-inspect-top", box), i, k);
       if (this.live.options.steer) this.editControls(el("div", "ld-inspect-edit", box), i, k, v);
     }
-    /* The cell's confidence at every step so far: a line, the shown step a dot, its commit a bar. */
-    sparkline(canvas, i, k) {
+    /* The cell's confidence at every step so far: a line, the shown step a dot, its commit (step c) a bar. */
+    sparkline(canvas, i, k, c) {
       const run = this.run, w = 260, h = 44;
       Object.assign(canvas, {width: w, height: h});
       canvas.title = "its confidence at every step (the dot: the step shown; the bar: its commit)";
@@ -87,7 +87,6 @@
         drawing = true;
       }
       ctx.stroke();
-      const c = run.view(n).commit[i];
       if (c > 0) { ctx.fillStyle = "#f58518"; ctx.fillRect(x(c) - 1, 2, 2, h - 4); }
       if (k > 0) {
         const p = run.probability(run.records[k - 1].conf[i]);

@@ -231,7 +231,7 @@
     view(k) {
       k = Math.max(0, Math.min(k, this.done));
       const n = this.n, masked = new Uint8Array(n), commit = new Int32Array(n), guess = new Int32Array(n);
-      const conf = new Float32Array(n), token = new Int32Array(n);
+      const conf = new Float32Array(n), token = new Int32Array(n), hand = new Uint8Array(n);
       const rec = k > 0 ? this.records[k - 1] : null;
       let g = 0;
       for (let i = 0; i < n; i++) {
@@ -250,11 +250,12 @@
           conf[i] = rec ? this.probability(rec.conf[i]) : NaN;
         } else {
           guess[i] = this.mask;
-          conf[i] = c === 0 || byte === BY_HAND ? NaN : this.probability(byte);
+          hand[i] = c > 0 && byte === BY_HAND ? 1 : 0;
+          conf[i] = c === 0 || hand[i] ? NaN : this.probability(byte);
         }
       }
       return {step: k, block: rec ? rec.block : 0, masked, commit, guess, conf, token: (i) => token[i],
-              byHand: (i) => commit[i] > 0 && this.cellAt(i, k, true)[2] === BY_HAND};
+              byHand: (i) => hand[i] === 1};
     }
     /* Answer tokens before the first EOS/EoT that are committed at step k: what tokens/s counts. */
     useful(k) {
