@@ -11,6 +11,7 @@ from pathlib import Path
 
 INFO_FILE = "training_info.json"
 ACCURACY = {False: "masked-token accuracy at t = 0.15", True: "next-token accuracy"}  # by cfg.causal
+LOSS = {False: "ELBO bound on NLL per token (2 fixed draws of t)", True: "exact NLL per token"}  # by cfg.causal
 
 
 def reversal_table(results: dict[str, dict]) -> str:
@@ -33,7 +34,7 @@ PAPER_REVERSAL = ("The LLaDA paper's poem test (Nie et al. 2025, table 4), forwa
 def overfitting(info: dict) -> list[str]:
     """A line saying so when the held-out score peaked before the end of training."""
     evals = info.get("evals", [])
-    if len(evals) < 3:
+    if len(evals) < 3 or info.get("kept"):  # (--keep-best: the weights are the best evaluation's)
         return []
     best = max(evals, key=lambda e: e["acc"])
     if best["acc"] - evals[-1]["acc"] < 0.002:
@@ -42,6 +43,26 @@ def overfitting(info: dict) -> list[str]:
             f"{evals[-1]['acc']:.3f}: by then the model had begun to fit its training text more than the "
             "held-out books (it saw the training text about "
             f"{info.get('epochs', 0):.0f} times)"]
+
+
+def _evals(info: dict) -> list[str]:
+    """The held-out score (and, in newer logs, loss) at each evaluation, and the step kept (--keep-best)."""
+    evals = info.get("evals", [])
+    if evals and "loss" in evals[-1]:
+        lines = [f"- held-out {info.get('eval_metric', ACCURACY[False])}; {info.get('eval_loss', 'loss')} during "
+                 "training (step: accuracy; loss): " + ", ".join(f"{e['step']}: {e['acc']:.3f}; {e['loss']:.3f}"
+                                                             for e in evals if "loss" in e)]
+    else:
+        lines = [f"- held-out {info.get('eval_metric', ACCURACY[False])} during training (step: accuracy): "
+                 + ", ".join(f"{e['step']}: {e['acc']:.3f}" for e in evals)]
+    kept = info.get("kept")
+    if kept:
+        after = (f"; training went on to step {info['steps']} and found none lower"
+                 if info.get("steps", kept["step"]) > kept["step"] else "")
+        lines.append(f"- early stopping (`--keep-best`): these weights are step {kept['step']}'s "
+                     f"({kept['epochs']:.1f} epochs), the lowest held-out loss ({kept['loss']:.3f}) of the "
+                     f"evaluations{after}")
+    return lines
 
 
 def held_out_verdict(bound: float, ppl: float, twin_overfits: bool) -> str:
@@ -136,8 +157,7 @@ def _model_and_training(info: dict, config: dict, causal: bool) -> list[str]:
         f"{info.get('train_minutes', 0):.0f} minutes on {info.get('hardware', '?')} "
         f"({info.get('tokens_seen', 0) / max(info.get('train_seconds', 0), 1):.0f} tokens/s on average, "
         "evaluations and other work on the machine included)",
-        f"- held-out {info.get('eval_metric', ACCURACY[False])} during training (step: accuracy): "
-        + ", ".join(f"{e['step']}: {e['acc']:.3f}" for e in info.get("evals", [])),
+        *_evals(info),
         f"{objective}; {info.get('random_length_prob', 0):.0%} of batches cut to a random length; "
         "AdamW, warmup + cosine decay, gradient clipping 1.0",
         *overfitting(info),

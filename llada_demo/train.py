@@ -31,8 +31,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from .card import ACCURACY, INFO_FILE, training_data, write_model_card
+from .card import ACCURACY, INFO_FILE, LOSS, training_data, write_model_card
 from .corpus import HELDOUT_BOOKS, encode_docs, heldout_windows, load_corpus
+from .evaluate import elbo_nll, exact_nll
 from .likelihood import hidden_states, mask_tokens, masked_accuracy, next_token_accuracy, output_head
 from .loading import DEMO_DEFAULTS, save_checkpoint
 from .model import LLaDAConfig, LLaDAModelLM
@@ -82,6 +83,8 @@ class TrainConfig:
     # evaluation and checkpoints
     eval_every: int = 500
     eval_windows: int = 64
+    keep_best: bool = False  # the model directory holds the evaluation with the lowest held-out loss
+    patience: int | None = None  # stop after so many evaluations without a lower held-out loss
     save_dtype: str = "float16"
     threads: int = 2
     final_eval: bool = True  # run llada_demo.evaluate on the final model (fills the model card)
@@ -257,11 +260,13 @@ RECITE_DEFAULTS = dict(DEMO_DEFAULTS, temperature=0.0, remasking="low_confidence
                        threshold=0.9, stop_at_eos=True)
 
 
-def write_model_dir(model, tok, cfg: TrainConfig, info: dict):
-    """The model directory in the official layout, plus generation defaults and training info."""
+def write_model_dir(model, tok, cfg: TrainConfig, info: dict, weights: bool = True):
+    """The model directory in the official layout, plus generation defaults and training info. weights
+    False: the info and the card only (--keep-best, when the held-out loss did not improve)."""
     out = Path(cfg.out)
     dtype = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[cfg.save_dtype]
-    save_checkpoint(model, out, tokenizer=tok, dtype=dtype)
+    if weights:
+        save_checkpoint(model, out, tokenizer=tok, dtype=dtype)
     gen = dict(bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
                mask_token_id=tok.mask_token_id, eot_token_id=tok.convert_tokens_to_ids("<|eot_id|>"),
                demo_defaults=RECITE_DEFAULTS if cfg.recite else DEMO_DEFAULTS)
@@ -393,6 +398,7 @@ def training_info(cfg: TrainConfig, command, n_params, batch_tokens, streams, re
                 parameters=n_params, batch_tokens=batch_tokens, train_tokens=len(train_stream),
                 heldout_tokens=len(held_stream), hardware=f"{cfg.threads} CPU thread" + ("s" if cfg.threads != 1 else ""),
                 random_length_prob=cfg.random_length_prob, eval_metric=ACCURACY[cfg.causal],
+                eval_loss=LOSS[cfg.causal], keep_best=cfg.keep_best,
                 init=cfg.init and repository_relative(cfg.init), recite=cfg.recite and repository_relative(cfg.recite),
                 train_seconds=0.0, evals=[])
 
@@ -438,19 +444,34 @@ class Training:
               f"{len(held_stream):,} held out; {len(self.windows)} eval windows; starting at step {self.step}",
               flush=True)
 
+    def held_out_loss(self) -> float:
+        """Per token on the held-out windows: the twin's exact NLL; the diffusion model's ELBO bound with
+        fixed draws of t and masks (2 draws: the same masks at every evaluation, so the curve is smooth)."""
+        if self.cfg.causal:
+            return exact_nll(self.model, self.windows)
+        return elbo_nll(self.model, self.windows, self.tok.mask_token_id, draws=2, seed=0)
+
     def evaluate_and_save(self) -> float:
-        """The held-out score now, the model directory and the training state written."""
+        """The held-out score and loss now, the model directory (with --keep-best: only when the loss is the
+        lowest so far) and the training state written."""
         cfg, model = self.cfg, self.model
         model.eval()
-        acc = (next_token_accuracy(model, self.windows) if cfg.causal else
-               masked_accuracy(model, self.windows, self.tok.mask_token_id, 0.15))
+        with torch.no_grad():
+            acc = (next_token_accuracy(model, self.windows) if cfg.causal else
+                   masked_accuracy(model, self.windows, self.tok.mask_token_id, 0.15))
+            loss = self.held_out_loss()
         model.train()
         seconds = self.seconds_before + (time.time() - self.t_start)
+        epochs = self.step * self.batch_tokens / len(self.stream)
         self.info.update(steps=self.step, train_seconds=seconds, train_minutes=seconds / 60,
-                         tokens_seen=self.step * self.batch_tokens,
-                         epochs=self.step * self.batch_tokens / len(self.stream))
-        self.info["evals"].append(dict(step=self.step, acc=round(acc, 4), minutes=round(seconds / 60, 1)))
-        write_model_dir(model, self.tok, cfg, self.info)
+                         tokens_seen=self.step * self.batch_tokens, epochs=epochs)
+        best = self.info.get("kept")
+        self.info["evals"].append(dict(step=self.step, acc=round(acc, 4), loss=round(loss, 4),
+                                       epochs=round(epochs, 2), minutes=round(seconds / 60, 1)))
+        improved = best is None or loss < best["loss"]
+        if cfg.keep_best and improved:
+            self.info["kept"] = dict(step=self.step, loss=round(loss, 4), acc=round(acc, 4), epochs=round(epochs, 2))
+        write_model_dir(model, self.tok, cfg, self.info, weights=improved or not cfg.keep_best)
         save_state(self.state_path, model, self.opt, step=self.step, total_steps=self.budget.total, gen=self.gen,
                    cfg=cfg, tok=self.tok, info=self.info)
         return acc
@@ -483,7 +504,12 @@ class Training:
                             tok_s=f"{tokens_done / (time.time() - t_loop):.0f}")
             if self.step % cfg.eval_every == 0 and budget.running(self.step):
                 acc = round(self.evaluate_and_save(), 4)
-                print(f"\nstep {self.step}: held-out {ACCURACY[cfg.causal]}: {acc:.4f}", flush=True)
+                print(f"\nstep {self.step}: held-out {ACCURACY[cfg.causal]}: {acc:.4f}, "
+                      f"{LOSS[cfg.causal]}: {self.info['evals'][-1]['loss']:.4f}", flush=True)
+                if self.patience_out():
+                    print(f"\nno lower held-out loss in {cfg.patience} evaluations: stopping at step {self.step}; "
+                          f"the model directory holds step {self.info['kept']['step']}", flush=True)
+                    break
             if budget.out_of_time():
                 print(f"\ntime budget reached at step {self.step}", flush=True)
                 break
@@ -492,11 +518,21 @@ class Training:
         bar.close()
         return self.finish()
 
+    def patience_out(self) -> bool:
+        """--patience: the last `patience` evaluations all came after the lowest held-out loss."""
+        p, evals = self.cfg.patience, self.info["evals"]
+        if not p or len(evals) <= p:
+            return False
+        best = min(range(len(evals)), key=lambda i: evals[i]["loss"])
+        return len(evals) - 1 - best >= p
+
     def finish(self) -> dict:
         """The last evaluation, and the model card's full numbers (evaluate.py)."""
-        acc = self.evaluate_and_save()
-        print(f"done: {self.step} steps, held-out {ACCURACY[self.cfg.causal]}: {acc:.4f}; model in {self.out}",
-              flush=True)
+        if not (self.info["evals"] and self.info["evals"][-1]["step"] == self.step):  # (patience: just evaluated)
+            self.evaluate_and_save()
+        kept = self.info.get("kept")
+        print(f"done: {self.step} steps, held-out {ACCURACY[self.cfg.causal]}: {self.info['evals'][-1]['acc']:.4f}; "
+              f"model in {self.out}" + (f" (the best evaluation: step {kept['step']})" if kept else ""), flush=True)
         if self.cfg.final_eval:
             try:  # the model is saved already; a failure here must not lose it
                 from .evaluate import evaluate_dir
@@ -524,9 +560,11 @@ def parse_args(argv=None) -> TrainConfig:
             p.add_argument(flag, action=argparse.BooleanOptionalAction, default=value)
         else:
             kind = {"minutes": float, "steps": int, "stop_after": int, "n_kv_heads": int, "state": str,
-                    "tokenizer": str, "init": str, "recite": str, "recite_len": int}.get(name, type(value))
+                    "tokenizer": str, "init": str, "recite": str, "recite_len": int, "patience": int}.get(name, type(value))
             p.add_argument(flag, type=kind, default=value, help=f"default {value}")
     args = p.parse_args(argv)
+    if args.patience is not None and (args.patience < 1 or not args.keep_best):
+        p.error(f"--patience {args.patience}: give a number of evaluations (1 or more), with --keep-best")
     if not 0 <= args.recite_share <= 1:
         p.error(f"--recite-share {args.recite_share}: give the share of each batch's rows, from 0 to 1")
     return TrainConfig(**{k: (tuple(v) if k == "text" else v) for k, v in vars(args).items()})
