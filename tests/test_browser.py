@@ -126,8 +126,7 @@ def test_a_run_streams_ends_as_generate_and_replays_without_requests(page, serve
     box = page.locator("#ld-heatmap canvas.ld-heat-cells").bounding_box()
     page.mouse.move(box["x"] + box["width"] * 16.5 / 32, box["y"] + box["height"] * 8.5 / 16)  # position 16, step 9
     assert re.match(r"position 16 · step 9 · confidence \d+%", page.locator("#ld-heatmap .ld-tip").inner_text())
-    page.locator("#ld-order canvas.ld-heat-cells").wait_for(state="attached", timeout=20_000)  # and the after-run charts
-    page.locator("#ld-progress .plot-container").wait_for(state="attached", timeout=20_000)
+    assert after_run_charts(page) == (16, 32)  # and the after-run charts: 16 steps, 32 positions
     assert final_answer(page) != ""
     # scrub: every step shows what the server's view of that step holds, and nothing goes to the server
     requests = []
@@ -192,8 +191,8 @@ def test_markup_stays_text_everywhere_and_the_export_replays_offline(page, serve
     assert "<img" in texts and "<b" in texts  # the prompt's and the fixed tokens' text, as text
     titles = page.evaluate("[...document.querySelectorAll('#ld-grid .ld-cell')].map(c => c.title).join(' ')")
     assert re.search(r'"\s?<', titles)  # hover titles hold the fixed tokens' raw text
-    order = page.locator("#ld-order canvas.ld-heat-cells")  # the after-run charts come a task later
-    order.wait_for(state="attached", timeout=20_000)
+    after_run_charts(page)  # (they come a task later)
+    order = page.locator("#ld-order canvas.ld-heat-cells")
     order.scroll_into_view_if_needed()
     box, tip, tips = order.bounding_box(), page.locator("#ld-order .ld-tip"), []
     for i in range(2, 8):  # one row of 32 positions; the fixed tokens start at position 2
@@ -480,7 +479,7 @@ def test_an_opened_run_fills_the_prompt_and_the_answer(page, served, tmp_path):
     wait_status(page, "done")
     assert page.get_by_placeholder("Type a prompt, then Generate").input_value() == "And the earth"
     assert page.get_by_label("Answer", exact=True).input_value() == answer != ""
-    page.locator("#ld-order canvas.ld-heat-cells").wait_for(state="attached", timeout=20_000)  # after-run charts too
+    assert after_run_charts(page)[1] > 0  # after-run charts too
 
 
 def test_an_error_toast_goes_when_the_next_run_starts(page):
@@ -493,14 +492,31 @@ def test_an_error_toast_goes_when_the_next_run_starts(page):
     wait_status(page, "done")
 
 
-def test_the_unmask_order_axis_title_clears_its_ticks(page):
+def after_run_charts(page) -> tuple[int, int]:
+    """Wait for the after-run charts of the run that ended: (steps in the progress chart, positions in the
+    unmask-order map)."""
+    page.wait_for_function("document.querySelector('#ld-progress').dataset.steps > 0 "
+                           "&& document.querySelector('#ld-order').dataset.positions > 0", timeout=20_000)
+    return tuple(page.evaluate("[+document.querySelector('#ld-progress').dataset.steps, "
+                               "+document.querySelector('#ld-order').dataset.positions]"))
+
+
+def test_the_after_run_charts_labels_clear_each_other(page):
+    # the unmask-order map's and the progress chart's axes are drawn on canvases: every upright text's box
+    # as drawn (measureText), none overlapping another, the axis title 4 px or more below its ticks
     start_run(page, "In the beginning", 16, 8, 8)
     wait_status(page, "done")
-    page.locator("#ld-order .xtitle").wait_for(timeout=20_000)
-    gap = page.evaluate("""() => { const d = document.querySelector('#ld-order');
-        const ticks = Math.max(...[...d.querySelectorAll('.xtick text')].map((t) => t.getBoundingClientRect().bottom));
-        return d.querySelector('.xtitle').getBoundingClientRect().top - ticks; }""")
-    assert gap >= 4
+    after_run_charts(page)
+    for chart in ("#ld-order", "#ld-progress"):
+        texts = page.evaluate(f"document.querySelector('{chart} canvas.ld-axes').texts")
+        kinds = {t["kind"] for t in texts}
+        assert {"title", "xtick", "xtitle"} <= kinds, (chart, kinds)
+        for i, a in enumerate(texts):
+            for b in texts[i + 1:]:
+                apart = a["right"] <= b["left"] or b["right"] <= a["left"] or a["bottom"] <= b["top"] or b["bottom"] <= a["top"]
+                assert apart, (chart, a, b)
+        ticks = max(t["bottom"] for t in texts if t["kind"] == "xtick")
+        assert next(t["top"] for t in texts if t["kind"] == "xtitle") - ticks >= 4, chart
 
 
 def inspect_cell(page, position):
