@@ -426,6 +426,24 @@ def test_a_recitation_run_folds_its_end_of_text_into_one_cell(page, served):
     choose(page, "Model", label_of(app, "bundled"))
 
 
+def test_the_plan_line_follows_lengths_typed_just_after_switching_models(page, served):
+    # seen once in the tour: switching through the models and back, then typing lengths at once, left the
+    # plan of the model's defaults under the typed lengths (each field's plan event ran in its own queue)
+    from llada_demo.app.controls import plan_text
+    _, app = served
+    labels = [c.label for c in app.choices.values()]
+    for label in labels[1:] + labels[:1]:  # every model, back to the first, without waiting
+        page.get_by_label("Model", exact=True).click()
+        page.get_by_role("option", name=label, exact=True).click()
+    page.locator(".ld-banner", has_text=labels[0]).wait_for(timeout=60_000)
+    for slider, value in (("Answer length (tokens)", 96), ("Steps", 48), ("Block length", 32)):
+        set_slider(page, slider, value)
+    expected = plan_text(dict(gen_length=96, steps=48, block_length=32, decoding="fixed", infill=False))
+    page.get_by_text(expected).wait_for(timeout=30_000)
+    page.wait_for_timeout(2000)  # and it stays
+    assert page.get_by_text(expected).is_visible()
+
+
 def test_the_twins_heatmap_shows_no_prediction_where_it_predicted_nothing(page, served):
     _, app = served
     choose(page, "Model", label_of(app, "twin"))

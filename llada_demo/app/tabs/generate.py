@@ -68,9 +68,13 @@ class GenerateTab:
     def wire(self, gpu):
         app, panel = self.app, self.panel
         plan_inputs = {panel.controls[f] for f in PLAN_FIELDS} | {app.current}
+        # One queue for every field's plan event, one at a time: the line is then the plan of the values
+        # last changed. Each field's own queue ran them side by side, and a plan of a model's defaults
+        # (set by choosing it) could land after the plan of the lengths typed just after.
         for field in PLAN_FIELDS:
             panel.controls[field].change(self.plan, plan_inputs, panel.plan, show_progress="hidden",
-                                         api_visibility="private", trigger_mode="always_last")
+                                         api_visibility="private", trigger_mode="always_last",
+                                         concurrency_id="plan", concurrency_limit=1)
         self.model.change(self.select_model, [self.model, app.current],
                           [self.model, app.current, self.banner, self.chatbot, self.new_chat, panel.plan,
                            *panel.controls.values()], api_visibility="private")
