@@ -15,15 +15,23 @@ LOSS = {False: "ELBO bound on NLL per token (2 fixed draws of t)", True: "exact 
 
 
 def reversal_table(results: dict[str, dict]) -> str:
-    """The reversal experiment's results (reversal.json: {model: result}) as a Markdown table."""
-    lines = ["| model | kind | pairs | forward (A -> B) | backward (B -> A) | first-step confidence | backward: how "
-             "| paper's form, held-out passages: forward / backward |", "|---|---|---|---|---|---|---|---|"]
+    """The reversal experiment's results (reversal.json: {model: result}) as a Markdown table: writing beside
+    writing, then ranking, a different task, beside ranking."""
+    def share(r, key):
+        return "-" if r.get(key) is None else f"{r[key]:.0%}"
+
+    lines = ["| model | kind | pairs | writes B after A | fills A before B | paper's form, held-out passages: "
+             "writes B / writes A | first-step confidence | ranking (a different task): picks A among the "
+             "verses by likelihood |", "|---|---|---|---|---|---|---|---|"]
     for name, r in results.items():
-        conf = "-" if r["first_step_confidence"] is None else f"{r['first_step_confidence']:.2f}"
+        conf = "-" if r.get("first_step_confidence") is None else f"{r['first_step_confidence']:.2f}"
         paper = (f"{r['instruction_forward']:.0%} / {r['instruction_backward']:.0%} ({r['instruction_pairs']} pairs)"
                  if "instruction_pairs" in r else "-")
-        lines.append(f"| {name} | {r['kind']} | {r['pairs']} | {r['forward']:.0%} | {r['backward']:.0%} | {conf} | "
-                     f"{r['backward_how']} | {paper} |")
+        fill = share(r, "backward") if r["kind"] == "diffusion" else "- (cannot: writes left to right)"
+        ranking = (f"{r['rank_backward']:.0%} of {r['rank_candidates']} ({r['rank_how']})"
+                   if "rank_backward" in r else "-")
+        lines.append(f"| {name} | {r['kind']} | {r['pairs']} | {share(r, 'forward')} | {fill} | {paper} | {conf} | "
+                     f"{ranking} |")
     return "\n".join(lines)
 
 
@@ -208,8 +216,9 @@ def _reversal(out: Path) -> list[str]:
         return []
     return [
         "## The reversal experiment", "",
-        "Every pair of consecutive verses (A, B) of the recitation passages, greedy, exact match "
-        "(`python -m llada_demo.reversal`; its docstring says how each kind of model is asked):", "",
+        "Every pair of consecutive verses (A, B) of the recitation passages: writing greedy, exact match; "
+        "ranking, a different task, the share of pairs whose A is the likeliest of the passages' verses before "
+        "B (`python -m llada_demo.reversal`; its docstring says how each kind of model is asked):", "",
         reversal_table(json.loads((out / "reversal.json").read_text())), "", PAPER_REVERSAL, "",
     ]
 

@@ -11,16 +11,20 @@ joined by a newline), greedy, exact match of the token ids:
   until everything before its first <|endoftext|> is written (stop_at_eos, which gives the answer the
   whole canvas would); its answer is what it wrote before the first <|endoftext|> or newline;
 - backward: given <|startoftext|>, masks for A (as many as A has), newline, B (then <|endoftext|> to
-  the same length): fill A. A diffusion model infills. An autoregressive model can only continue a
-  prefix, so the best it can do here is to choose: of all verses in the passages, the A that
-  maximises its p(A newline B), which is Bayes' p(A | B) up to a constant. That is easier than writing
-  A (it knows the candidates), and the table says so.
+  the same length): fill A. A diffusion model infills. An autoregressive model cannot: it only
+  continues a prefix. Its way to write A is the paper's form, below.
+- the paper's form (when the list names "instructions": the passages trained with instruction rows):
+  on the pairs of the other passages, which the model saw in reading order only, ask both ways in
+  plain text, "The verse after: A" newline -> B and "The verse before: B" newline -> A
+  (corpus.instruction); both kinds of model write the answer as in the forward test, greedy.
+- ranking, a different task (choosing, not writing): of all verses of the passages, the A that
+  maximises the model's likelihood of the same text, A newline B <|endoftext|> after <|startoftext|>,
+  which is p(A | B) times p(B), the same for every candidate (Bayes). The twin's likelihood is exact;
+  the diffusion model's is its bound, LLaDA's Monte Carlo estimate with RANK_SAMPLES draws (seed 0 for
+  every candidate): loose and noisy, so its ranking is a lower bound on what the model knows. Easier
+  than writing A: the candidates are given.
 For a diffusion model the table also gives the mean confidence of its first step over B's positions
 in the forward runs (how sure it is before it has committed anything).
-The paper's form (when the list names "instructions": the passages trained with instruction rows):
-on the pairs of the other passages, which the model saw in reading order only, ask both ways in
-plain text, "The verse after: A" newline -> B and "The verse before: B" newline -> A
-(corpus.instruction); both kinds of model write the answer as in the forward test, greedy.
 The LLaDA paper's poem test (Nie et al. 2025, table 4): LLaDA 51.8 / 45.6 forward / backward,
 GPT-4o 82.7 / 34.3.
 """
@@ -36,7 +40,7 @@ import torch
 
 from .card import reversal_table as table
 from .corpus import instruction
-from .likelihood import causal_log_likelihood
+from .likelihood import causal_log_likelihood, log_likelihood
 from .loading import LoadedModel, load_model
 from .sampling import SamplingSettings, denoise, generate
 
@@ -128,6 +132,38 @@ def write(loaded: LoadedModel, prompt: list[int], answer_len: int, first_confide
     return answer_of(loaded, tokens) if not loaded.model.config.causal else tokens.tolist()
 
 
+RANK_SAMPLES = 16  # draws of the diffusion model's bound per candidate
+
+
+def candidates_of(pairs) -> list[str]:
+    """The verses a ranking chooses among: every verse of the pairs, once, in order."""
+    return list(dict.fromkeys(v for pair in pairs for v in pair))
+
+
+@torch.no_grad()
+def rank_score(loaded: LoadedModel, a_ids, nl, b_ids, samples: int = RANK_SAMPLES) -> float:
+    """log p(A newline B <|endoftext|> | <|startoftext|>), nats: a twin's exact, a diffusion model's bound
+    (seed 0)."""
+    bos, text = loaded.tokenizer.bos_token_id, list(a_ids) + list(nl) + list(b_ids) + [loaded.eos_id]
+    if loaded.model.config.causal:
+        return causal_log_likelihood(loaded.model, [bos], text)
+    return log_likelihood(loaded, [bos], text, mc_samples=samples, batch_size=samples, seed=0)[0]
+
+
+def rank(loaded: LoadedModel, b: str, candidates: list[str], samples: int = RANK_SAMPLES) -> int:
+    """The index of the candidate A the model finds likeliest before B."""
+    tok = loaded.tokenizer
+    return int(np.argmax([rank_score(loaded, *pair_ids(tok, c, b), samples) for c in candidates]))
+
+
+def ranking_scores(loaded: LoadedModel, pairs, samples: int = RANK_SAMPLES) -> dict:
+    """Backward by ranking, either kind of model: the share of pairs whose A is the likeliest verse."""
+    candidates = candidates_of(pairs)
+    right = sum(candidates[rank(loaded, b, candidates, samples)] == a for a, b in pairs)
+    how = "exact likelihood" if loaded.model.config.causal else f"likelihood bound, {samples} draws"
+    return dict(rank_backward=right / max(len(pairs), 1), rank_candidates=len(candidates), rank_how=how)
+
+
 @torch.no_grad()
 def diffusion_scores(loaded: LoadedModel, pairs, canvas: int | None = None) -> dict:
     """Forward and backward exact-match shares of a diffusion model, and its first-step confidence."""
@@ -147,21 +183,11 @@ def diffusion_scores(loaded: LoadedModel, pairs, canvas: int | None = None) -> d
 
 @torch.no_grad()
 def autoregressive_scores(loaded: LoadedModel, pairs) -> dict:
-    """Forward and backward (best of the passages' verses by p(A newline B)) exact-match shares."""
+    """The forward exact-match share; backward it cannot fill (see the paper's form and the ranking)."""
     tok, bos = loaded.tokenizer, loaded.tokenizer.bos_token_id
-    candidates = list(dict.fromkeys(v for pair in pairs for v in pair))
-    forward = backward = 0
-    for a, b in pairs:
-        ia, nl, ib = pair_ids(tok, a, b)
-        forward += write(loaded, [bos] + ia + nl, len(ib)) == ib
-        scores = []
-        for c in candidates:
-            ic, nl, ib = pair_ids(tok, c, b)
-            scores.append(causal_log_likelihood(loaded.model, [bos], ic + nl + ib))
-        backward += candidates[int(np.argmax(scores))] == a
-    n = max(len(pairs), 1)
-    return dict(forward=forward / n, backward=backward / n, first_step_confidence=None,
-                backward_how=f"picks A among the {len(candidates)} verses of the passages by p(A newline B)")
+    forward = sum(write(loaded, [bos] + ia + nl, len(ib)) == ib for ia, nl, ib in (pair_ids(tok, a, b) for a, b in pairs))
+    return dict(forward=forward / max(len(pairs), 1), backward=None, first_step_confidence=None,
+                backward_how="cannot fill: it writes left to right")
 
 
 def instruction_ids(tok, direction: str, a: str, b: str) -> tuple[list[int], list[int]]:
@@ -185,12 +211,14 @@ def instruction_scores(loaded: LoadedModel, pairs, canvas: int | None = None) ->
                 instruction_pairs=len(pairs))
 
 
-def evaluate(loaded: LoadedModel, pairs, held_out_pairs=(), canvas: int | None = None) -> dict:
-    """Both experiments on one model: the plain format on `pairs`, the paper's form on `held_out_pairs`."""
+def evaluate(loaded: LoadedModel, pairs, held_out_pairs=(), canvas: int | None = None,
+             samples: int = RANK_SAMPLES) -> dict:
+    """Every test on one model: writing and ranking on `pairs`, the paper's form on `held_out_pairs`."""
     causal = loaded.model.config.causal
     canvas = canvas_length(loaded, canvas)  # (its generation_config.json read once, not at every pair)
     result = (autoregressive_scores(loaded, pairs) if causal else diffusion_scores(loaded, pairs, canvas)) | dict(
         kind="autoregressive" if causal else "diffusion", pairs=len(pairs))
+    result |= ranking_scores(loaded, pairs, samples)
     return result | (instruction_scores(loaded, held_out_pairs, canvas) if held_out_pairs else {})
 
 
@@ -207,13 +235,16 @@ def main(argv=None):
     p.add_argument("--passages", default=str(DEFAULT_PASSAGES), help="a passages.json (default: the recitation list)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--json", help="also write the results to this file")
+    p.add_argument("--samples", type=int, default=RANK_SAMPLES,
+                   help="draws of a diffusion model's likelihood bound per candidate, for the ranking")
     p.add_argument("--canvas", type=int, default=None,
                    help="tokens a diffusion model writes on, prompt included (default: the length of the rows "
                         f"its passages were trained in, from its generation_config.json, else {TRAINED_LENGTH})")
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     pairs, held_out = split_pairs(json.loads(Path(a.passages).read_text()))
-    results = {m: evaluate(load_model(m, device="cpu", dtype="float32"), pairs, held_out, a.canvas) for m in a.models}
+    results = {m: evaluate(load_model(m, device="cpu", dtype="float32"), pairs, held_out, a.canvas, a.samples)
+               for m in a.models}
     print(table(results))
     if a.json:
         Path(a.json).write_text(json.dumps(results, indent=2) + "\n")
