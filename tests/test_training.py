@@ -2,7 +2,10 @@
 
 import json
 import math
+import os
+import shutil
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 import torch
@@ -14,10 +17,11 @@ from llada_demo.corpus import HELDOUT_BOOKS, text_files_split
 from llada_demo.evaluate import distinct_n, evaluate_dir
 from llada_demo.model import LLaDAModelLM
 from llada_demo.tokenizer import CHAT_TEMPLATE, SPECIAL_TOKENS, train_tokenizer
-from llada_demo.likelihood import mask_tokens
+from llada_demo.likelihood import log_likelihood, mask_tokens
 from llada_demo.train import (TrainConfig, diffusion_loss, encode_docs, model_config, next_token_loss, recitation_batch,
                               recitation_rows, sample_batch, train)
 
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
 WORDS = ("and the lord spake unto moses saying speak unto the children of israel that they bring me an offering "
          "of every man that giveth it willingly with his heart ye shall take my offering").split()
 
@@ -173,7 +177,7 @@ def test_the_causal_twin_trains_on_next_tokens_with_the_given_tokenizer(text_fil
     assert math.isfinite(res["compare"]["elbo_ppl"]) and "one token per step" in res["sample_settings"]
     card = (tmp_path / "twin" / "README.md").read_text()
     assert card.startswith("# llada-kjv-ar: the autoregressive twin") and "perplexity (exact" in card
-    assert f"{res['compare']['elbo_ppl']:.1f}" in card and "next-token accuracy during training" in card
+    assert f"{res['compare']['elbo_ppl']:.1f}" in card and "next-token accuracy; exact NLL per token during training" in card
     with pytest.raises(SystemExit, match="diffusion model"):
         evaluate_dir(tmp_path / "twin", text_files=[text_file], windows=2, draws=1, threads=1, write=False,
                      compare=tmp_path / "twin")
@@ -228,7 +232,7 @@ def test_a_fine_tune_starts_from_its_init_and_recites_in_reading_order(text_file
     write_model_card(tmp_path / "recite")
     card = (tmp_path / "recite" / "README.md").read_text()
     assert card.startswith("# recite: the bundled diffusion model, fine-tuned to recite famous passages")
-    assert "## The reversal experiment" in card and "| recite | diffusion | 2 | 50% | 100% | 0.90 |" in card
+    assert "## The reversal experiment" in card and "| recite | diffusion | 2 | 50% | 100% | - | 0.90 | - |" in card
     assert generation["demo_defaults"]["decoding"] == "threshold" and generation["demo_defaults"]["temperature"] == 0
     # the twin's fine-tune stays autoregressive without being told (--causal follows the init)
     train(tiny_cfg(tmp_path / "twin", text_file, steps=1, causal=True, tokenizer=str(tmp_path / "base")))
@@ -321,12 +325,14 @@ def test_the_reversal_experiment_runs_on_tiny_checkpoints(text_file, tmp_path, c
     results = json.loads((tmp_path / "r.json").read_text())
     d, ar = results[str(tmp_path / "diffusion")], results[str(tmp_path / "twin")]
     assert (d["kind"], ar["kind"], d["pairs"], ar["pairs"]) == ("diffusion", "autoregressive", 4, 4)
-    assert all(0 <= r[k] <= 1 for r in (d, ar) for k in ("forward", "backward", "instruction_forward",
+    assert all(0 <= r[k] <= 1 for r in (d, ar) for k in ("forward", "rank_backward", "instruction_forward",
                                                           "instruction_backward"))
+    assert 0 <= d["backward"] <= 1 and ar["backward"] is None  # (the twin cannot fill)
+    assert d["rank_candidates"] == ar["rank_candidates"] == 6
     assert d["instruction_pairs"] == ar["instruction_pairs"] == 3  # the passage not trained as instructions
     assert 0 < d["first_step_confidence"] <= 1 and ar["first_step_confidence"] is None
     out = capsys.readouterr().out
-    assert "picks A among the 6 verses" in out and "(3 pairs)" in out
+    assert "| - (cannot: writes left to right) |" in out and "(3 pairs)" in out and "of 6 (exact likelihood)" in out
     # --canvas: a diffusion model writes and fills on a canvas that long (at most its context, 64 here)
     tiny = load_model(tmp_path / "diffusion", device="cpu")
     ia, nl, ib = reversal.pair_ids(tiny.tokenizer, *pairs[0])
@@ -337,3 +343,60 @@ def test_the_reversal_experiment_runs_on_tiny_checkpoints(text_file, tmp_path, c
     config = tmp_path / "diffusion" / "generation_config.json"
     config.write_text(json.dumps(json.loads(config.read_text()) | {"recite_canvas": 40}))
     assert reversal.canvas_length(tiny) == 40 and reversal.canvas_length(tiny, canvas=48) == 48
+
+
+def test_keep_best_keeps_the_evaluation_with_the_lowest_held_out_loss(tmp_path):
+    # a text that invites overfitting: three lines repeated, then (held out, its last 5%) other lines; the
+    # twin learns the words, then the three lines by heart, and its held-out loss rises again
+    from llada_demo.corpus import heldout_windows, load_corpus
+    from llada_demo.evaluate import exact_nll
+
+    held = make_text(40, seed=12)
+    text = make_text(3, seed=11) * (len(held) * 19 // len(make_text(3, seed=11)) + 1) + held
+    path = tmp_path / "repeated.txt"
+    path.write_text(text, encoding="utf-8")
+    cfg = tiny_cfg(tmp_path / "twin", path, causal=True, steps=200, lr=2e-2, eval_every=10, keep_best=True)
+    info = train(cfg, command="test")
+    losses = [e["loss"] for e in info["evals"]]
+    best = min(range(len(losses)), key=losses.__getitem__)
+    assert 0 < best < len(losses) - 3 and losses[-1] > losses[best] + 0.1, losses  # it did overfit
+    assert info["kept"]["step"] == info["evals"][best]["step"] and info["steps"] == 200
+    twin = load_model(tmp_path / "twin", device="cpu", dtype="float32")  # the weights on disk are the best's
+    train_docs, held_docs = load_corpus([str(path)])
+    windows = heldout_windows(encode_docs(twin.tokenizer, held_docs), cfg.seq_len, cfg.eval_windows)
+    assert exact_nll(twin.model, windows) == pytest.approx(info["kept"]["loss"], abs=1e-3)
+    assert f"these weights are step {info['kept']['step']}'s" in (tmp_path / "twin" / "README.md").read_text()
+    # --patience: stops that many evaluations after the lowest
+    stopped = train(replace(cfg, out=str(tmp_path / "patient"), patience=2))
+    assert stopped["steps"] == stopped["kept"]["step"] + 20 < 200
+
+
+@pytest.mark.skipif(shutil.which("bible") is None and not os.environ.get("CI"), reason="Debian's bible-kjv is absent")
+def test_ranking_picks_the_verse_before_with_either_kind_of_model():
+    # the bundled recitation twin knows Psalm 23 by heart: of its six verses, it picks the one before B by
+    # its exact likelihood of the pair. The diffusion model ranks by its bound on the same text: loose and
+    # noisy, it finds A less often, and still far more often than the one time in six of chance
+    from llada_demo import reversal
+
+    pairs = reversal.verse_pairs(["Psalms 23:1-6"])
+    candidates = reversal.candidates_of(pairs)
+    assert len(candidates) == 6
+    twin = load_model(ASSETS / "llada-recite-ar", device="cpu", dtype="float32")
+    assert [candidates[reversal.rank(twin, b, candidates)] for _, b in pairs] == [a for a, _ in pairs]
+    assert reversal.ranking_scores(twin, pairs[:2]) == dict(rank_backward=1.0, rank_candidates=3,
+                                                             rank_how="exact likelihood")
+    tok, (a, b) = twin.tokenizer, pairs[0]  # the twin's score is its exact log-likelihood of the text
+    ids = reversal.pair_ids(tok, a, b)
+    text = [tok.bos_token_id, *ids[0], *ids[1], *ids[2], twin.eos_id]
+    logits = twin.model(torch.tensor([text[:-1]])).logits[0, :, : len(tok)].float()
+    exact = F.log_softmax(logits, -1).gather(-1, torch.tensor(text[1:])[:, None]).sum().item()
+    assert reversal.rank_score(twin, *ids) == pytest.approx(exact, rel=1e-4)
+    # the diffusion model's bound on the same text: it knows each verse from the same verse with its words
+    # in reverse order
+    diffusion = load_model(ASSETS / "llada-recite", device="cpu", dtype="float32")
+    for a, b in pairs:
+        assert reversal.rank(diffusion, b, [" ".join(a.split()[::-1]), a], samples=8) == 1, a
+    scores = reversal.ranking_scores(diffusion, pairs[:2], samples=8)
+    assert scores["rank_candidates"] == 3 and scores["rank_how"] == "likelihood bound, 8 draws"
+    assert reversal.rank_score(diffusion, *ids, samples=8) == pytest.approx(
+        log_likelihood(diffusion, [tok.bos_token_id], text[1:], mc_samples=8, batch_size=8, seed=0)[0])
