@@ -199,5 +199,6 @@ class ReversalTab:
         if not results:
             return (f"No measured table for {html.escape(choice.label)} yet: "
                     "`python -m llada_demo.reversal DIR --json DIR/reversal.json`.")
-        return "Measured on all the pairs (greedy, exact match):\n\n" + table(
+        return ("Measured on all the pairs (writing: greedy, exact match; ranking, a different task: the share "
+                "of pairs whose A is the likeliest verse before B):\n\n") + table(
             {html.escape(name): r for name, r in results.items()})

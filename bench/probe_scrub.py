@@ -1,0 +1,56 @@
+"""The 512 x 512 replay's scrub, side by side: two checkouts, one page each, the scrubs interleaved.
+
+    python bench/probe_scrub.py --apps after=/work/main,before=/tmp/prev19 [--rounds 6]
+
+Serves each checkout on bench_browser's tiny checkpoint, runs its 512 x 512 run once in a page of its
+own, then times 30 random scrubs (bench_browser's SCRUB: the input event and the layout it forces) on
+each page in turn, `--rounds` times, and prints each page's median and 90th percentile. Interleaving
+puts both under the same load, where bench_browser scrubs each page right after its own run.
+"""
+
+import argparse
+import random
+import statistics
+import tempfile
+from pathlib import Path
+
+from playwright.sync_api import sync_playwright
+
+import bench_browser as bb
+from llada_demo.testing import launch_chromium
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--apps", required=True, help="name=checkout,name=checkout")
+    ap.add_argument("--rounds", type=int, default=6)
+    args = ap.parse_args()
+    apps = dict(a.split("=", 1) for a in args.apps.split(","))
+    checkpoint = bb.tiny_checkpoint(Path(tempfile.mkdtemp(prefix="scrub-")))
+    servers = {name: bb.Server(root, checkpoint, threads=1).wait() for name, root in apps.items()}
+    rng, times = random.Random(0), {name: [] for name in apps}
+    try:
+        with sync_playwright() as p:
+            browser = launch_chromium(p)
+            context = browser.new_context(viewport={"width": 1280, "height": 900})
+            pid, pages = bb.chromium_root(), {}
+            for name, server in servers.items():
+                pages[name] = bb.open_page(context, server.url)
+                bb.page_run(pages[name], server, pid, bb.LONG, 1)
+                pages[name].wait_for_timeout(1500)
+            for _ in range(args.rounds):
+                for name, page in pages.items():
+                    page.bring_to_front()
+                    page.wait_for_timeout(300)
+                    times[name] += page.evaluate(bb.SCRUB, [rng.randint(0, 512) for _ in range(30)])
+            browser.close()
+    finally:
+        for server in servers.values():
+            server.close()
+    print("| page | scrubs | median ms | 90th percentile ms |\n|---|---|---|---|")
+    for name, t in times.items():
+        print(f"| {name} | {len(t)} | {statistics.median(t):.1f} | {statistics.quantiles(t, n=10)[-1]:.1f} |")
+
+
+if __name__ == "__main__":
+    main()
