@@ -4,6 +4,8 @@
     python -m llada_demo.train --out my-model --text notes.txt --minutes 20
     python -m llada_demo.train --out my-model --resume --minutes 20     # continue where it stopped
     python -m llada_demo.train --out twin --causal --tokenizer assets/llada-kjv --minutes 100  # AR twin
+    python -m llada_demo.train --out twin --causal --tokenizer assets/llada-kjv --steps 6665 \
+        --eval-every 250 --keep-best --patience 3      # keep its best evaluation, stop 3 after it
     python -m llada_demo.train --out recite --init assets/llada-kjv \
         --recite assets/llada-recite/passages.json --minutes 30 --lr 1e-3      # learn passages by heart
 
