@@ -73,9 +73,7 @@
     el("span", null, scale, "1");
   }
 
-  const whenIdle = (f) => (window.requestIdleCallback ? requestIdleCallback(f, {timeout: 2000}) : setTimeout(f, 200));
-
   L.util = {SCALE, PLOTLY_SCALE, PLASMA, GREY, GRID, rgbAt, confidenceRgb, textColour, shown, quoted, plotlyText,
-            base64Bytes, el, legend, whenIdle};
+            base64Bytes, el, legend};
   L.shown = shown;
 })(window.LladaView = window.LladaView || {});

@@ -2,7 +2,7 @@
  * frames), and after the run the unmask-order map and the per-step chart. */
 (function (L) {
   "use strict";
-  const {PLOTLY_SCALE, PLASMA, GREY, GRID, rgbAt, confidenceRgb, quoted, el, whenIdle} = L.util;
+  const {PLOTLY_SCALE, PLASMA, GREY, GRID, rgbAt, confidenceRgb, quoted, el} = L.util;
 
   function styled(title, height, extra) {
     return Object.assign({
@@ -11,8 +11,7 @@
     }, extra);
   }
   const axis = (o) => Object.assign({gridcolor: GRID, zeroline: false}, o);
-  /* The note of an empty chart; present (hidden) on a full one too: a Plotly.react that keeps the layout's
-   * structure redraws only what changed, where one that adds or drops an annotation re-lays the plot. */
+  /* The note of an empty Plotly chart, hidden once it shows a run (the layout keeps one shape). */
   const note = (text, visible) => [{text, visible, showarrow: false, xref: "paper", yref: "paper", x: 0.5, y: 0.5,
                                     font: {size: 13}}];
   /* Ticks for a count up to `max`: at a round step (1, 2, 5, 10, 20, ...), never between whole numbers. */
@@ -117,11 +116,6 @@
     return out;
   }
 
-  /* A chart of cells: Plotly draws the axes (a plot with no trace), the colour bar is a gradient beside
-   * them, the cells are a canvas laid over the plot area, a block of pixels each, painted by the caller,
-   * and the hover text of cell (column, row) is text(column, row), shown as plain text (null: none). A
-   * Plotly heatmap re-renders every cell on every update, its first with data on a page was one long task,
-   * and its colour bar made each new frame of the axes cost a third more (docs/performance.md). */
   /* A vertical colour bar: {stops: [[share, "rgb(...)"]], ticks: [[share, label]], title}, lowest at the
    * bottom; placed by its CellPlot. */
   function colourBar(parent, spec) {
@@ -133,6 +127,11 @@
     return box;
   }
 
+  /* A chart of cells: the axes are Plotly's (a plot with no trace, its colour bar a gradient beside it) or
+   * the caller's; the cells are a canvas laid over the plot area, a block of pixels each, painted by the
+   * caller, and the hover text of cell (column, row) is text(column, row), shown as plain text (null:
+   * none). A Plotly heatmap re-renders every cell on every update, and its first with data on a page was
+   * one long task (docs/performance.md). */
   class CellPlot {
     constructor(div) {
       this.div = div;
@@ -242,10 +241,10 @@
       this.final = false;
       this.ctx = null;
       if (this.rowMark) this.rowMark.style.display = "none";
-      // the axes in a task of their own: with the grid's cells built in the same task, the first frame
-      // of a 512-token run was one long task (bench/bench_browser.py, long tasks); the after-run charts
-      // emptied in tasks after it
       this.emptyAfterRun();
+      // the axes in a task of their own: with the grid's cells built in the same task, the first frame
+      // of a 512-token run was one long task (bench/bench_browser.py, long tasks); and framed after a
+      // rendered frame, when the grid's layout is done (before it, the same frame cost a third more)
       requestAnimationFrame(() => setTimeout(() => { if (run === this.run) { this.axes(run); this.update(run, this.final); } }, 0));
     }
     /* The heatmap's axes for `run` (null: empty axes, before any run), `rows` steps tall (default: the
