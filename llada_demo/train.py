@@ -521,12 +521,10 @@ class Training:
         return self.finish()
 
     def patience_out(self) -> bool:
-        """--patience: the last `patience` evaluations all came after the lowest held-out loss."""
-        p, evals = self.cfg.patience, self.info["evals"]
-        if not p or len(evals) <= p:
-            return False
-        best = min(range(len(evals)), key=lambda i: evals[i]["loss"])
-        return len(evals) - 1 - best >= p
+        """--patience: `patience` evaluations have come after the one kept (--keep-best's lowest loss)."""
+        kept = self.info.get("kept")
+        return bool(self.cfg.patience and kept) and \
+            sum(e["step"] > kept["step"] for e in self.info["evals"]) >= self.cfg.patience
 
     def finish(self) -> dict:
         """The last evaluation, and the model card's full numbers (evaluate.py)."""

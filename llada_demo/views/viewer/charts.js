@@ -127,6 +127,14 @@
     return box;
   }
 
+  /* A chart's hover tip: `text` as plain text beside the pointer, placed in `host`; null hides it. */
+  function showTip(tip, host, e, text) {
+    if (text === null) { tip.style.display = "none"; return; }
+    tip.textContent = text;
+    const box = host.getBoundingClientRect();
+    Object.assign(tip.style, {display: "block", left: `${e.clientX - box.left + 12}px`, top: `${e.clientY - box.top + 12}px`});
+  }
+
   /* A chart of cells: the axes are Plotly's (a plot with no trace, its colour bar a gradient beside it) or
    * the caller's; the cells are a canvas laid over the plot area, a block of pixels each, painted by the
    * caller, and the hover text of cell (column, row) is text(column, row), shown as plain text (null:
@@ -179,11 +187,7 @@
       const box = this.canvas.getBoundingClientRect();
       const i = Math.floor((e.clientX - box.left) / box.width * this.columns);
       const k = Math.floor((e.clientY - box.top) / box.height * this.rows);
-      const text = i >= 0 && i < this.columns && k >= 0 && k < this.rows ? this.text(i, k) : null;
-      if (text === null) { this.tip.style.display = "none"; return; }
-      this.tip.textContent = text;
-      const host = this.div.getBoundingClientRect();
-      Object.assign(this.tip.style, {display: "block", left: `${e.clientX - host.left + 12}px`, top: `${e.clientY - host.top + 12}px`});
+      showTip(this.tip, this.div, e, i >= 0 && i < this.columns && k >= 0 && k < this.rows ? this.text(i, k) : null);
     }
   }
 
@@ -416,9 +420,8 @@
       const d = this.progressData, tip = this.progressTip;
       const box = this.progressAxes.canvas.getBoundingClientRect(), x = e.clientX - box.left;
       const k = d ? Math.round((x - d.area.l) / d.area.w * (d.per.length + 0.5)) : 0;
-      if (!d || k < 1 || k > d.per.length) { tip.style.display = "none"; return; }
-      tip.textContent = `step ${k} \u00b7 committed ${d.per[k - 1]} \u00b7 masks left ${d.leftY[k]}`;
-      Object.assign(tip.style, {display: "block", left: `${x + 12}px`, top: `${e.clientY - box.top + 12}px`});
+      showTip(tip, this.progress, e, d && k >= 1 && k <= d.per.length
+        ? `step ${k} \u00b7 committed ${d.per[k - 1]} \u00b7 masks left ${d.leftY[k]}` : null);
     }
   }
 
