@@ -164,7 +164,8 @@ def _model_and_training(info: dict, config: dict, causal: bool) -> list[str]:
         f"({info.get('tokens_seen', 0) / 1e6:.1f}M tokens, {info.get('epochs', 0):.1f} epochs), "
         f"{info.get('train_minutes', 0):.0f} minutes on {info.get('hardware', '?')} "
         f"({info.get('tokens_seen', 0) / max(info.get('train_seconds', 0), 1):.0f} tokens/s on average, "
-        "evaluations and other work on the machine included)",
+        "evaluations and other work on the machine included"
+        + (f"; {info['cpu_minutes']:.0f} CPU minutes over all threads)" if "cpu_minutes" in info else ")"),
         *_evals(info),
         f"{objective}; {info.get('random_length_prob', 0):.0%} of batches cut to a random length; "
         "AdamW, warmup + cosine decay, gradient clipping 1.0",

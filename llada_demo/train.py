@@ -409,7 +409,7 @@ class Training:
     """One training session: set up from the config (and the state it resumes), then `run()`."""
 
     def __init__(self, cfg: TrainConfig, command: str | None = None):
-        self.t_start = time.time()
+        self.t_start, self.cpu_start = time.time(), time.process_time()
         torch.set_num_threads(cfg.threads)
         cfg, state = resumed(cfg)
         if cfg.steps is None and cfg.minutes is None:
@@ -440,7 +440,9 @@ class Training:
                                           (self.stream, held_stream), recite)
         if command and state is not None:
             self.info["resumed_with"] = self.info.get("resumed_with", []) + [command]
+        # wall time counts pauses and other work on the machine; CPU time (all threads) counts only this run
         self.cfg, self.seconds_before = cfg, self.info["train_seconds"]
+        self.cpu_before = self.info.get("cpu_seconds", 0.0)
         self.budget = StepBudget(cfg, self.step, saved_total, self.t_start)
         print(f"{self.model.num_parameters() / 1e6:.2f}M parameters; {len(self.stream):,} training tokens, "
               f"{len(held_stream):,} held out; {len(self.windows)} eval windows; starting at step {self.step}",
@@ -465,11 +467,13 @@ class Training:
         model.train()
         seconds = self.seconds_before + (time.time() - self.t_start)
         epochs = self.step * self.batch_tokens / len(self.stream)
+        cpu = self.cpu_before + (time.process_time() - self.cpu_start)
         self.info.update(steps=self.step, train_seconds=seconds, train_minutes=seconds / 60,
-                         tokens_seen=self.step * self.batch_tokens, epochs=epochs)
+                         cpu_seconds=cpu, cpu_minutes=cpu / 60, tokens_seen=self.step * self.batch_tokens, epochs=epochs)
         best = self.info.get("kept")
         self.info["evals"].append(dict(step=self.step, acc=round(acc, 4), loss=round(loss, 4),
-                                       epochs=round(epochs, 2), minutes=round(seconds / 60, 1)))
+                                       epochs=round(epochs, 2), minutes=round(seconds / 60, 1),
+                                       cpu_minutes=round(cpu / 60, 1)))
         improved = best is None or loss < best["loss"]
         if cfg.keep_best and improved:
             self.info["kept"] = dict(step=self.step, loss=round(loss, 4), acc=round(acc, 4), epochs=round(epochs, 2))
