@@ -377,6 +377,27 @@ def test_reversal_runs_both_directions_live(page):
     assert "Backward (B, fill A)" in page.inner_text("body")  # the summary: exact or not, and the table
 
 
+@pytest.mark.skipif(shutil.which("bible") is None and not os.environ.get("CI"), reason="Debian's bible-kjv is absent")
+def test_the_scoreboard_fills_as_it_goes_stops_and_replays_a_row(page):
+    from playwright.sync_api import expect
+    page.get_by_role("tab", name="Reversal").click()
+    page.get_by_role("button", name="Run all pairs").click()
+    tally = page.locator("#ld-tally")
+    expect(tally).to_contain_text("Running: 2 of 46 pairs", timeout=60_000)
+    page.get_by_role("button", name="Stop", exact=True).click()
+    expect(tally).to_contain_text("Stopped after", timeout=30_000)
+    counted = int(re.search(r"Stopped after (\d+) of 46", tally.inner_text()).group(1))
+    grid = page.locator("#ld-board [role=grid]")  # Gradio's table: rows drawn as they scroll into view
+    assert counted >= 2 and grid.get_attribute("aria-rowcount") == str(counted + 1)  # and its header
+    page.locator("#ld-board [data-testid=cell-1-2]").click()  # the second pair's forward mark: it replays
+    for side in ("f", "r", "tf", "tr"):
+        page.wait_for_function(f"document.querySelector('#ld-{side}-status').innerText.startsWith('done')",
+                               timeout=30_000)
+    pair = page.locator("#ld-board [data-testid=cell-1-0]").inner_text().strip()
+    assert page.get_by_label("Verse pair").input_value() == pair
+    assert page.get_by_label("Written B", exact=True).input_value() != ""
+
+
 # ---- what a first-time visitor meets (issue 19) ---------------------------------------------------------
 def choose(page, label, option):
     page.get_by_label(label, exact=True).click()

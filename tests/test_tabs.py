@@ -1,5 +1,6 @@
 """What a first-time visitor meets on each tab, through the tabs' handlers (the page itself: test_browser.py)."""
 
+import html
 import math
 import os
 import shutil
@@ -16,6 +17,7 @@ from llada_demo.app.catalog import bundled_choice, shipped_choices
 from llada_demo.app.controls import BY_FIELD, CONTROLS
 from llada_demo.app.runs import answer_text
 from llada_demo.app.tabs.likelihood import CANDIDATES, joined
+from llada_demo.app.tabs.reversal import TALLIED
 from llada_demo.sampling import SamplingSettings
 from llada_demo.trace.wire import decode_run
 
@@ -119,6 +121,33 @@ def test_the_reversal_tab_offers_the_models_with_a_twin_and_starts_on_the_recita
     prompt = len(loaded.tokenizer.encode(a, add_special_tokens=False)) + 2  # BOS, A, newline
     assert forward[0]["settings"]["gen_length"] == 96 - prompt  # the rows it was trained on
     assert outs[-1][page.answer_f] == PSALM_23_2 and "Forward (A, write B): **exact**" in outs[-1][page.summary]
+
+
+@KJV
+def test_the_scoreboard_counts_the_pairs_it_ran_and_replays_a_row(app):
+    page, request = app.tabs.reversal, tab("board")
+    gen = page.run_all(page.default_model(), request=request)
+    outs = [next(gen) for _ in range(3)]  # the empty board, then two pairs
+    app.stop(request)
+    outs += list(gen)
+    assert outs[0][page.tally].startswith("**Running: 0 of 46 pairs**")
+    last, labels = outs[-1], list(page.pairs())
+    rows = last[page.board]["value"]
+    assert last[page.tally].startswith("**Stopped after 2 of 46 pairs**") and [r[0] for r in rows] == labels[:2]
+    board = app.sessions.of(request).board
+    for column, (key, name) in enumerate(TALLIED, start=2):  # the tally counts the rows' marks
+        right = sum(r[column] == "✓" for r in rows)
+        assert right == sum(p.right[key] for p in board) and f"{name} {right}/2" in last[page.tally]
+    assert rows[0][1] == "yes" and "on the passages it learned as questions" in last[page.tally]  # Psalms 23
+    forward, b = board[0].runs[0], page.pairs()[labels[0]][1]
+    tokens = len(app.model(forward.trajectory.label)[1].tokenizer.encode(b, add_special_tokens=False))
+    assert forward.name == "forward" and forward.trajectory.steps_done < tokens  # decoded fast: B in fewer steps
+    shown = page.replay(gr.SelectData(None, {"index": [1, 3], "value": "✓", "selected": True}), request=request)
+    assert shown[page.pair] == labels[1] and f"B: {html.escape(page.pairs()[labels[1]][1])}" in shown[page.summary]
+    for ran, view in zip(board[1].runs, (page.forward, page.backward, page.twin_forward, page.twin_backward)):
+        msgs = messages_of([shown], view)
+        assert msgs[-1] == {"type": "end", "state": "done", "answer": ran.answer}
+        assert len(msgs) == 2 + ran.trajectory.steps_done  # start, its steps, end
 
 
 # ---- 6. Likelihood candidates are joined to the prompt as a person writes ---------------------------------

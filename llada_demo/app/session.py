@@ -38,6 +38,7 @@ class Session:
     state: str = ""  # "done" or "stopped" once the last run has ended
     answer: str = ""
     run: Activity | None = None
+    board: list = field(default_factory=list)  # the Reversal tab's last scoreboard, pair by pair, for replay
     used: float = field(default_factory=time.monotonic)  # last request
 
     @property

@@ -1,23 +1,27 @@
 """Reversal: two consecutive verses A and B; the diffusion model writes B after A and fills A before B, its
-autoregressive twin writes B after A and is asked for the verse before B, all four live."""
+autoregressive twin writes B after A and is asked for the verse before B, all four live. "Run all pairs"
+runs every pair so, decoded fast, with both models' ranking, into a scoreboard whose rows replay."""
 
 from __future__ import annotations
 
 import html
 import json
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import gradio as gr
 
 from ...loading import BUNDLED_MODEL_DIR
-from ...reversal import (DEFAULT_PASSAGES, answer_of, fill_canvas, instruction_ids, labelled_pairs, pair_ids, table,
-                         writing_settings)
+from ...reversal import (DEFAULT_PASSAGES, answer_of, candidates_of, fast, fill_canvas, instruction_ids,
+                         labelled_pairs, pair_ids, rank, table, writing_settings)
 from ...sampling import SamplingSettings, denoise
 from ...trace import Trajectory
+from ...trace.wire import encode_run
 from ..errors import page_handler
 from ..runs import Job, stream_runs
+from ..session import Activity
 from ..widgets import CLOSE_TOASTS, side_view
 
 
@@ -50,6 +54,61 @@ class Direction:
         return self.written(trajectory) == self.expected
 
 
+BOARD_SAMPLES = 2  # draws of the diffusion model's bound per candidate in the scoreboard's ranking (the table: 16)
+BOARD_COLUMNS = ["Pair", "Trained as questions", "Writes B", "Fills A", "Ranks A", "Twin writes B", "Twin asked for A",
+                 "Twin ranks A"]
+TALLIED = [("forward", "forward"), ("backward", "backward: fills A"), ("rank", "ranking"),
+           ("twin forward", "forward"), ("twin backward", "backward: asked"), ("twin rank", "ranking")]
+
+
+@dataclass
+class Ran:
+    """One direction's run as the scoreboard keeps it, for its replay."""
+
+    name: str  # a Direction's
+    trajectory: Trajectory
+    state: str
+    answer: str
+
+
+@dataclass
+class PairScore:
+    """One row of the scoreboard: the pair, whether each test got it right (None: not run, no twin), its runs."""
+
+    label: str
+    right: dict[str, bool | None]
+    questions: bool  # its passage was also trained as "The verse before: B" questions (the recitation models)
+    runs: list[Ran] = field(default_factory=list)
+
+    def row(self) -> list[str]:
+        return [self.label, "yes" if self.questions else "no"] + [
+            {True: "✓", False: "✗", None: "–"}[self.right.get(k)] for k, _ in TALLIED]
+
+
+def tally(board: list[PairScore], total: int, state: str, seconds: float, model: str, twin: str | None,
+          how: str, candidates: int) -> str:
+    """The scoreboard's running count: how far it got, then each test's right answers so far."""
+    n = len(board)
+
+    def count(key, pairs=board):
+        right = sum(p.right.get(key) is True for p in pairs)
+        return f"{right}/{len(pairs)}" + (f" ({right / len(pairs):.0%})" if pairs else "")
+
+    head = {"running": f"**Running: {n} of {total} pairs** ({seconds:.0f} s)",
+            "stopped": f"**Stopped after {n} of {total} pairs** ({seconds:.0f} s)",
+            "done": f"**All {total} pairs** in {seconds:.0f} s"}[state]
+    model_part = ", ".join(f"{name} {count(key)}" for key, name in TALLIED[:3])
+    twin_part = ", ".join(f"{name} {count(key)}" for key, name in TALLIED[3:]) if twin else "no twin in the app"
+    asked = [p for p in board if p.questions]
+    if twin and asked:
+        twin_part += (f". Asked backward, on the passages it learned as questions {count('twin backward', asked)}, "
+                      f"on the others {count('twin backward', [p for p in board if not p.questions])}")
+    return (f"{head}. {html.escape(model)}: {model_part}. Twin: {twin_part}.  \n"
+            f"*Decoding: {how}. Ranking (choosing A among all {candidates} verses, a different task): the twin by "
+            f"its exact likelihood, the diffusion model by its bound with {BOARD_SAMPLES} draws per verse (the "
+            "measured table below uses 16). Click a row to replay its runs in the grids.*")
+
+
 def measured(choice) -> dict:
     """The model's reversal numbers as measured (reversal.json beside its checkpoint), {} if none."""
     path = (Path(choice.source) if choice.source else BUNDLED_MODEL_DIR) / "reversal.json"
@@ -71,9 +130,13 @@ class ReversalTab:
                                      scale=3)
             self.pair = gr.Dropdown(pairs, value=pairs[0] if pairs else None, label="Verse pair", scale=3)
             self.run_button = gr.Button("Run both directions", variant="primary", scale=1)
+            self.all_button = gr.Button("Run all pairs", scale=1)
             self.stop_button = gr.Button("Stop", variant="stop", scale=1)
         self.about = gr.Markdown(self.about_model(self.default_model()))
-        self.summary = gr.Markdown(elem_classes=["ld-measured"])
+        self.summary = gr.Markdown(elem_classes=["ld-measured"], elem_id="ld-reversal-summary")
+        self.tally = gr.Markdown(elem_id="ld-tally")
+        self.board = gr.Dataframe(headers=BOARD_COLUMNS, interactive=False, visible=False, elem_id="ld-board",
+                                  max_height=320, label="Scoreboard: every pair, both directions (click a row)")
         with gr.Row(equal_height=False, elem_classes=["ld-sides"]):
             self.forward, self.answer_f = side_view("**Forward**: given A, write B", "ld-f-", "ld-reversal-f",
                                                     "Written B", app)
@@ -98,6 +161,12 @@ class ReversalTab:
         self.run_button.click(gpu(self.run), [self.pair, self.model],
                               [self.forward, self.backward, self.twin_forward, self.twin_backward, *self.boxes,
                                self.summary], api_visibility="private", concurrency_id="model", show_progress="hidden")
+        self.all_button.click(None, js=CLOSE_TOASTS, api_visibility="private")
+        self.all_button.click(gpu(self.run_all), self.model, [self.tally, self.board], api_visibility="private",
+                              concurrency_id="model", show_progress="hidden")
+        self.board.select(self.replay, None, [self.forward, self.backward, self.twin_forward, self.twin_backward,
+                                              *self.boxes, self.summary, self.pair], api_visibility="private",
+                          show_progress="hidden")
         self.stop_button.click(self.app.stop, None, None, api_visibility="private", concurrency_limit=None,
                                show_progress="hidden")
 
@@ -139,8 +208,9 @@ class ReversalTab:
         return ""
 
     # ---- a run ---------------------------------------------------------------------------------------
-    def directions(self, a: str, b: str, label: str) -> list[Direction]:
-        """The four runs on (A, B): the model's two, then its twin's two when the app offers the twin."""
+    def directions(self, a: str, b: str, label: str, quick: bool = False) -> list[Direction]:
+        """The four runs on (A, B): the model's two, then its twin's two when the app offers the twin
+        (`quick`: decoded the fast way, reversal.fast)."""
         choice, loaded = self.app.diffusion_model(label, "choose a diffusion model: the tab runs it and its twin")
         tok, bos = loaded.tokenizer, loaded.tokenizer.bos_token_id
         ia, nl, ib = pair_ids(tok, a, b)
@@ -162,6 +232,9 @@ class ReversalTab:
                     Direction(name="twin backward", choice=twin, loaded=twin_model, prompt=[bos] + asked,
                               settings=writing_settings(twin_model, len(asked) + 1, len(answer)), expected=answer,
                               read=list, view=self.twin_backward, box=self.twin_answer_b)]
+        if quick:
+            for d in out:
+                d.settings = fast(d.loaded, d.settings)
         return out
 
     @page_handler
@@ -191,6 +264,95 @@ class ReversalTab:
         head = f"A: {html.escape(a)}  \nB: {html.escape(b)}"
         yield from stream_runs(self.app, [(j, d.view) for j, d in zip(jobs, directions)], request,
                                {**{box: "" for box in self.boxes}, self.summary: head}, finish)
+
+    # ---- every pair: the scoreboard ----------------------------------------------------------------------
+    @page_handler
+    def run_all(self, model: str | None = None, request: gr.Request = None):
+        """Every pair, its four runs decoded fast and both models' ranking, a row each as it ends; the tally
+        counts as it goes. The tab's Stop ends it before the next step (the pair under way is dropped)."""
+        label = model or self.default_model()
+        pairs = self.pairs()
+        if not pairs:
+            raise gr.Error("No verse pairs: the KJV is not installed here (Debian's bible-kjv).")
+        choice, loaded = self.app.diffusion_model(label, "choose a diffusion model: the tab runs it and its twin")
+        twin = self.app.twin_of(choice)
+        twin_model = self.app.model(twin.label)[1] if twin is not None else None
+        how = self.decoding_note(loaded)
+        candidates = candidates_of(list(pairs.values()))
+        session, activity, t0 = self.app.sessions.of(request), Activity(), time.perf_counter()
+        session.run, session.board = activity, []
+        board, stopped = session.board, activity.stop.is_set
+        questions = set(labelled_pairs(self.instructed()))
+
+        def show(state):
+            text = tally(board, len(pairs), state, time.perf_counter() - t0, choice.short.capitalize(),
+                         twin and twin.short, how, len(candidates))
+            return {self.tally: text, self.board: gr.update(value=[p.row() for p in board] or None, visible=True)}
+
+        try:
+            yield show("running")
+            for name, (a, b) in pairs.items():
+                score = self.score_pair(name, a, b, label, candidates, loaded, twin_model, stopped)
+                if score is None:
+                    break
+                score.questions = name in questions
+                board.append(score)
+                yield show("running")
+            yield show("stopped" if stopped() else "done")
+        finally:
+            activity.done.set()
+
+    def score_pair(self, name, a, b, label, candidates, loaded, twin_model, stopped) -> PairScore | None:
+        """One pair's four runs to their end and both rankings; None if a stop came first."""
+        score = PairScore(name, {}, questions=False)
+        for d in self.directions(a, b, label, quick=True):
+            job = d.job()
+            while (record := None if stopped() else next(job.records, None)) is not None:
+                job.trajectory.add(record)
+            if stopped():
+                return None
+            score.right[d.name] = d.exact(job.trajectory)
+            score.runs.append(Ran(d.name, job.trajectory, "done", job.answer()))
+        for key, model in (("rank", loaded), ("twin rank", twin_model)):
+            if model is not None:
+                first = rank(model, b, candidates, BOARD_SAMPLES, stopped)
+                if first is None:
+                    return None
+                score.right[key] = candidates[first] == a
+        return score
+
+    @staticmethod
+    def decoding_note(loaded) -> str:
+        s = fast(loaded, SamplingSettings())
+        rule = {"threshold": f"threshold {s.threshold:g}", "factor": f"factor {s.factor:g}"}.get(s.decoding, s.decoding)
+        return f"the diffusion model by {rule}, stopping at end of text (the single runs above: a token per step)"
+
+    @page_handler
+    def replay(self, evt: gr.SelectData, request: gr.Request = None) -> dict:
+        """A scoreboard row's runs, drawn in the grids as they ran, with their answers and marks."""
+        board = self.app.sessions.of(request).board
+        row = evt.index[0] if isinstance(evt.index, (list, tuple)) else evt.index
+        if not isinstance(row, int) or not 0 <= row < len(board):
+            raise gr.Error("Run all pairs first; then click a row of the scoreboard to replay its runs.")
+        score = board[row]
+        views = {"forward": (self.forward, self.answer_f), "backward": (self.backward, self.answer_b),
+                 "twin forward": (self.twin_forward, self.twin_answer_f),
+                 "twin backward": (self.twin_backward, self.twin_answer_b)}
+        out = {}
+        for ran in score.runs:
+            choice, loaded = self.app.model(ran.trajectory.label)
+            outbox = self.app.outboxes.new()
+            outbox.add(encode_run(ran.trajectory, self.app.text_of(choice.label, loaded), self.app.stop_ids(loaded),
+                                  ran.state, ran.answer), close=True)
+            view, box = views[ran.name]
+            out[view], out[box] = outbox.payload(0), ran.answer
+        a, b = self.pairs()[score.label]
+        marks = "; ".join(f"{name}: **{'exact' if score.right.get(key) else 'not exact'}**"
+                          for key, name in (("forward", "forward"), ("backward", "backward, fills A"),
+                                            ("twin forward", "twin forward"), ("twin backward", "twin backward, asked"))
+                          if key in score.right)
+        return {**out, self.pair: score.label,
+                self.summary: f"A: {html.escape(a)}  \nB: {html.escape(b)}  \nScoreboard row, decoded fast: {marks}."}
 
     @staticmethod
     def measured_table(choice) -> str:
