@@ -545,6 +545,8 @@ def main():
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
     ap.add_argument("--floor", action="store_true", help="also the least the page can cost (see the rows above)")
     ap.add_argument("--only-512", action="store_true", help="only the 512 x 512 rows (a change to the grid's drawing)")
+    ap.add_argument("--only-compare", action="store_true",
+                    help="only the Compare rows (and the default run they are measured against)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit("terminated"))  # so that the servers are stopped
@@ -578,6 +580,9 @@ def main():
                     bench.open()
                     run = bench.default_run(r)
                     bench.compare(r, run["chrome"])
+                    if args.only_compare:
+                        bench.close()
+                        continue
                     bench.bytes_per_step(r)
                     if args.floor:
                         bench.floor(r, run["wall"], r["bare"][-1][1])
