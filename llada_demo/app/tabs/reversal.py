@@ -66,8 +66,7 @@ class Ran:
     """One direction's run as the scoreboard keeps it, for its replay."""
 
     name: str  # a Direction's
-    trajectory: Trajectory
-    state: str
+    trajectory: Trajectory  # run to its end (a pair stopped midway is not kept)
     answer: str
 
 
@@ -77,7 +76,7 @@ class PairScore:
 
     label: str
     right: dict[str, bool | None]
-    questions: bool  # its passage was also trained as "The verse before: B" questions (the recitation models)
+    questions: bool  # the models were also trained on its passage as "The verse before: B" questions
     runs: list[Ran] = field(default_factory=list)
 
     def row(self) -> list[str]:
@@ -282,7 +281,7 @@ class ReversalTab:
         session, activity, t0 = self.app.sessions.of(request), Activity(), time.perf_counter()
         session.run, session.board = activity, []
         board, stopped = session.board, activity.stop.is_set
-        questions = set(labelled_pairs(self.instructed()))
+        questions = set(labelled_pairs(self.instructed())) if self.learned_questions(choice) else set()
 
         def show(state):
             text = tally(board, len(pairs), state, time.perf_counter() - t0, choice.short.capitalize(),
@@ -292,19 +291,18 @@ class ReversalTab:
         try:
             yield show("running")
             for name, (a, b) in pairs.items():
-                score = self.score_pair(name, a, b, label, candidates, loaded, twin_model, stopped)
+                score = self.score_pair(PairScore(name, {}, name in questions), a, b, label, candidates, loaded,
+                                        twin_model, stopped)
                 if score is None:
                     break
-                score.questions = name in questions
                 board.append(score)
                 yield show("running")
             yield show("stopped" if stopped() else "done")
         finally:
             activity.done.set()
 
-    def score_pair(self, name, a, b, label, candidates, loaded, twin_model, stopped) -> PairScore | None:
-        """One pair's four runs to their end and both rankings; None if a stop came first."""
-        score = PairScore(name, {}, questions=False)
+    def score_pair(self, score: PairScore, a, b, label, candidates, loaded, twin_model, stopped) -> PairScore | None:
+        """One pair's four runs to their end and both rankings, into `score`; None if a stop came first."""
         for d in self.directions(a, b, label, quick=True):
             job = d.job()
             while (record := None if stopped() else next(job.records, None)) is not None:
@@ -312,7 +310,7 @@ class ReversalTab:
             if stopped():
                 return None
             score.right[d.name] = d.exact(job.trajectory)
-            score.runs.append(Ran(d.name, job.trajectory, "done", job.answer()))
+            score.runs.append(Ran(d.name, job.trajectory, job.answer()))
         for key, model in (("rank", loaded), ("twin rank", twin_model)):
             if model is not None:
                 first = rank(model, b, candidates, BOARD_SAMPLES, stopped)
@@ -320,6 +318,13 @@ class ReversalTab:
                     return None
                 score.right[key] = candidates[first] == a
         return score
+
+    @staticmethod
+    def learned_questions(choice) -> bool:
+        """Whether the model was fine-tuned on the recitation list (its training_info.json names it), whose
+        "instructions" passages it also learned as questions."""
+        path = (Path(choice.source) if choice.source else BUNDLED_MODEL_DIR) / "training_info.json"
+        return path.is_file() and bool(json.loads(path.read_text()).get("recite"))
 
     @staticmethod
     def decoding_note(loaded) -> str:
@@ -343,7 +348,7 @@ class ReversalTab:
             choice, loaded = self.app.model(ran.trajectory.label)
             outbox = self.app.outboxes.new()
             outbox.add(encode_run(ran.trajectory, self.app.text_of(choice.label, loaded), self.app.stop_ids(loaded),
-                                  ran.state, ran.answer), close=True)
+                                  "done", ran.answer), close=True)
             view, box = views[ran.name]
             out[view], out[box] = outbox.payload(0), ran.answer
         a, b = self.pairs()[score.label]
