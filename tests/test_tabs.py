@@ -140,6 +140,8 @@ def test_the_scoreboard_counts_the_pairs_it_ran_and_replays_a_row(app):
         assert right == sum(p.right[key] for p in board) and f"{name} {right}/2" in last[page.tally]
     assert rows[0][1] == "yes" and "on the passages it learned as questions" in last[page.tally]  # Psalms 23
     assert not page.learned_questions(app.choices[label_of(app, "bundled")])  # (its rows would all say "no")
+    chosen = page.choose_model(label_of(app, "bundled"))  # another model: the board is put away
+    assert chosen[page.tally] == "" and chosen[page.board]["visible"] is False
     forward, b = board[0].runs[0], page.pairs()[labels[0]][1]
     tokens = len(app.model(forward.trajectory.label)[1].tokenizer.encode(b, add_special_tokens=False))
     assert forward.name == "forward" and forward.trajectory.steps_done < tokens  # decoded fast: B in fewer steps

@@ -155,7 +155,8 @@ class ReversalTab:
         self.wire(gpu)
 
     def wire(self, gpu):
-        self.model.change(self.about_model, self.model, self.about, api_visibility="private", show_progress="hidden")
+        self.model.change(self.choose_model, self.model, [self.about, self.tally, self.board], api_visibility="private",
+                          show_progress="hidden")
         self.run_button.click(None, js=CLOSE_TOASTS, api_visibility="private")
         self.run_button.click(gpu(self.run), [self.pair, self.model],
                               [self.forward, self.backward, self.twin_forward, self.twin_backward, *self.boxes,
@@ -194,6 +195,10 @@ class ReversalTab:
     def instructed() -> list[str]:
         """The passages the recitation models also learned as questions (passages.json "instructions")."""
         return json.loads(DEFAULT_PASSAGES.read_text()).get("instructions", []) if DEFAULT_PASSAGES.is_file() else []
+
+    def choose_model(self, label: str) -> dict:
+        """A model chosen: what it is known to do, and the last scoreboard (another model's) put away."""
+        return {self.about: self.about_model(label), self.tally: "", self.board: gr.update(value=None, visible=False)}
 
     def about_model(self, label: str) -> str:
         """What the chosen model is known to do here, from its measured table, before it runs."""
