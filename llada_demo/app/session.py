@@ -32,13 +32,16 @@ class Activity:
 
 @dataclass
 class Session:
-    """One browser tab: its last run's trajectory and how it ended, and the run going on, if any."""
+    """One browser tab: its last run's trajectory and how it ended, the run going on, if any, and the
+    Reversal tab's last scoreboard."""
 
     trajectory: Trajectory | None = None
     state: str = ""  # "done" or "stopped" once the last run has ended
     answer: str = ""
     run: Activity | None = None
-    board: list = field(default_factory=list)  # the Reversal tab's last scoreboard, pair by pair, for replay
+    # the Reversal tab's last scoreboard, pair by pair, for replay: about 1.8 MB for its 46 pairs' runs; each
+    # takes a minute or two of the model's queue, so the idle limit bounds how many are kept at once
+    board: list = field(default_factory=list)
     used: float = field(default_factory=time.monotonic)  # last request
 
     @property
