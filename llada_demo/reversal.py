@@ -82,15 +82,19 @@ def pair_ids(tok, a: str, b: str) -> tuple[list[int], list[int], list[int]]:
 TRAINED_LENGTH = 256  # our models' training rows; a diffusion model writes on a canvas this long at most
 
 
+def generation_config(loaded: LoadedModel) -> dict:
+    """The generation_config.json of the model's directory ({} when it has none)."""
+    config = loaded.path / "generation_config.json" if loaded.path else None
+    return json.loads(config.read_text()) if config and config.exists() else {}
+
+
 def canvas_length(loaded: LoadedModel, canvas: int | None = None) -> int:
     """Prompt and answer together, as a diffusion model writes them here: its training rows' length.
     That is `canvas` when given (--canvas), else the length of the rows a recitation fine-tune learnt
     its passages in (`recite_canvas` of its generation_config.json), else TRAINED_LENGTH; at most the
     model's context. (A fine-tune on rows of 96 read on a canvas of 256 fills A with end-of-text.)"""
     if canvas is None:
-        config = loaded.path / "generation_config.json" if loaded.path else None
-        canvas = (json.loads(config.read_text()).get("recite_canvas") if config and config.exists() else None) \
-            or TRAINED_LENGTH
+        canvas = generation_config(loaded).get("recite_canvas") or TRAINED_LENGTH
     return min(loaded.model.config.max_sequence_length, canvas)
 
 
@@ -112,8 +116,7 @@ FAST_RULE = dict(decoding="threshold", threshold=0.9)  # where a model's card na
 
 def card_rule(loaded: LoadedModel) -> dict:
     """The decoding rule of the model's card (demo_defaults of its generation_config.json), {} if none."""
-    config = loaded.path / "generation_config.json" if loaded.path else None
-    defaults = json.loads(config.read_text()).get("demo_defaults", {}) if config and config.exists() else {}
+    defaults = generation_config(loaded).get("demo_defaults", {})
     return {k: defaults[k] for k in ("decoding", "threshold", "factor") if k in defaults}
 
 

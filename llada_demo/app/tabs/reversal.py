@@ -333,6 +333,7 @@ class ReversalTab:
 
     @staticmethod
     def decoding_note(loaded) -> str:
+        """How the scoreboard's runs are decoded, for its tally."""
         s = fast(loaded, SamplingSettings())
         rule = {"threshold": f"threshold {s.threshold:g}", "factor": f"factor {s.factor:g}"}.get(s.decoding, s.decoding)
         return f"the diffusion model by {rule}, stopping at end of text (the single runs above: a token per step)"
