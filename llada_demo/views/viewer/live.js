@@ -1,7 +1,7 @@
 /* A live view: status, token grid and replay controls in one element, fed by a run's messages as they
  * come (from the page's stream or Gradio's values, with what it missed fetched again), or by a whole run
- * (an opened file, a standalone page). It draws at most once a frame, and at most every Live.interval ms
- * while a run streams. */
+ * (an opened file, a standalone page). It draws at most once a frame, and while runs stream at most
+ * every Live.interval ms, the page's live views together. */
 (function (L) {
   "use strict";
   const {el, legend} = L.util;
@@ -9,6 +9,9 @@
   // changes the page pays a layout, a paint and the compositor, whatever changed, so frames are what the
   // page's CPU follows (docs/performance.md)
   const GRID_INTERVAL = 100;  // (Live.interval: a page or a benchmark may set another)
+  // The page's drawing clock, shared by its live views: views side by side (Compare, Reversal) that wait
+  // for their next drawing are drawn together, in one frame, so that they pay one layout and paint
+  const clock = {last: -Infinity, timer: null, waiting: new Set()};
 
   class Live {
     /* options.prefix: of its elements' ids ("ld-": ld-status, ld-grid, ld-replay, ld-play, ...). */
@@ -133,7 +136,6 @@
       this.inspector.reset();
       this.state = "running";
       this.lastDrawn = 0;
-      this.lastGrid = 0;
       this.buildCells();
       this.replay.disabled = true;
       this.play.disabled = true;
@@ -229,14 +231,23 @@
     drawLive(force = false) {
       if (!this.run || this.replaying) return;
       const k = this.run.done, now = performance.now(), running = this.state === "running";
-      const wait = Live.interval - (now - this.lastGrid);
+      const wait = Live.interval - (now - clock.last);
       if (running && !force && wait > 0) {
-        if (!this.gridTimer) this.gridTimer = setTimeout(() => { this.gridTimer = null; this.request(); }, wait);
+        clock.waiting.add(this);
+        if (!clock.timer) {
+          clock.timer = setTimeout(() => requestAnimationFrame(() => {
+            clock.timer = null;
+            const views = [...clock.waiting];
+            clock.waiting.clear();
+            for (const view of views) view.drawLive(true);
+          }), wait);
+        }
         return;
       }
+      if (running) clock.last = now;
+      clock.waiting.delete(this);
       this.drawGrid(k, this.lastDrawn);
       this.lastDrawn = k;
-      this.lastGrid = now;
       for (const c of this.charts) c.update(this.run, !running);
       this.statusEl.textContent = this.run.status(k, this.state);
       if (!running) this.inspector.refresh();  // (while a run streams, a panel open stays at its step)
