@@ -51,6 +51,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -262,6 +263,27 @@ def page_run(page, server, browser_pid, settings, seed, stop_after=None, timeout
                 first=shown[0][2] - w["click"] if shown else None,
                 stop=(w["stopped"] - w["stop"]) / 1e3 if w["stopped"] is not None and w["stop"] else None,
                 tasks=[d for t, d in w["tasks"] if t >= w["click"]])
+
+
+@contextmanager
+def side_by_side(apps: dict, settings: dict, seed: int, model: Path | None = None, threads: int = 1):
+    """Each checkout of `apps` ({name: checkout}) served by its own app.py (on `model`, default the bundled
+    one), a page of each in one Chromium that has made one run of `settings`: yields (Chromium's pid,
+    {name: (page, server)}); the servers close after."""
+    servers = {name: Server(root, model, threads=threads).wait() for name, root in apps.items()}
+    try:
+        with sync_playwright() as p:
+            browser = launch_chromium(p)
+            context = browser.new_context(viewport={"width": 1280, "height": 900})
+            pid, pages = chromium_root(), {}
+            for name, server in servers.items():
+                pages[name] = (open_page(context, server.url), server)
+                page_run(pages[name][0], server, pid, settings, seed)
+            yield pid, pages
+            browser.close()
+    finally:
+        for server in servers.values():
+            server.close()
 
 
 def one_pass(loaded, ids) -> float:

@@ -14,10 +14,7 @@ from a change in the single run's.
 import argparse
 import statistics
 
-from playwright.sync_api import sync_playwright
-
 import bench_browser as bb
-from llada_demo.testing import launch_chromium
 
 METRICS = ["TaskDuration", "ScriptDuration", "LayoutDuration", "RecalcStyleDuration"]
 
@@ -33,31 +30,20 @@ def main():
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     apps = dict(a.split("=", 1) for a in args.apps.split(","))
-    servers = {name: bb.Server(root, threads=args.threads).wait() for name, root in apps.items()}
     out = {name: {k: [] for k in METRICS + ["chrome"]} for name in apps}
-    try:
-        with sync_playwright() as p:
-            browser = launch_chromium(p)
-            context = browser.new_context(viewport={"width": 1280, "height": 900})
-            pid, pages = bb.chromium_root(), {}
-            for name, server in servers.items():
-                page = bb.open_page(context, server.url)
-                bb.page_run(page, server, pid, bb.DEFAULT, 0)
-                cdp = context.new_cdp_session(page)
-                cdp.send("Performance.enable")
-                pages[name] = (page, cdp)
-            for r in range(args.rounds):
-                order = list(pages.items())
-                for name, (page, cdp) in order[r % len(order):] + order[: r % len(order)]:
-                    before = metrics(cdp)
-                    out[name]["chrome"].append(bb.compare_run(page, pid))
-                    after = metrics(cdp)
-                    for k in METRICS:
-                        out[name][k].append(after[k] - before[k])
-            browser.close()
-    finally:
-        for server in servers.values():
-            server.close()
+    with bb.side_by_side(apps, bb.DEFAULT, 0, threads=args.threads) as (pid, pages):
+        cdps = {}
+        for name, (page, _) in pages.items():
+            cdps[name] = page.context.new_cdp_session(page)
+            cdps[name].send("Performance.enable")
+        for r in range(args.rounds):
+            order = list(pages)
+            for name in order[r % len(order):] + order[: r % len(order)]:
+                before = metrics(cdps[name])
+                out[name]["chrome"].append(bb.compare_run(pages[name][0], pid))
+                after = metrics(cdps[name])
+                for k in METRICS:
+                    out[name][k].append(after[k] - before[k])
     print(f"{args.rounds} Compare runs each (medians, seconds; main thread from CDP, Chromium CPU over all processes)")
     print("| page | all tasks | script | layout | style | Chromium CPU |\n|---|---|---|---|---|---|")
     for name, d in out.items():

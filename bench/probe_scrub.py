@@ -18,10 +18,7 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from playwright.sync_api import sync_playwright
-
 import bench_browser as bb
-from llada_demo.testing import launch_chromium
 
 
 def main():
@@ -32,32 +29,21 @@ def main():
     args = ap.parse_args()
     apps = dict(a.split("=", 1) for a in args.apps.split(","))
     checkpoint = bb.tiny_checkpoint(Path(tempfile.mkdtemp(prefix="scrub-")))
-    servers = {name: bb.Server(root, checkpoint, threads=1).wait() for name, root in apps.items()}
     rng, times = random.Random(0), {name: [] for name in apps}
-    try:
-        with sync_playwright() as p:
-            browser = launch_chromium(p)
-            context = browser.new_context(viewport={"width": 1280, "height": 900})
-            pid, pages = bb.chromium_root(), {}
-            for name, server in servers.items():
-                pages[name] = bb.open_page(context, server.url)
-                bb.page_run(pages[name], server, pid, bb.LONG, 1)
-                pages[name].wait_for_timeout(1500)
-            for round_ in range(args.rounds):
-                for name, page in pages.items():
-                    page.bring_to_front()
-                    if args.delay is None:
-                        page.wait_for_timeout(300)
-                    else:
-                        if round_:
-                            bb.page_run(page, servers[name], pid, bb.LONG, round_ + 1)
-                        if args.delay:
-                            page.wait_for_timeout(args.delay)
-                    times[name] += page.evaluate(bb.SCRUB, [rng.randint(0, 512) for _ in range(30)])
-            browser.close()
-    finally:
-        for server in servers.values():
-            server.close()
+    with bb.side_by_side(apps, bb.LONG, 1, model=checkpoint) as (pid, pages):
+        for page, _ in pages.values():
+            page.wait_for_timeout(1500)
+        for round_ in range(args.rounds):
+            for name, (page, server) in pages.items():
+                page.bring_to_front()
+                if args.delay is None:
+                    page.wait_for_timeout(300)
+                else:
+                    if round_:
+                        bb.page_run(page, server, pid, bb.LONG, round_ + 1)
+                    if args.delay:
+                        page.wait_for_timeout(args.delay)
+                times[name] += page.evaluate(bb.SCRUB, [rng.randint(0, 512) for _ in range(30)])
     print(f"delay: {'none (one run, then rounds of scrubs)' if args.delay is None else f'{args.delay} ms'}")
     print("| page | scrubs | median ms | 90th percentile ms | max ms | over 33 ms |\n|---|---|---|---|---|---|")
     for name, t in times.items():
