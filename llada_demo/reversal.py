@@ -42,6 +42,7 @@ import torch
 
 from .card import reversal_table as table
 from .corpus import instruction
+from .evaluate import demo_defaults
 from .likelihood import causal_log_likelihood, log_likelihood
 from .loading import LoadedModel, load_model
 from .sampling import SamplingSettings, denoise, generate
@@ -116,7 +117,7 @@ FAST_RULE = dict(decoding="threshold", threshold=0.9)  # where a model's card na
 
 def card_rule(loaded: LoadedModel) -> dict:
     """The decoding rule of the model's card (demo_defaults of its generation_config.json), {} if none."""
-    defaults = generation_config(loaded).get("demo_defaults", {})
+    defaults = demo_defaults(loaded.path) if loaded.path else {}
     return {k: defaults[k] for k in ("decoding", "threshold", "factor") if k in defaults}
 
 
