@@ -107,7 +107,9 @@ def training_data(cfg, heldout_books, instructions: int = 0) -> str:
         text += ("; the diffusion loss masks running text anywhere and a pair "
                  + {"response": "after its first newline only (LLaDA's SFT)", "anywhere": "anywhere",
                     "both": "half the time after its first newline only (LLaDA's SFT), half the time "
-                            "anywhere"}[cfg.pair_masking])
+                            "anywhere",
+                    "each-way": "half the time after its first newline only (B given A, LLaDA's SFT), half the "
+                                "time before it only (A given B, the newline and B visible)"}[cfg.pair_masking])
     if instructions:
         text += (f"; and the pairs of {instructions} of them as instructions both ways "
                  "('The verse after: A' newline B, 'The verse before: B' newline A)"

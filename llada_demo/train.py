@@ -62,7 +62,8 @@ class TrainConfig:
     recite_share: float = 0.5  # of each batch's rows
     recite_len: int | None = None  # recited rows' length (default seq_len): a verse pair needs ~70 tokens,
     # and at 256 most of a pair row's compute went to its <|endoftext|> padding
-    pair_masking: str = "response"  # a verse pair's masks: "response" (B only, LLaDA's SFT), "anywhere", or "both"
+    pair_masking: str = "response"  # a verse pair's masks: "response" (B only, LLaDA's SFT), "anywhere",
+    # "both" (each pair once each of these), or "each-way" (once B only, once A only)
     # model
     d_model: int = 256
     n_layers: int = 4
@@ -96,13 +97,14 @@ class TrainConfig:
 # the objective
 
 
-def diffusion_loss(model, x, mask_id, eps=1e-3, generator=None, t=None, start=None):
+def diffusion_loss(model, x, mask_id, eps=1e-3, generator=None, t=None, span=None):
     """LLaDA's loss: sum over masked tokens of CE / t, divided by B*T. Returns (loss, n_masked).
-    start (B,): mask only positions >= start in each row, as LLaDA's SFT masks only the response (the
-    prompt stays visible); default: everywhere, as its pre-training."""
+    span (B, 2): mask only positions start <= i < end in each row, as LLaDA's SFT masks only the
+    response (the prompt stays visible); default: everywhere, as its pre-training."""
     noisy, masked, p_mask = mask_tokens(x, mask_id, eps, generator, t)
-    if start is not None:
-        masked &= torch.arange(x.shape[1])[None, :] >= start[:, None]
+    if span is not None:
+        i = torch.arange(x.shape[1])[None, :]  # (1, T)
+        masked &= (i >= span[:, :1]) & (i < span[:, 1:])
         noisy = torch.where(masked, noisy, x)
     h = hidden_states(model, noisy)[masked]  # (N, C)
     logits = output_head(model, h)[:, : model.config.vocab_size].float()  # padded rows are never targets
@@ -159,21 +161,25 @@ def _verse_runs(tok, verses: list[str], seq_len: int) -> list[str]:
     return out + ["\n".join(run)]
 
 
+PAIR_MASKING = ("response", "anywhere", "both", "each-way")
+
+
 def recitation_rows(tok, references: list[str], seq_len: int, instructed=(),
                     pair_masking: str = "response") -> dict[str, tuple]:
-    """The rows a recitation fine-tune draws from, {kind: (rows, starts)}: each row <|startoftext|> + text
-    + <|endoftext|>, padded with <|endoftext|> to seq_len, (n, seq_len); starts (n,) the first position
-    the diffusion loss may mask. "running": each passage, verses joined by newlines (the corpus's
-    format; a passage longer than a row is cut into runs of whole verses), masked anywhere
+    """The rows a recitation fine-tune draws from, {kind: (rows, spans)}: each row <|startoftext|> + text
+    + <|endoftext|>, padded with <|endoftext|> to seq_len, (n, seq_len); spans (n, 2) the positions
+    [start, end) the diffusion loss may mask. "running": each passage, verses joined by newlines (the
+    corpus's format; a passage longer than a row is cut into runs of whole verses), masked anywhere
     (pre-training); "pairs": each pair of consecutive verses (A, B) as A newline B, in reading order,
     masked after the newline only (pair_masking "response", LLaDA's SFT: B given A), anywhere (B
-    given A and A given B), or once each way ("both": the pool holds every pair twice). For the
+    given A and A given B), once each of these ("both": the pool holds every pair twice), or once B
+    only and once A only ("each-way": the text stays in reading order; only the masks change). For the
     passages in `instructed` only, "instructions": each pair asked both ways (corpus.instruction), so
     that the other passages test the paper's form of the reversal experiment; masked after their first
     newline only (the question stays, the answer and its <|endoftext|> padding are masked). Which mix
     recites best: docs/experiments.md."""
-    if pair_masking not in ("response", "anywhere", "both"):
-        raise SystemExit(f"--pair-masking {pair_masking!r}: choose response, anywhere or both")
+    if pair_masking not in PAIR_MASKING:
+        raise SystemExit(f"--pair-masking {pair_masking!r}: choose {', '.join(PAIR_MASKING)}")
     from .corpus import bible_verses, instruction, passage
 
     verses = bible_verses()
@@ -189,36 +195,42 @@ def recitation_rows(tok, references: list[str], seq_len: int, instructed=(),
     running = rows([r for p in passages.values() for r in _verse_runs(tok, p, seq_len)])
     pairs = rows([a + "\n" + b for p in passages.values() for a, b in zip(p, p[1:])])
 
-    def responses(x):  # the position after each row's first newline
-        return (x == newline).int().argmax(dim=1) + 1
+    def spans(x, start, end):  # (n, 2)
+        return torch.stack([torch.as_tensor(start).expand(len(x)), torch.as_tensor(end).expand(len(x))], dim=1)
 
-    response, anywhere = responses(pairs), torch.zeros(len(pairs), dtype=torch.long)
-    pools = {"running": (running, torch.zeros(len(running), dtype=torch.long)),
-             "pairs": {"response": (pairs, response), "anywhere": (pairs, anywhere),
-                       "both": (torch.cat([pairs, pairs]), torch.cat([response, anywhere]))}[pair_masking]}
+    def newlines(x):  # each row's first newline
+        return (x == newline).int().argmax(dim=1)
+
+    response = spans(pairs, newlines(pairs) + 1, seq_len)  # B (and the padding after it)
+    prompt = spans(pairs, 1, newlines(pairs))  # A: what the infill test masks, given the newline and B
+    anywhere = spans(pairs, 0, seq_len)
+    chosen = {"response": [response], "anywhere": [anywhere], "both": [response, anywhere],
+              "each-way": [response, prompt]}[pair_masking]
+    pools = {"running": (running, spans(running, 0, seq_len)),
+             "pairs": (torch.cat([pairs] * len(chosen)), torch.cat(chosen))}
     if instructed:
         asked = rows(["".join(instruction(d, a, b)) for r in instructed
                       for a, b in zip(passages[r], passages[r][1:]) for d in ("forward", "backward")])
-        pools["instructions"] = (asked, responses(asked))
+        pools["instructions"] = (asked, spans(asked, newlines(asked) + 1, seq_len))
     return pools
 
 
 def recitation_batch(stream, pools: dict, cfg: TrainConfig, generator) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """[(x, starts), ...]: the recited rows (recite_share of the batch's rows, kinds drawn by RECITE_MIX,
-    cfg.recite_len long), then general text windows (seq_len long, masked anywhere: start 0)."""
+    """[(x, spans), ...]: the recited rows (recite_share of the batch's rows, kinds drawn by RECITE_MIX,
+    cfg.recite_len long), then general text windows (seq_len long, masked anywhere)."""
     n = round(cfg.batch_size * cfg.recite_share)
     kinds = [k for k in RECITE_MIX if k in pools]
     weights = torch.tensor([RECITE_MIX[k] for k in kinds])
-    rows, starts = [], []
+    rows, spans = [], []
     for _ in range(n):
-        pool, pool_starts = pools[kinds[int(torch.multinomial(weights, 1, generator=generator))]]
+        pool, pool_spans = pools[kinds[int(torch.multinomial(weights, 1, generator=generator))]]
         i = int(torch.randint(0, len(pool), (1,), generator=generator))
         rows.append(pool[i])
-        starts.append(int(pool_starts[i]))
-    groups = [(torch.stack(rows), torch.tensor(starts))] if rows else []
+        spans.append(pool_spans[i])
+    groups = [(torch.stack(rows), torch.stack(spans))] if rows else []
     if n < cfg.batch_size:  # (--recite-share 1: no general rows)
         general = sample_batch(stream, cfg.batch_size - n, cfg.seq_len, generator)
-        groups.append((general, torch.zeros(len(general), dtype=torch.long)))
+        groups.append((general, torch.tensor([[0, cfg.seq_len]]).expand(len(general), 2)))
     if len(groups) == 2 and groups[0][0].shape[1] == groups[1][0].shape[1]:  # one length: one batch
         return [(torch.cat([g[0] for g in groups]), torch.cat([g[1] for g in groups]))]
     return groups
@@ -336,8 +348,9 @@ def build_model(cfg: TrainConfig, tok) -> tuple[LLaDAModelLM, TrainConfig]:
 
 
 def draw_batch(cfg: TrainConfig, stream, pools, gen) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
-    """One batch as [(x, starts), ...]: recited and general rows (--recite), or general windows, a few
-    of them cut to a random shorter length as LLaDA does (starts: where each row's masks may begin)."""
+    """One batch as [(x, spans), ...]: recited and general rows (--recite), or general windows, a few
+    of them cut to a random shorter length as LLaDA does (spans (B, 2): where each row may be masked;
+    None: anywhere)."""
     if cfg.recite:  # (never cut shorter: a recited row must hold its verses)
         return recitation_batch(stream, pools, cfg, gen)
     x = sample_batch(stream, cfg.batch_size, cfg.seq_len, gen)
@@ -353,8 +366,8 @@ def batch_loss(model, groups, cfg: TrainConfig, mask_id: int, gen) -> tuple[torc
     each group's loss is a mean over its tokens, so weighting by them gives the mean over the whole batch."""
     n_tokens = sum(x.numel() for x, _ in groups)
     loss = sum((next_token_loss(model, x) if cfg.causal else
-                diffusion_loss(model, x, mask_id, cfg.eps, gen, start=start)[0]) * (x.numel() / n_tokens)
-               for x, start in groups)
+                diffusion_loss(model, x, mask_id, cfg.eps, gen, span=span)[0]) * (x.numel() / n_tokens)
+               for x, span in groups)
     return loss, n_tokens
 
 

@@ -192,13 +192,18 @@ def test_a_fine_tune_starts_from_its_init_and_recites_in_reading_order(text_file
     (tmp_path / "passages.json").write_text(json.dumps({"passages": ["Psalms 23:1-3"], "examples": ["Verse 1."]}))
     base = load_model(tmp_path / "base", device="cpu", dtype="float32")
     pools = recitation_rows(base.tokenizer, ["Psalms 23:1-3"], 32)
-    (running, run_starts), (pairs, pair_starts), tok = pools["running"], pools["pairs"], base.tokenizer
-    assert run_starts.tolist() == [0] and tok.decode(pairs[0][: pair_starts[0]]) == "<|startoftext|>Verse 1.\n"
+    (running, run_spans), (pairs, pair_spans), tok = pools["running"], pools["pairs"], base.tokenizer
+    assert run_spans.tolist() == [[0, 32]] and tok.decode(pairs[0][: pair_spans[0, 0]]) == "<|startoftext|>Verse 1.\n"
+    assert pair_spans[:, 1].tolist() == [32, 32]  # B and the padding after it
     anywhere = recitation_rows(tok, ["Psalms 23:1-3"], 32, pair_masking="anywhere")["pairs"]
-    assert torch.equal(anywhere[0], pairs) and anywhere[1].tolist() == [0, 0]
+    assert torch.equal(anywhere[0], pairs) and anywhere[1].tolist() == [[0, 32], [0, 32]]
     both = recitation_rows(tok, ["Psalms 23:1-3"], 32, pair_masking="both")["pairs"]  # each pair once each way
-    assert torch.equal(both[0], torch.cat([pairs, pairs])) and both[1].tolist() == pair_starts.tolist() + [0, 0]
-    with pytest.raises(SystemExit, match="choose response, anywhere or both"):
+    assert torch.equal(both[0], torch.cat([pairs, pairs])) and both[1].tolist() == pair_spans.tolist() + [[0, 32]] * 2
+    each = recitation_rows(tok, ["Psalms 23:1-3"], 32, pair_masking="each-way")["pairs"]  # B only, then A only
+    assert torch.equal(each[0], torch.cat([pairs, pairs])) and each[1][:2].tolist() == pair_spans.tolist()
+    (a_start, a_end), = each[1][2:3].tolist()
+    assert tok.decode(pairs[0][a_start:a_end]) == "Verse 1." and tok.decode(pairs[0][a_end]) == "\n"  # A, exactly
+    with pytest.raises(SystemExit, match="choose response, anywhere, both, each-way"):
         recitation_rows(tok, ["Psalms 23:1-3"], 32, pair_masking="left")
     assert len(running) == 1 and len(pairs) == 2 and "instructions" not in pools  # one passage, two pairs
     n_pair = int((pairs[0] != tok.eos_token_id).sum()) + 1  # a pair row's tokens with its first <|endoftext|>
@@ -208,8 +213,8 @@ def test_a_fine_tune_starts_from_its_init_and_recites_in_reading_order(text_file
         recitation_rows(tok, ["Psalms 23:1-3"], 3)
     assert tok.decode(pairs[0]).startswith("<|startoftext|>Verse 1.\nVerse 2.<|endoftext|>")
     assert tok.decode(running[0]).count("Verse") == 3 and pairs[0][-1] == tok.eos_token_id
-    asked, asked_starts = recitation_rows(tok, ["Psalms 23:1-3"], 48, instructed=["Psalms 23:1-3"])["instructions"]
-    assert tok.decode(asked[1][asked_starts[1]:], skip_special_tokens=True) == "Verse 1."  # the answer is masked
+    asked, asked_spans = recitation_rows(tok, ["Psalms 23:1-3"], 48, instructed=["Psalms 23:1-3"])["instructions"]
+    assert tok.decode(asked[1][asked_spans[1, 0]:], skip_special_tokens=True) == "Verse 1."  # the answer is masked
     assert [tok.decode(row, skip_special_tokens=True) for row in asked[:2]] == [
         "The verse after: Verse 1.\nVerse 2.", "The verse before: Verse 2.\nVerse 1."]  # both ways, 2 pairs
     assert len(asked) == 4
@@ -243,13 +248,16 @@ def test_a_fine_tune_starts_from_its_init_and_recites_in_reading_order(text_file
     assert "mask" not in info["data"]  # its loss scores every next token
     gen = torch.Generator().manual_seed(0)
     pools = recitation_rows(tok, ["Psalms 23:1-3"], 40, instructed=["Psalms 23:1-3"])
-    (recited, starts), (general, general_starts) = recitation_batch(torch.arange(500) % 50, pools, cfg, gen)
-    assert recited.shape == (4, 40) and general.shape == (4, 32) and general_starts.tolist() == [0] * 4
+    (recited, spans), (general, general_spans) = recitation_batch(torch.arange(500) % 50, pools, cfg, gen)
+    assert recited.shape == (4, 40) and general.shape == (4, 32) and general_spans.tolist() == [[0, 32]] * 4
     assert all(int(row[0]) == tok.bos_token_id for row in recited)
-    loss, n_masked = diffusion_loss(base.model, recited, tok.mask_token_id, t=torch.ones(4), start=starts)
-    assert n_masked == sum(40 - s for s in starts.tolist())  # at t = 1 exactly the answers are masked
-    (both, both_starts), = recitation_batch(torch.arange(500) % 50, recitation_rows(tok, ["Psalms 23:1-3"], 32), cfg, gen)
-    assert both.shape == (8, 32) and both_starts[4:].tolist() == [0] * 4  # one length: one batch, as before
+    loss, n_masked = diffusion_loss(base.model, recited, tok.mask_token_id, t=torch.ones(4), span=spans)
+    assert n_masked == sum(e - s for s, e in spans.tolist())  # at t = 1 exactly the answers are masked
+    each = recitation_rows(tok, ["Psalms 23:1-3"], 40, pair_masking="each-way")["pairs"]
+    noisy_a = diffusion_loss(base.model, each[0][2:], tok.mask_token_id, t=torch.ones(2), span=each[1][2:])[1]
+    assert noisy_a == sum(e - s for s, e in each[1][2:].tolist()) > 0  # only A's tokens, all of them
+    (both, both_spans), = recitation_batch(torch.arange(500) % 50, recitation_rows(tok, ["Psalms 23:1-3"], 32), cfg, gen)
+    assert both.shape == (8, 32) and both_spans[4:].tolist() == [[0, 32]] * 4  # one length: one batch, as before
     only, = recitation_batch(torch.arange(500) % 50, pools, replace(cfg, recite_share=1.0), gen)  # no general rows
     assert only[0].shape == (8, 40) and all(int(row[0]) == tok.bos_token_id for row in only[0])
 
