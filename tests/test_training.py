@@ -1,7 +1,6 @@
 """Training pipeline: tokenizer, objective, a tiny training run, resume, evaluation. Seconds, one thread."""
 
 import json
-import math
 import os
 import shutil
 from dataclasses import replace
@@ -341,6 +340,13 @@ def test_the_reversal_experiment_runs_on_tiny_checkpoints(text_file, tmp_path, c
     assert 0 < d["first_step_confidence"] <= 1 and ar["first_step_confidence"] is None
     out = capsys.readouterr().out
     assert "| - (cannot: writes left to right) |" in out and "(3 pairs)" in out and "of 6 (exact likelihood)" in out
+    # --samples 0: the diffusion model's writing only (its ranking is the slow part); the twin still ranks
+    quick = {m: reversal.evaluate(load_model(m, device="cpu"), pairs, samples=0)
+             for m in (tmp_path / "diffusion", tmp_path / "twin")}
+    assert "rank_backward" not in quick[tmp_path / "diffusion"] and "rank_backward" in quick[tmp_path / "twin"]
+    assert set(quick[tmp_path / "diffusion"]) == {"forward", "backward", "first_step_confidence", "backward_how",
+                                                  "kind", "pairs"}
+    assert "| - |" in reversal.table(quick)
     # --canvas: a diffusion model writes and fills on a canvas that long (at most its context, 64 here)
     tiny = load_model(tmp_path / "diffusion", device="cpu")
     ia, nl, ib = reversal.pair_ids(tiny.tokenizer, *pairs[0])
