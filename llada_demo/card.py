@@ -87,6 +87,65 @@ def held_out_verdict(bound: float, ppl: float, twin_overfits: bool) -> str:
             "likelihood in a single pass where the diffusion model's bound needs many.")
 
 
+# In a twin's directory: the training log and held-out results of the same recipe trained on without early
+# stopping, as long as its diffusion model (training_info.json and eval_results.json, as they were written)
+LONGER_RUN = "longer_run"
+
+
+def _json(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def learning_curve(out: Path) -> dict | None:
+    """A model's held-out score and loss at each evaluation of its training, by epochs (training_info.json),
+    and its final held-out loss per token (eval_results.json): {kind, metric, loss_name, points: [{epochs,
+    acc, loss}], kept_epochs, final: {epochs, loss, ppl, how}}. Older logs have no loss (None) and no epochs
+    (counted from the step). None without a training log."""
+    info, ev = _json(Path(out) / INFO_FILE), _json(Path(out) / "eval_results.json")
+    if not info.get("evals") or not info.get("train_tokens"):
+        return None
+    causal = info.get("eval_metric") == ACCURACY[True]  # (a longer run's directory holds no config.json)
+    per_step = info["batch_tokens"] / info["train_tokens"]
+    points = [dict(epochs=round(e.get("epochs", e["step"] * per_step), 2), acc=e["acc"], loss=e.get("loss"))
+              for e in info["evals"]]
+    kept = info.get("kept")
+    final = None
+    if ev.get("nll" if causal else "elbo_nll") is not None:
+        final = dict(epochs=kept["epochs"] if kept else round(info["epochs"], 2),
+                     loss=ev["nll"] if causal else ev["elbo_nll"], ppl=ev["ppl"] if causal else ev["elbo_ppl"],
+                     how="exact" if causal else f"bound, {ev['elbo_samples']} draws of t per window")
+    return dict(kind="autoregressive" if causal else "diffusion", metric=ACCURACY[causal], loss_name=LOSS[causal],
+                points=points, kept_epochs=kept["epochs"] if kept else None, final=final)
+
+
+def at_their_best(diffusion: dict, twin: dict, longer: dict | None = None) -> str:
+    """What the held-out losses say, each model at its best (learning_curve()s; `longer`: the twin's
+    recipe trained on as long as the diffusion model), in numbers."""
+    d, t = diffusion["final"], twin["final"]
+    if not (d and t):
+        return ""
+    if t["ppl"] <= d["ppl"]:
+        text = (f"Each at its best, the twin wins: its held-out perplexity is {t['ppl']:.1f} (exact) after "
+                f"{t['epochs']:.1f} epochs, against the diffusion model's ceiling of {d['ppl']:.1f} after "
+                f"{d['epochs']:.1f} epochs (a ceiling: its true perplexity lies at or below it, by an amount the bound "
+                "does not tell).")
+    else:
+        text = (f"Each at its best, the diffusion model wins: even its ceiling, {d['ppl']:.1f} after "
+                f"{d['epochs']:.1f} epochs, is below the twin's exact {t['ppl']:.1f} after {t['epochs']:.1f}.")
+    if longer and longer["final"]:
+        first, last, ppl = diffusion["points"][0], diffusion["points"][-1], longer["final"]["ppl"]
+        text += (f" Trained on for {longer['final']['epochs']:.0f} epochs over the same text, as long as the "
+                 f"diffusion model, the twin's perplexity rose to {ppl:.1f}, "
+                 + ("above" if ppl > d["ppl"] else "still below") + " the diffusion model's ceiling.")
+        if last["acc"] >= max(p["acc"] for p in diffusion["points"]):
+            text += (f" The diffusion model's held-out accuracy rose to the end ({first['acc']:.3f} after "
+                     f"{first['epochs']:.1f} epochs, {last['acc']:.3f} after {last['epochs']:.1f}): on text "
+                     "repeated that often the twin overfits and masked diffusion, which sees each window masked "
+                     "afresh, keeps improving (Prabhudesai et al. 2025, \"Diffusion Beats Autoregressive in "
+                     "Data-Constrained Settings\", at scale).")
+    return text
+
+
 def training_data(cfg, heldout_books, instructions: int = 0) -> str:
     """What a model was trained on, for its card, from a train.TrainConfig (`cfg`), the held-out books,
     and the number of passages a recitation list also asks as instructions."""
@@ -130,10 +189,12 @@ def _intro(out: Path, info: dict, causal: bool) -> list[str]:
             "a verse from the one after it as well as from the one before. Not a useful language model.",
         ]
     if causal:
+        budget = ("training recipe (stopped early, at its lowest held-out loss: below)" if info.get("kept") else
+                  "training budget")
         return [
             "# llada-kjv-ar: the autoregressive twin of llada-kjv",
             "",
-            "The same network, data, tokenizer and training budget as the bundled diffusion model, trained "
+            f"The same network, data, tokenizer and {budget} as the bundled diffusion model, trained "
             "as an ordinary autoregressive language model (`causal: true` in config.json: causal attention, "
             "next-token loss), so the llada-demo app can set the two side by side. Not a useful language model.",
         ]
@@ -176,7 +237,7 @@ def _model_and_training(info: dict, config: dict, causal: bool) -> list[str]:
     ]
 
 
-def _held_out(ev: dict | None, info: dict, causal: bool) -> list[str]:
+def _held_out(out: Path, ev: dict | None, info: dict, causal: bool) -> list[str]:
     """The held-out numbers of eval_results.json and the samples; or, without it, how to get them."""
     if not ev:
         last = info.get("evals", [{}])[-1] if info.get("evals") else {}
@@ -191,6 +252,12 @@ def _held_out(ev: dict | None, info: dict, causal: bool) -> list[str]:
             c = ev["compare"]
             lines.append(f"| `{c['model']}` on the same windows: ELBO perplexity bound ({c['elbo_samples']} "
                          f"draws of t per window) | {c['elbo_ppl']:.1f} |")
+        longer = _json(out / LONGER_RUN / "eval_results.json")
+        if longer.get("ppl") is not None:
+            run = _json(out / LONGER_RUN / INFO_FILE)
+            lines.append(f"| the same recipe trained on without early stopping ({run.get('steps', '?')} steps, "
+                         f"{run.get('epochs', 0):.1f} epochs; its log and results in `{LONGER_RUN}/`): perplexity "
+                         f"(exact) | {longer['ppl']:.1f} |")
         meaning = ("The diffusion model's number is an upper bound on its perplexity; the twin's is exact. "
                    + (held_out_verdict(ev["compare"]["elbo_ppl"], ev["ppl"], bool(overfitting(info))) + " "
                       if ev.get("compare") else "")
@@ -245,10 +312,9 @@ def _limitations(info: dict, config: dict) -> list[str]:
 def write_model_card(out: Path):
     """README.md from training_info.json and (if evaluate has run) eval_results.json."""
     out = Path(out)
-    info = json.loads((out / INFO_FILE).read_text()) if (out / INFO_FILE).is_file() else {}
-    ev = json.loads((out / "eval_results.json").read_text()) if (out / "eval_results.json").is_file() else None
+    info, ev = _json(out / INFO_FILE), _json(out / "eval_results.json") or None
     config = json.loads((out / "config.json").read_text())
     causal = bool(config.get("causal"))
-    lines = (_intro(out, info, causal) + _model_and_training(info, config, causal) + _held_out(ev, info, causal)
+    lines = (_intro(out, info, causal) + _model_and_training(info, config, causal) + _held_out(out, ev, info, causal)
              + _reversal(out) + _limitations(info, config))
     (out / "README.md").write_text("\n".join(lines))

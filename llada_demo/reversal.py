@@ -269,6 +269,9 @@ def main(argv=None):
     p.add_argument("--passages", default=str(DEFAULT_PASSAGES), help="a passages.json (default: the recitation list)")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--json", help="also write the results to this file")
+    p.add_argument("--merge", action="store_true",
+                   help="with --json: replace only these models' rows of the file, keep the others (a retrained "
+                        "twin beside a diffusion model whose rows stand)")
     p.add_argument("--samples", type=int, default=RANK_SAMPLES,
                    help="draws of a diffusion model's likelihood bound per candidate, for the ranking (0: no "
                         "ranking for a diffusion model, a quicker look at its writing)")
@@ -280,9 +283,11 @@ def main(argv=None):
     pairs, held_out = split_pairs(json.loads(Path(a.passages).read_text()))
     results = {m: evaluate(load_model(m, device="cpu", dtype="float32"), pairs, held_out, a.canvas, a.samples)
                for m in a.models}
-    print(table(results))
     if a.json:
+        kept = json.loads(Path(a.json).read_text()) if a.merge and Path(a.json).is_file() else {}
+        results = kept | results
         Path(a.json).write_text(json.dumps(results, indent=2) + "\n")
+    print(table(results))
 
 
 if __name__ == "__main__":

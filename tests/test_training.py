@@ -1,6 +1,7 @@
 """Training pipeline: tokenizer, objective, a tiny training run, resume, evaluation. Seconds, one thread."""
 
 import json
+import math
 import os
 import shutil
 from dataclasses import replace
@@ -17,6 +18,7 @@ from llada_demo.evaluate import distinct_n, evaluate_dir
 from llada_demo.model import LLaDAModelLM
 from llada_demo.tokenizer import CHAT_TEMPLATE, SPECIAL_TOKENS, train_tokenizer
 from llada_demo.likelihood import log_likelihood, mask_tokens
+from llada_demo.card import at_their_best, learning_curve
 from llada_demo.train import (TrainConfig, diffusion_loss, encode_docs, model_config, next_token_loss, recitation_batch,
                               recitation_rows, sample_batch, train)
 
@@ -327,9 +329,15 @@ def test_the_reversal_experiment_runs_on_tiny_checkpoints(text_file, tmp_path, c
     try:
         reversal.main([str(tmp_path / "diffusion"), str(tmp_path / "twin"), "--passages", str(passages),
                        "--threads", "1", "--json", str(tmp_path / "r.json")])
+        results = json.loads((tmp_path / "r.json").read_text())
+        out = capsys.readouterr().out
+        # --merge: the twin's rows replaced (the same here: it is deterministic), the diffusion model's kept
+        reversal.main([str(tmp_path / "twin"), "--passages", str(passages), "--threads", "1",
+                       "--json", str(tmp_path / "r.json"), "--merge"])
+        assert json.loads((tmp_path / "r.json").read_text()) == results
+        assert capsys.readouterr().out.count("| diffusion |") == 1  # the table printed is the file's, both rows
     finally:
         corpus.bible_verses = original
-    results = json.loads((tmp_path / "r.json").read_text())
     d, ar = results[str(tmp_path / "diffusion")], results[str(tmp_path / "twin")]
     assert (d["kind"], ar["kind"], d["pairs"], ar["pairs"]) == ("diffusion", "autoregressive", 4, 4)
     assert all(0 <= r[k] <= 1 for r in (d, ar) for k in ("forward", "rank_backward", "instruction_forward",
@@ -338,7 +346,6 @@ def test_the_reversal_experiment_runs_on_tiny_checkpoints(text_file, tmp_path, c
     assert d["rank_candidates"] == ar["rank_candidates"] == 6
     assert d["instruction_pairs"] == ar["instruction_pairs"] == 3  # the passage not trained as instructions
     assert 0 < d["first_step_confidence"] <= 1 and ar["first_step_confidence"] is None
-    out = capsys.readouterr().out
     assert "| - (cannot: writes left to right) |" in out and "(3 pairs)" in out and "of 6 (exact likelihood)" in out
     # --samples 0: the diffusion model's writing only (its ranking is the slow part); the twin still ranks
     quick = {m: reversal.evaluate(load_model(m, device="cpu"), pairs, samples=0)
@@ -383,6 +390,31 @@ def test_keep_best_keeps_the_evaluation_with_the_lowest_held_out_loss(tmp_path):
     # --patience: stops that many evaluations after the lowest
     stopped = train(replace(cfg, out=str(tmp_path / "patient"), patience=2))
     assert stopped["steps"] == stopped["kept"]["step"] + 20 < 200
+    # the learning curve the Likelihood tab draws: every evaluation's loss by epochs, the kept one's marked
+    curve = learning_curve(tmp_path / "twin")
+    assert curve["kind"] == "autoregressive" and [p["loss"] for p in curve["points"]] == losses
+    assert curve["kept_epochs"] == info["kept"]["epochs"] and curve["final"] is None  # (no final evaluation)
+    assert curve["points"][-1]["epochs"] == pytest.approx(info["epochs"], abs=0.01)
+
+
+def test_at_their_best_says_which_wins_by_the_numbers():
+    def curve(ppl, epochs, accs=(0.3, 0.4)):
+        points = [dict(epochs=epochs * (i + 1) / len(accs), acc=a, loss=None) for i, a in enumerate(accs)]
+        return dict(points=points, final=dict(epochs=epochs, ppl=ppl, loss=math.log(ppl), how="-"))
+
+    diffusion = curve(42.5, 28.2)
+    assert at_their_best(diffusion, curve(27.0, 9.5)).startswith(
+        "Each at its best, the twin wins: its held-out perplexity is 27.0 (exact) after 9.5 epochs, against the "
+        "diffusion model's ceiling of 42.5 after 28.2 epochs")
+    assert at_their_best(diffusion, curve(50.0, 9.5)).startswith(
+        "Each at its best, the diffusion model wins: even its ceiling, 42.5 after 28.2 epochs, is below the twin's "
+        "exact 50.0 after 9.5.")
+    told = at_their_best(diffusion, curve(27.0, 9.5), longer=curve(85.5, 28.2))
+    assert "the twin's perplexity rose to 85.5, above the diffusion model's ceiling." in told
+    assert "held-out accuracy rose to the end (0.300 after 14.1 epochs, 0.400 after 28.2)" in told
+    peaked = at_their_best(curve(42.5, 28.2, accs=(0.3, 0.5, 0.4)), curve(27.0, 9.5), longer=curve(40.0, 28.2))
+    assert "still below the diffusion model's ceiling." in peaked and "rose to the end" not in peaked
+    assert at_their_best(dict(diffusion, final=None), curve(27.0, 9.5)) == ""  # no final evaluation: nothing said
 
 
 @pytest.mark.skipif(shutil.which("bible") is None and not os.environ.get("CI"), reason="Debian's bible-kjv is absent")
