@@ -230,7 +230,13 @@ def visit(tour: Tour, browser):
     page.wait_for_timeout(2000)
     tour.shot("forward-process-example")
     tour.tab("Likelihood")
+    page.wait_for_function("/^Each at its best/.test((document.querySelector('#ld-curves-verdict') || "
+                           "{innerText: ''}).innerText)", timeout=60_000)
     tour.shot("likelihood-as-it-opens", full=False)
+    page.locator("#ld-curves").scroll_into_view_if_needed()
+    page.wait_for_timeout(500)
+    tour.shot("likelihood-training-curves", full=False)
+    page.evaluate("window.scrollTo(0, 0)")
     page.get_by_role("button", name="Score", exact=True).click()
     page.wait_for_function("/^done/.test((document.querySelector('#ld-likelihood-status') || "
                            "{innerText: ''}).innerText)", timeout=120_000)

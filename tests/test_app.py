@@ -530,6 +530,29 @@ def test_the_likelihood_tab_streams_estimates_and_ranks_the_verse_first(app):
             list(app.tabs.likelihood.score(*args))
 
 
+def test_the_likelihood_tab_draws_both_kinds_training_curves_and_compares_them_at_their_best(app):
+    from llada_demo.card import learning_curve
+
+    tab = app.tabs.likelihood
+    v = tab.learning_curves(None)[tab.curves]
+    diffusion, kept, longer = v["runs"]  # the bundled model, its twin as shipped, the twin trained on
+    assert [r["kind"] for r in v["runs"]] == ["diffusion", "autoregressive", "autoregressive"]
+    info = json.loads((BUNDLED_MODEL_DIR.parent / "llada-kjv-ar" / "training_info.json").read_text())
+    assert kept["kept_epochs"] == info["kept"]["epochs"] == kept["final"]["epochs"]  # it ships its best
+    assert min(p["loss"] for p in kept["points"]) == info["kept"]["loss"]
+    assert longer["final"]["epochs"] > 3 * kept["final"]["epochs"] and longer["final"]["ppl"] > kept["final"]["ppl"]
+    assert diffusion == dict(label=app.default.label, **learning_curve(BUNDLED_MODEL_DIR))
+    # what the note says follows from the numbers, whichever wins
+    d, t = diffusion["final"]["ppl"], kept["final"]["ppl"]
+    assert v["note"].startswith("Each at its best, the " + ("twin" if t <= d else "diffusion model") + " wins")
+    assert f"{d:.1f}" in v["note"] and f"{t:.1f}" in v["note"] and f"{longer['final']['ppl']:.1f}" in v["note"]
+    card = (BUNDLED_MODEL_DIR.parent / "llada-kjv-ar" / "README.md").read_text()  # the twin's card tells both runs
+    assert f"| {t:.1f} |" in card and "without early stopping" in card and f"| {longer['final']['ppl']:.1f} |" in card
+    twin = app.twin_of(app.default)
+    alone = tab.learning_curves(twin.label)[tab.curves]  # the twin chosen: its own curve, and what to do
+    assert [r["kind"] for r in alone["runs"]] == ["autoregressive"] and "Choose a diffusion model" in alone["note"]
+
+
 def test_the_forward_tab_takes_an_example_or_the_last_answer(cache):
     app = make_app(cache, [bundled_choice()])  # a session of its own: no answer yet
     f = app.tabs.forward

@@ -92,8 +92,8 @@ def build_demo(app: DemoApp) -> gr.Blocks:
                 reversal = ReversalTab(app, gpu)
             with gr.Tab("Forward process") as tab:
                 forward = ForwardTab(app, tab)
-            with gr.Tab("Likelihood"):
-                likelihood = LikelihoodTab(app)
+            with gr.Tab("Likelihood") as tab:
+                likelihood = LikelihoodTab(app, tab)
         app.tabs = Tabs(generate, compare, reversal, forward, likelihood)
         demo.unload(app.close_session)
     # max_size keeps a queue of waiting runs (ZeroGPU otherwise keeps only one waiting)

@@ -1,5 +1,6 @@
 """Likelihood: candidate answers to a prompt scored with LLaDA's Monte Carlo bound on log p(answer | prompt),
-streamed as the samples accumulate, with the autoregressive twin's exact numbers beside them."""
+streamed as the samples accumulate, with the autoregressive twin's exact numbers beside them; and, from the
+training logs, the two models' held-out loss and accuracy over epochs, each at its best."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 import gradio as gr
 import torch
 
-from ...card import INFO_FILE, held_out_verdict, overfitting
+from ...card import INFO_FILE, LONGER_RUN, at_their_best, held_out_verdict, learning_curve, overfitting
 from ...likelihood import bound_samples, causal_log_likelihood, estimate
 from ...loading import BUNDLED_MODEL_DIR
 from ...prompts import prompt_ids
@@ -60,11 +61,16 @@ def check_budget(prompt: int, answers: list[int], mc_samples: int, cfg_scale: fl
                       "score fewer or shorter answers") + (", or set the CFG scale to 0" if cfg_scale > 0 else "") + ".")
 
 
+def model_dir(choice) -> Path:
+    """Where a model we ship keeps its files (its card, its logs); a hub id for the others."""
+    return Path(choice.source) if choice.source else BUNDLED_MODEL_DIR
+
+
 def held_out_numbers(diffusion, twin) -> str | None:
     """A sentence with the two models' held-out perplexities from their cards (eval_results.json), or
     None when either card lacks them."""
     def results(choice, name="eval_results.json"):
-        path = (Path(choice.source) if choice.source else BUNDLED_MODEL_DIR) / name
+        path = model_dir(choice) / name
         return json.loads(path.read_text()) if path.is_file() else {}
 
     d, t = results(diffusion), results(twin)
@@ -78,7 +84,7 @@ def held_out_numbers(diffusion, twin) -> str | None:
 
 
 class LikelihoodTab:
-    def __init__(self, app):
+    def __init__(self, app, tab: gr.Tab):
         self.app = app
         gr.Markdown("**How likely is an answer?** A diffusion model has no left-to-right probability; LLaDA scores "
                     "an answer with a lower bound on log p(answer | prompt), estimated by Monte Carlo: mask a random "
@@ -105,6 +111,11 @@ class LikelihoodTab:
                                 concurrency_id="model", show_progress="hidden")
         self.stop_button.click(app.stop, None, None, api_visibility="private", concurrency_limit=None,
                                show_progress="hidden")
+        gr.Markdown("**Over training.** Held-out loss and accuracy of the chosen diffusion model and its twin at "
+                    "each evaluation of their training, by epochs over the same text, from their training logs "
+                    "(the diffusion model's run logged accuracy only; its loss is the card's final evaluation).")
+        self.curves = data_view("ld-curves-root", "mountCurves", "runs", "ld-curves")
+        tab.select(self.learning_curves, app.current, self.curves, api_visibility="private", show_progress="hidden")
 
     @page_handler
     def score(self, prompt, candidates, mc_samples, cfg_scale, seed, model: str | None = None,
@@ -162,6 +173,26 @@ class LikelihoodTab:
                 yield view("done" if done >= mc_samples else "scoring")
         finally:
             activity.done.set()
+
+    def learning_curves(self, model: str | None = None) -> dict:
+        """The held-out curves of the chosen model, its twin and the twin's longer run (card.LONGER_RUN), from
+        their training logs, and what they say, each at its best (card.at_their_best). A model without a
+        training log here (a hub model) gets a note instead."""
+        app = self.app
+        choice = app.choices.get(model or app.default.label, app.default)
+        curve, twin = learning_curve(model_dir(choice)), app.twin_of(choice)
+        if curve is None:
+            return {self.curves: dict(runs=[], model=choice.label, note=f"{choice.label}: no training log ships "
+                                      "with it here; the bundled model and its twin have theirs.")}
+        runs = [dict(label=choice.label, **curve)]
+        if curve["kind"] == "diffusion" and twin:
+            for label, where in ((twin.label + ", kept (early stopping)", model_dir(twin)),
+                                 (twin.label + ", trained on without stopping", model_dir(twin) / LONGER_RUN)):
+                runs += [dict(label=label, **c) for c in [learning_curve(where)] if c]
+        twins = runs[1:]
+        note = (at_their_best(runs[0], twins[0], twins[1] if len(twins) > 1 else None) if twins else
+                "Choose a diffusion model to see it beside its twin.")
+        return {self.curves: dict(runs=runs, model=choice.label, note=note)}
 
     def twin_scores(self, choice, loaded, context, ids):
         """(exact log-likelihoods, twin, the cards' sentence) from the model's autoregressive twin, or Nones."""

@@ -37,5 +37,6 @@
   }
 
   Object.assign(L, {registry, mountLive, mountCharts, standalone, mountForward: (root) => new L.ForwardView(root),
-                    mountLikelihood: (root) => new L.LikelihoodView(root)});
+                    mountLikelihood: (root) => new L.LikelihoodView(root),
+                    mountCurves: (root) => new L.CurvesView(root)});
 })(window.LladaView = window.LladaView || {});

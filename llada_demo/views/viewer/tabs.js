@@ -107,5 +107,57 @@
     }
   }
 
-  Object.assign(L, {ForwardView, LikelihoodView});
+  /* ---- over training: held-out loss and accuracy by epochs, from the training logs ---- */
+  const KIND_COLOURS = {diffusion: ["rgb(33,145,140)"], autoregressive: ["#f58518", "#b279a2"]};
+  class CurvesView extends DataView {
+    constructor(root) {
+      super(root, "ld-curves-status", [["chart", "div", "ld-chart", "ld-curves-chart"],
+                                       ["verdict", "div", "ld-caption", "ld-curves-verdict"]],
+            "Open this tab to draw the training curves.");
+    }
+    /* v: {model, runs: [{label, kind, metric, loss_name, points: [{epochs, acc, loss}], kept_epochs,
+     *     final: {epochs, loss, ppl, how} | null}], note} from the server */
+    show(v) {
+      this.summary.textContent = v.runs.length ? `${v.model}${v.runs.length > 1 ? " and its twin" : ""}: held-out ` +
+        "loss (left) and accuracy (right) at each evaluation of training; a star: the final evaluation of the " +
+        "weights that ship" : v.note;
+      this.verdict.textContent = v.runs.length ? v.note : "";
+      if (!window.Plotly) return;
+      if (this.chart.querySelector(".ld-empty")) this.chart.textContent = "";
+      if (!v.runs.length) { window.Plotly.purge(this.chart); return; }
+      const traces = [], used = {diffusion: 0, autoregressive: 0};
+      for (const r of v.runs) {
+        const colour = KIND_COLOURS[r.kind][used[r.kind]++ % KIND_COLOURS[r.kind].length];
+        const name = plotlyText(r.label), group = name, x = r.points.map((p) => p.epochs);
+        const logged = r.points.filter((p) => p.loss !== null);
+        if (logged.length) traces.push({x: logged.map((p) => p.epochs), y: logged.map((p) => p.loss), name,
+          legendgroup: group, mode: "lines+markers", line: {color: colour}, marker: {size: 5},
+          hovertemplate: `${name}<br>%{x:.1f} epochs: ${plotlyText(r.loss_name)} %{y:.3f}<extra></extra>`});
+        if (r.final) traces.push({x: [r.final.epochs], y: [r.final.loss], name, legendgroup: group,
+          showlegend: !logged.length, mode: "markers", marker: {color: colour, size: 13, symbol: "star"},
+          hovertemplate: `${name}<br>final evaluation, ${r.final.epochs.toFixed(1)} epochs: ` +
+                         `${r.final.loss.toFixed(3)} nats (perplexity ${r.final.ppl.toFixed(1)}, ` +
+                         `${plotlyText(r.final.how)})<extra></extra>`});
+        traces.push({x, y: r.points.map((p) => 100 * p.acc), name, legendgroup: group, showlegend: false,
+          xaxis: "x2", yaxis: "y2", mode: "lines+markers", line: {color: colour, dash: r.kind === "diffusion" ?
+          "solid" : "dot"}, marker: {size: 5},
+          hovertemplate: `${name}<br>%{x:.1f} epochs: ${plotlyText(r.metric)} %{y:.1f}%<extra></extra>`});
+      }
+      window.Plotly.react(this.chart, traces, styled("Held-out loss and accuracy over training", 380, {
+        xaxis: axis({title: {text: "epochs over the training text"}, domain: [0, 0.45], rangemode: "tozero"}),
+        yaxis: axis({title: {text: "loss per token (nats, lower is better)"}}),
+        xaxis2: axis({title: {text: "epochs over the training text"}, domain: [0.55, 1], anchor: "y2",
+                      rangemode: "tozero"}),
+        yaxis2: axis({title: {text: "accuracy (%)"}, anchor: "x2"}),
+        annotations: [  // each panel's measure (the two kinds' accuracies are of different tasks)
+          {text: "loss: the twin's exact NLL, the diffusion model's bound", x: 0, xanchor: "left"},
+          {text: "accuracy: masked tokens at t = 0.15 (diffusion), next token (twin)", x: 0.55, xanchor: "left"},
+        ].map((a) => Object.assign({xref: "paper", yref: "paper", y: 1.02, yanchor: "bottom", showarrow: false,
+                                    font: {size: 11}}, a)),
+        legend: {orientation: "h", y: -0.25}, margin: {l: 56, r: 8, t: 48, b: 36},
+      }), {responsive: true, displaylogo: false});
+    }
+  }
+
+  Object.assign(L, {ForwardView, LikelihoodView, CurvesView});
 })(window.LladaView = window.LladaView || {});
