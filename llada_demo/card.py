@@ -92,8 +92,9 @@ def held_out_verdict(bound: float, ppl: float, twin_overfits: bool) -> str:
 LONGER_RUN = "longer_run"
 
 
-def _json(path: Path) -> dict:
-    return json.loads(path.read_text()) if path.is_file() else {}
+def read_json(path: Path) -> dict:
+    """A JSON file's object; {} when the file is not there (a model directory's optional records)."""
+    return json.loads(Path(path).read_text()) if Path(path).is_file() else {}
 
 
 def learning_curve(out: Path) -> dict | None:
@@ -101,7 +102,7 @@ def learning_curve(out: Path) -> dict | None:
     and its final held-out loss per token (eval_results.json): {kind, metric, loss_name, points: [{epochs,
     acc, loss}], kept_epochs, final: {epochs, loss, ppl, how}}. Older logs have no loss (None) and no epochs
     (counted from the step). None without a training log."""
-    info, ev = _json(Path(out) / INFO_FILE), _json(Path(out) / "eval_results.json")
+    info, ev = read_json(Path(out) / INFO_FILE), read_json(Path(out) / "eval_results.json")
     if not info.get("evals") or not info.get("train_tokens"):
         return None
     causal = info.get("eval_metric") == ACCURACY[True]  # (a longer run's directory holds no config.json)
@@ -252,9 +253,9 @@ def _held_out(out: Path, ev: dict | None, info: dict, causal: bool) -> list[str]
             c = ev["compare"]
             lines.append(f"| `{c['model']}` on the same windows: ELBO perplexity bound ({c['elbo_samples']} "
                          f"draws of t per window) | {c['elbo_ppl']:.1f} |")
-        longer = _json(out / LONGER_RUN / "eval_results.json")
+        longer = read_json(out / LONGER_RUN / "eval_results.json")
         if longer.get("ppl") is not None:
-            run = _json(out / LONGER_RUN / INFO_FILE)
+            run = read_json(out / LONGER_RUN / INFO_FILE)
             lines.append(f"| the same recipe trained on without early stopping ({run.get('steps', '?')} steps, "
                          f"{run.get('epochs', 0):.1f} epochs; its log and results in `{LONGER_RUN}/`): perplexity "
                          f"(exact) | {longer['ppl']:.1f} |")
@@ -312,7 +313,7 @@ def _limitations(info: dict, config: dict) -> list[str]:
 def write_model_card(out: Path):
     """README.md from training_info.json and (if evaluate has run) eval_results.json."""
     out = Path(out)
-    info, ev = _json(out / INFO_FILE), _json(out / "eval_results.json") or None
+    info, ev = read_json(out / INFO_FILE), read_json(out / "eval_results.json") or None
     config = json.loads((out / "config.json").read_text())
     causal = bool(config.get("causal"))
     lines = (_intro(out, info, causal) + _model_and_training(info, config, causal) + _held_out(out, ev, info, causal)

@@ -40,7 +40,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from .card import reversal_table as table
+from .card import read_json, reversal_table as table
 from .corpus import instruction
 from .evaluate import demo_defaults
 from .likelihood import causal_log_likelihood, log_likelihood
@@ -284,7 +284,7 @@ def main(argv=None):
     results = {m: evaluate(load_model(m, device="cpu", dtype="float32"), pairs, held_out, a.canvas, a.samples)
                for m in a.models}
     if a.json:
-        kept = json.loads(Path(a.json).read_text()) if a.merge and Path(a.json).is_file() else {}
+        kept = read_json(a.json) if a.merge else {}
         results = kept | results
         Path(a.json).write_text(json.dumps(results, indent=2) + "\n")
     print(table(results))

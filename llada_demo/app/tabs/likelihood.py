@@ -4,13 +4,12 @@ training logs, the two models' held-out loss and accuracy over epochs, each at i
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import gradio as gr
 import torch
 
-from ...card import INFO_FILE, LONGER_RUN, at_their_best, held_out_verdict, learning_curve, overfitting
+from ...card import INFO_FILE, LONGER_RUN, at_their_best, held_out_verdict, learning_curve, overfitting, read_json
 from ...likelihood import bound_samples, causal_log_likelihood, estimate
 from ...loading import BUNDLED_MODEL_DIR
 from ...prompts import prompt_ids
@@ -70,8 +69,7 @@ def held_out_numbers(diffusion, twin) -> str | None:
     """A sentence with the two models' held-out perplexities from their cards (eval_results.json), or
     None when either card lacks them."""
     def results(choice, name="eval_results.json"):
-        path = model_dir(choice) / name
-        return json.loads(path.read_text()) if path.is_file() else {}
+        return read_json(model_dir(choice) / name)
 
     d, t = results(diffusion), results(twin)
     if "elbo_ppl" not in d or "ppl" not in t:
