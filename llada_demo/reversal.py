@@ -85,8 +85,7 @@ TRAINED_LENGTH = 256  # our models' training rows; a diffusion model writes on a
 
 def generation_config(loaded: LoadedModel) -> dict:
     """The generation_config.json of the model's directory ({} when it has none)."""
-    config = loaded.path / "generation_config.json" if loaded.path else None
-    return json.loads(config.read_text()) if config and config.exists() else {}
+    return read_json(loaded.path / "generation_config.json") if loaded.path else {}
 
 
 def canvas_length(loaded: LoadedModel, canvas: int | None = None) -> int:
