@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from .card import write_model_card
+from .card import read_json, write_model_card
 from .corpus import encode_docs, heldout_windows, load_corpus
 from .likelihood import hidden_states, mask_tokens, masked_accuracy, next_token_accuracy, output_head
 from .loading import DEMO_DEFAULTS, load_model
@@ -87,9 +87,7 @@ def sample(loaded, prompt_ids: list[int], settings: dict, seed: int, gen_length:
 
 
 def demo_defaults(path: Path) -> dict:
-    gen_file = path / "generation_config.json"
-    gen_cfg = json.loads(gen_file.read_text()) if gen_file.is_file() else {}
-    return {**DEMO_DEFAULTS, **gen_cfg.get("demo_defaults", {})}
+    return {**DEMO_DEFAULTS, **read_json(path / "generation_config.json").get("demo_defaults", {})}
 
 
 def evaluate_dir(path, text_files=None, windows: int = 64, draws: int = 8, threads: int = 2, write: bool = True,
@@ -118,7 +116,7 @@ def evaluate_dir(path, text_files=None, windows: int = 64, draws: int = 8, threa
     results.update(samples_of(loaded, d), seconds=round(time.time() - t0, 1))
     if save_defaults:  # the app reads these as its starting settings for this model
         gen_file = path / "generation_config.json"
-        gen_cfg = json.loads(gen_file.read_text()) if gen_file.is_file() else {}
+        gen_cfg = read_json(gen_file)
         gen_cfg["demo_defaults"] = d
         gen_file.write_text(json.dumps(gen_cfg, indent=2) + "\n")
     if write and metrics:

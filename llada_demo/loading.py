@@ -17,6 +17,7 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from .card import read_json
 from .model import LLaDAConfig, LLaDAModelLM
 
 BUNDLED_MODEL_DIR = Path(__file__).resolve().parent.parent / "assets" / "llada-kjv"
@@ -161,8 +162,7 @@ def _load_weights(model: LLaDAModelLM, files: list[Path], device: torch.device, 
 def _load_tokenizer(path: Path):
     if not any(path.glob("tokenizer*")):
         return None
-    config_file = path / "tokenizer_config.json"
-    config = json.loads(config_file.read_text()) if config_file.is_file() else {}
+    config = read_json(path / "tokenizer_config.json")
     plain = config.get("tokenizer_class") in ("TokenizersBackend", "PreTrainedTokenizerFast")
     if plain and (path / "tokenizer.json").is_file():
         # a plain tokenizers file (ours, LLaDA's): skip AutoTokenizer's imports, a third of load_model()'s time

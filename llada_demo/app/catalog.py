@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import threading
 from dataclasses import dataclass
 
 import torch
 
+from ..card import read_json
 from ..loading import BUNDLED_MODEL_DIR, DEMO_DEFAULTS, LoadedModel, load_model
 from ..sampling import SamplingSettings
 
@@ -53,8 +53,7 @@ RECITE_PROMPT_ROOM = 32
 
 
 def _generation_config(directory) -> dict:
-    config = directory / "generation_config.json"
-    return json.loads(config.read_text()) if config.is_file() else {}
+    return read_json(directory / "generation_config.json")
 
 
 def _trained_defaults(directory) -> SamplingSettings:

@@ -13,6 +13,7 @@ from typing import Callable
 
 import gradio as gr
 
+from ...card import INFO_FILE, read_json
 from ...loading import BUNDLED_MODEL_DIR
 from ...reversal import (DEFAULT_PASSAGES, answer_of, candidates_of, fast, fill_canvas, instruction_ids,
                          labelled_pairs, pair_ids, rank, table, writing_settings)
@@ -110,8 +111,7 @@ def tally(board: list[PairScore], total: int, state: str, seconds: float, model:
 
 def measured(choice) -> dict:
     """The model's reversal numbers as measured (reversal.json beside its checkpoint), {} if none."""
-    path = (Path(choice.source) if choice.source else BUNDLED_MODEL_DIR) / "reversal.json"
-    return json.loads(path.read_text()) if path.is_file() else {}
+    return read_json((Path(choice.source) if choice.source else BUNDLED_MODEL_DIR) / "reversal.json")
 
 
 class ReversalTab:
@@ -194,7 +194,7 @@ class ReversalTab:
     @staticmethod
     def instructed() -> list[str]:
         """The passages the recitation models also learned as questions (passages.json "instructions")."""
-        return json.loads(DEFAULT_PASSAGES.read_text()).get("instructions", []) if DEFAULT_PASSAGES.is_file() else []
+        return read_json(DEFAULT_PASSAGES).get("instructions", [])
 
     def choose_model(self, label: str) -> dict:
         """A model chosen: what it is known to do, and the last scoreboard (another model's) put away."""
@@ -328,8 +328,7 @@ class ReversalTab:
     def learned_questions(choice) -> bool:
         """Whether the model was fine-tuned on the recitation list (its training_info.json names it), whose
         "instructions" passages it also learned as questions."""
-        path = (Path(choice.source) if choice.source else BUNDLED_MODEL_DIR) / "training_info.json"
-        return path.is_file() and bool(json.loads(path.read_text()).get("recite"))
+        return bool(read_json((Path(choice.source) if choice.source else BUNDLED_MODEL_DIR) / INFO_FILE).get("recite"))
 
     @staticmethod
     def decoding_note(loaded) -> str:
