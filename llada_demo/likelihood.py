@@ -40,6 +40,14 @@ def stratified_mask_counts(n: int, length: int, generator=None) -> torch.Tensor:
     return (spread - 1) % length + 1
 
 
+def mask_draws(n: int, length: int, generator=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(counts (n,), masked (n, length)): n draws of how many answer tokens to mask, l ~ U{1..length}
+    (stratified), and which: l of them uniformly at random per row."""
+    counts = stratified_mask_counts(n, length, generator)
+    order = torch.stack([torch.randperm(length, generator=generator) for _ in range(n)])  # (n, length)
+    return counts, order < counts[:, None]
+
+
 def _answer_logits(model, seqs: torch.Tensor, prompt_len: int, mask_id: int, cfg_scale: float) -> torch.Tensor:
     logits = model(seqs).logits
     if cfg_scale > 0:  # unsupervised classifier-free guidance: the prompt masked out
@@ -78,9 +86,7 @@ def _bound_samples(model, prompt, answer, *, mc_samples, batch_size, cfg_scale, 
     seq = torch.tensor(prompt + answer, device=device)
     for start in range(0, mc_samples, batch_size):
         n = min(batch_size, mc_samples - start)
-        counts = stratified_mask_counts(n, L, g)  # (n,)
-        order = torch.stack([torch.randperm(L, generator=g) for _ in range(n)])  # (n, L)
-        masked = order < counts[:, None]  # l random answer positions per row
+        counts, masked = mask_draws(n, L, g)  # (n,), (n, L)
         seqs = seq.repeat(n, 1)
         seqs[:, len(prompt):][masked.to(device)] = mask_id
         logits = _answer_logits(model, seqs, len(prompt), mask_id, cfg_scale)[:, len(prompt):]
@@ -118,14 +124,63 @@ def causal_log_likelihood(model, prompt_ids, answer_ids) -> float:
     return float(logp[start - 1 :].gather(-1, x[0, start:, None]).sum())
 
 
+@torch.no_grad()
+def log_likelihoods(model, prompt_ids, answers: list[list[int]], mc_samples: int = 16, seed: int = 0,
+                    mask_id: int | None = None) -> list[float]:
+    """log p(answer | prompt), nats, of each answer, all in one forward pass (rows padded on the right):
+    a causal model's exact value, as causal_log_likelihood; a mask predictor's bound estimate from the
+    draws log_likelihood(..., mc_samples, batch_size=mc_samples, seed) makes for that answer alone. The
+    output head runs only where a token is scored (the causal model: the answer; the mask predictor: its
+    masked tokens)."""
+    if hasattr(model, "mask_id") and hasattr(model, "model"):  # a LoadedModel
+        mask_id = model.mask_id if mask_id is None else mask_id
+        model = model.model
+    mask_id = model.config.mask_token_id if mask_id is None else mask_id
+    causal, P = model.config.causal, len(prompt_ids)
+    rows, scored, truth, weights, owners = [], [], [], [], []  # per row: ids, positions scored, their tokens,
+    for i, answer in enumerate(answers):                        # their weights, and the answer it scores
+        ids, answer, L = list(prompt_ids) + list(answer), torch.tensor(list(answer)), len(answer)
+        if causal:  # the logits at P - 1 .. P + L - 2 predict the answer's L tokens
+            rows.append(torch.tensor(ids))
+            scored.append(torch.arange(P - 1, P + L - 1))
+            truth.append(answer)
+            weights.append(torch.ones(L))
+            owners.append(i)
+            continue
+        counts, masked = mask_draws(mc_samples, L, torch.Generator().manual_seed(seed))
+        for count, m in zip(counts.tolist(), masked):
+            row = torch.tensor(ids)
+            row[P:][m] = mask_id
+            rows.append(row)
+            scored.append(P + m.nonzero()[:, 0])
+            truth.append(answer[m])
+            weights.append(torch.full((count,), L / count))
+            owners.append(i)
+    T = max(len(r) for r in rows)
+    x = torch.zeros(len(rows), T, dtype=torch.long)
+    real = torch.zeros(len(rows), T, dtype=torch.bool)
+    for r, row in enumerate(rows):
+        x[r, : len(row)], real[r, : len(row)] = row, True
+    # right padding: a causal model's real positions never see it; the mask predictor's keys hide it
+    h = hidden_states(model, x, None if causal else real)  # (R, T, C)
+    which = torch.cat([torch.full((len(s),), r) for r, s in enumerate(scored)])  # (N,) each scored token's row
+    logits = output_head(model, h[which, torch.cat(scored)])[:, : model.config.vocab_size]  # (N, V)
+    token_logp = F.log_softmax(logits.float(), dim=-1).gather(-1, torch.cat(truth)[:, None])[:, 0]  # (N,)
+    per_row = torch.zeros(len(rows), dtype=torch.float64).index_add_(0, which, (token_logp * torch.cat(weights)).double())
+    per_answer = torch.zeros(len(answers), dtype=torch.float64).index_add_(0, torch.tensor(owners), per_row)
+    return (per_answer / (1 if causal else mc_samples)).tolist()
+
+
 # ---- scoring a mask predictor (or its causal twin) on held-out windows -------------------------------
-def hidden_states(model, ids: torch.Tensor) -> torch.Tensor:
-    """model.forward without the output head, so the head runs on masked positions only (saves time)."""
+def hidden_states(model, ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+    """model.forward without the output head, so the head runs on masked positions only (saves time).
+    attention_mask (B, T): False hides a position as a key (padding), as in model.forward."""
     tr = model.model.transformer
     cos, sin = model._rotary(ids.shape[1], ids.device)
+    key_mask = None if attention_mask is None or bool(attention_mask.all()) else attention_mask[:, None, None, :]
     x = tr.wte(ids)
     for block in tr.blocks:
-        x = block(x, cos, sin)
+        x = block(x, cos, sin, key_mask)
     return tr.ln_f(x)
 
 

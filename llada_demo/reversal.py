@@ -43,7 +43,7 @@ import torch
 from .card import read_json, reversal_table as table
 from .corpus import instruction
 from .evaluate import demo_defaults
-from .likelihood import causal_log_likelihood, log_likelihood
+from .likelihood import log_likelihoods
 from .loading import LoadedModel, load_model
 from .sampling import SamplingSettings, denoise, generate
 
@@ -166,24 +166,33 @@ def candidates_of(pairs) -> list[str]:
     return list(dict.fromkeys(v for pair in pairs for v in pair))
 
 
-@torch.no_grad()
+RANK_BATCH = 14  # candidates a forward pass, shortest first: the scoreboard took 87 s against 131 one at a
+# time (docs/performance.md)
+
+
+def rank_text(loaded: LoadedModel, a_ids, nl, b_ids) -> list[int]:
+    """What a ranking scores after <|startoftext|>: A newline B <|endoftext|>."""
+    return list(a_ids) + list(nl) + list(b_ids) + [loaded.eos_id]
+
+
 def rank_score(loaded: LoadedModel, a_ids, nl, b_ids, samples: int = RANK_SAMPLES) -> float:
     """log p(A newline B <|endoftext|> | <|startoftext|>), nats: a twin's exact, a diffusion model's bound
     (seed 0)."""
-    bos, text = loaded.tokenizer.bos_token_id, list(a_ids) + list(nl) + list(b_ids) + [loaded.eos_id]
-    if loaded.model.config.causal:
-        return causal_log_likelihood(loaded.model, [bos], text)
-    return log_likelihood(loaded, [bos], text, mc_samples=samples, batch_size=samples, seed=0)[0]
+    return log_likelihoods(loaded, [loaded.tokenizer.bos_token_id], [rank_text(loaded, a_ids, nl, b_ids)], samples)[0]
 
 
 def rank(loaded: LoadedModel, b: str, candidates: list[str], samples: int = RANK_SAMPLES,
          stop: Callable[[], bool] = lambda: False) -> int | None:
     """The index of the candidate A the model finds likeliest before B (None if `stop()` came first)."""
-    tok, scores = loaded.tokenizer, []
-    for c in candidates:  # (in one padded batch, a twin's 56 took as long: the model is compute-bound)
+    texts = [rank_text(loaded, *pair_ids(loaded.tokenizer, c, b)) for c in candidates]
+    order, scores = sorted(range(len(texts)), key=lambda i: len(texts[i])), [0.0] * len(texts)
+    for start in range(0, len(order), RANK_BATCH):  # (similar lengths together: little padding)
         if stop():
             return None
-        scores.append(rank_score(loaded, *pair_ids(tok, c, b), samples))
+        some = order[start: start + RANK_BATCH]
+        for i, score in zip(some, log_likelihoods(loaded, [loaded.tokenizer.bos_token_id], [texts[i] for i in some],
+                                                  samples)):
+            scores[i] = score
     return int(np.argmax(scores))
 
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from llada_demo.likelihood import log_likelihood, stratified_mask_counts
+from llada_demo.likelihood import causal_log_likelihood, log_likelihood, log_likelihoods, stratified_mask_counts
 from llada_demo.testing import TINY_IDS, tiny_model
 
 
@@ -45,6 +45,20 @@ def test_guidance_changes_the_estimate_and_bad_input_says_what_is_wrong():
         log_likelihood(model, [5], [])
     with pytest.raises(ValueError, match="for diffusion models"):
         log_likelihood(tiny_model(causal=True), [5], [6])
+
+
+def test_answers_scored_together_score_as_each_alone():
+    """log_likelihoods pads answers of different lengths into one pass and runs the output head only where a
+    token is scored: each answer's number is the one it gets alone, for either kind of model."""
+    prompt, answers = [5, 17, 33], [[40, 41, 42, 43], [7], [50, 51, 52, 53, 54, 55, 56], [40, 41]]
+    diffusion = tiny_model(seed=12)
+    together = log_likelihoods(diffusion, prompt, answers, mc_samples=6, seed=3)
+    alone = [log_likelihood(diffusion, prompt, a, mc_samples=6, batch_size=6, seed=3)[0] for a in answers]
+    assert together == pytest.approx(alone, rel=1e-5)
+    assert log_likelihoods(diffusion, prompt, answers, mc_samples=6, seed=4) != together  # the draws follow the seed
+    twin = tiny_model(seed=12, causal=True)
+    assert log_likelihoods(twin, prompt, answers) == pytest.approx(
+        [causal_log_likelihood(twin, prompt, a) for a in answers], rel=1e-5)
 
 
 def test_stratified_counts_cover_the_range_evenly():
