@@ -89,7 +89,9 @@ def held_out_verdict(bound: float, ppl: float, twin_overfits: bool) -> str:
 
 # In a twin's directory: the training log and held-out results of the same recipe trained on without early
 # stopping, as long as its diffusion model (training_info.json and eval_results.json, as they were written)
-LONGER_RUN = "longer_run"
+LONGER_RUN = "longer_run"  # a twin's recipe trained on without early stopping: its log and results, as a record
+RERUN = "rerun"  # a diffusion model's recipe run again with its held-out loss logged at each evaluation (a
+# record: the first run of the bundled model logged accuracy only)
 
 
 def read_json(path: Path) -> dict:
@@ -119,9 +121,10 @@ def learning_curve(out: Path) -> dict | None:
                 points=points, kept_epochs=kept["epochs"] if kept else None, final=final)
 
 
-def at_their_best(diffusion: dict, twin: dict, longer: dict | None = None) -> str:
+def at_their_best(diffusion: dict, twin: dict, longer: dict | None = None, rerun: dict | None = None) -> str:
     """What the held-out losses say, each model at its best (learning_curve()s; `longer`: the twin's
-    recipe trained on as long as the diffusion model), in numbers."""
+    recipe trained on as long as the diffusion model; `rerun`: the diffusion model's recipe run again with
+    its loss logged), in numbers."""
     d, t = diffusion["final"], twin["final"]
     if not (d and t):
         return ""
@@ -144,6 +147,15 @@ def at_their_best(diffusion: dict, twin: dict, longer: dict | None = None) -> st
                      "repeated that often the twin overfits and masked diffusion, which sees each window masked "
                      "afresh, keeps improving (Prabhudesai et al. 2025, \"Diffusion Beats Autoregressive in "
                      "Data-Constrained Settings\", at scale).")
+    logged = [p for p in (rerun or {}).get("points", []) if p["loss"] is not None]
+    if len(logged) > 1:
+        first, last = logged[0], logged[-1]
+        low = min(logged, key=lambda p: p["loss"])
+        text += (f" Its recipe run again with the bound logged: {first['loss']:.2f} nats after "
+                 f"{first['epochs']:.1f} epochs, " + (
+                     f"falling to the end ({last['loss']:.2f} after {last['epochs']:.1f})." if low is last else
+                     f"lowest at {low['loss']:.2f} after {low['epochs']:.1f}, {last['loss']:.2f} at the end "
+                     f"({last['epochs']:.1f} epochs)."))
     return text
 
 
@@ -267,6 +279,12 @@ def _held_out(out: Path, ev: dict | None, info: dict, causal: bool) -> list[str]
         lines += [f"| masked-token accuracy, t = {t} | {acc:.3f} |" for t, acc in ev["masked_accuracy"].items()]
         lines.append(f"| ELBO perplexity bound ({ev['elbo_samples']} draws of t per window) | "
                      f"{ev['elbo_ppl']:.1f} |")
+        rerun = read_json(out / RERUN / "eval_results.json")
+        if rerun.get("elbo_ppl") is not None:
+            run = read_json(out / RERUN / INFO_FILE)
+            lines.append(f"| the same recipe run again with the bound logged at each evaluation ({run.get('steps', '?')} "
+                         f"steps, {run.get('epochs', 0):.1f} epochs; its log and results in `{RERUN}/`): ELBO "
+                         f"perplexity bound ({rerun['elbo_samples']} draws) | {rerun['elbo_ppl']:.1f} |")
         meaning = ("Masked-token accuracy: share of masked tokens whose argmax prediction is right when each "
                    "token is masked with probability t. ELBO perplexity: exp of the Monte Carlo estimate of "
                    "LLaDA's bound E_t[(1/t) sum over masked tokens of -log p] / length, an upper bound on the "

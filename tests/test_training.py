@@ -415,6 +415,15 @@ def test_at_their_best_says_which_wins_by_the_numbers():
     peaked = at_their_best(curve(42.5, 28.2, accs=(0.3, 0.5, 0.4)), curve(27.0, 9.5), longer=curve(40.0, 28.2))
     assert "still below the diffusion model's ceiling." in peaked and "rose to the end" not in peaked
     assert at_their_best(dict(diffusion, final=None), curve(27.0, 9.5)) == ""  # no final evaluation: nothing said
+    # the diffusion recipe run again with its bound logged: where its loss went, by the numbers
+    def logged(*losses):
+        return dict(points=[dict(epochs=7.0 * (i + 1), acc=0.4, loss=x) for i, x in enumerate(losses)], final=None)
+    assert at_their_best(diffusion, curve(27.0, 9.5), rerun=logged(4.5, 4.0, 3.8, 3.7)).endswith(
+        " Its recipe run again with the bound logged: 4.50 nats after 7.0 epochs, falling to the end (3.70 after "
+        "28.0).")
+    assert at_their_best(diffusion, curve(27.0, 9.5), rerun=logged(4.5, 3.6, 3.8, 3.9)).endswith(
+        "lowest at 3.60 after 14.0, 3.90 at the end (28.0 epochs).")
+    assert "run again" not in at_their_best(diffusion, curve(27.0, 9.5), rerun=logged(4.5))  # one point: no trend
 
 
 @pytest.mark.skipif(shutil.which("bible") is None and not os.environ.get("CI"), reason="Debian's bible-kjv is absent")

@@ -9,7 +9,7 @@ from pathlib import Path
 import gradio as gr
 import torch
 
-from ...card import INFO_FILE, LONGER_RUN, at_their_best, held_out_verdict, learning_curve, overfitting, read_json
+from ...card import INFO_FILE, LONGER_RUN, RERUN, at_their_best, held_out_verdict, learning_curve, overfitting, read_json
 from ...likelihood import bound_samples, causal_log_likelihood, estimate
 from ...loading import BUNDLED_MODEL_DIR
 from ...prompts import prompt_ids
@@ -110,8 +110,7 @@ class LikelihoodTab:
         self.stop_button.click(app.stop, None, None, api_visibility="private", concurrency_limit=None,
                                show_progress="hidden")
         gr.Markdown("**Over training.** Held-out loss and accuracy of the chosen diffusion model and its twin at "
-                    "each evaluation of their training, by epochs over the same text, from their training logs "
-                    "(the diffusion model's run logged accuracy only; its loss is the card's final evaluation).")
+                    "each evaluation of their training, by epochs over the same text, from their training logs.")
         self.curves = data_view("ld-curves-root", "mountCurves", "runs", "ld-curves")
         tab.select(self.learning_curves, app.current, self.curves, api_visibility="private", show_progress="hidden")
 
@@ -173,23 +172,28 @@ class LikelihoodTab:
             activity.done.set()
 
     def learning_curves(self, model: str | None = None) -> dict:
-        """The held-out curves of the chosen model, its twin and the twin's longer run (card.LONGER_RUN), from
-        their training logs, and what they say, each at its best (card.at_their_best). A model without a
-        training log here (a hub model) gets a note instead."""
+        """The held-out curves of the chosen model (and its recipe's rerun with the loss logged, card.RERUN),
+        its twin and the twin's longer run (card.LONGER_RUN), from their training logs, and what they say,
+        each at its best (card.at_their_best). A model without a training log here (a hub model) gets a note
+        instead."""
         app = self.app
         choice = app.choices.get(model or app.default.label, app.default)
         curve, twin = learning_curve(model_dir(choice)), app.twin_of(choice)
         if curve is None:
             return {self.curves: dict(runs=[], model=choice.label, note=f"{choice.label}: no training log ships "
                                       "with it here; the bundled model and its twin have theirs.")}
-        runs = [dict(label=choice.label, **curve)]
-        if curve["kind"] == "diffusion" and twin:
-            for label, where in ((twin.label + ", kept (early stopping)", model_dir(twin)),
-                                 (twin.label + ", trained on without stopping", model_dir(twin) / LONGER_RUN)):
-                runs += [dict(label=label, **c) for c in [learning_curve(where)] if c]
-        twins = runs[1:]
-        note = (at_their_best(runs[0], twins[0], twins[1] if len(twins) > 1 else None) if twins else
-                "Choose a diffusion model to see it beside its twin.")
+        if curve["kind"] != "diffusion" or twin is None:
+            return {self.curves: dict(runs=[dict(label=choice.label, **curve)], model=choice.label, note=(
+                "No autoregressive twin of it ships here." if curve["kind"] == "diffusion" else
+                "Choose a diffusion model to see it beside its twin."))}
+        here, there = model_dir(choice), model_dir(twin)
+        roles = dict(diffusion=(choice.label, curve),
+                     rerun=(choice.label + ", its recipe run again (loss logged)", learning_curve(here / RERUN)),
+                     twin=(twin.label + ", kept (early stopping)", learning_curve(there)),
+                     longer=(twin.label + ", trained on without stopping", learning_curve(there / LONGER_RUN)))
+        runs = [dict(label=label, **c) for label, c in roles.values() if c]
+        got = {role: c for role, (_, c) in roles.items()}
+        note = at_their_best(**got) if got["twin"] else "Its twin has no training log here."
         return {self.curves: dict(runs=runs, model=choice.label, note=note)}
 
     def twin_scores(self, choice, loaded, context, ids):

@@ -108,7 +108,7 @@
   }
 
   /* ---- over training: held-out loss and accuracy by epochs, from the training logs ---- */
-  const KIND_COLOURS = {diffusion: ["rgb(33,145,140)"], autoregressive: ["#f58518", "#b279a2"]};
+  const KIND_COLOURS = {diffusion: ["rgb(33,145,140)", "rgb(59,82,139)"], autoregressive: ["#f58518", "#b279a2"]};
   class CurvesView extends DataView {
     constructor(root) {
       super(root, "ld-curves-status", [["chart", "div", "ld-chart", "ld-curves-chart"],
@@ -119,8 +119,8 @@
      *     final: {epochs, loss, ppl, how} | null}], note} from the server */
     show(v) {
       this.summary.textContent = v.runs.length ? `${v.model}${v.runs.length > 1 ? " and its twin" : ""}: held-out ` +
-        "loss (left) and accuracy (right) at each evaluation of training; a star: the final evaluation of the " +
-        "weights that ship" : v.note;
+        "loss (left) and accuracy (right) at each evaluation of training; a star: a run's final evaluation " +
+        "(the diffusion model's bound with more draws of t)" : v.note;
       this.verdict.textContent = v.runs.length ? v.note : "";
       if (!window.Plotly) return;
       if (this.chart.querySelector(".ld-empty")) this.chart.textContent = "";
