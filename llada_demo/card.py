@@ -89,9 +89,10 @@ def held_out_verdict(bound: float, ppl: float, twin_overfits: bool) -> str:
 
 # In a twin's directory: the training log and held-out results of the same recipe trained on without early
 # stopping, as long as its diffusion model (training_info.json and eval_results.json, as they were written)
-LONGER_RUN = "longer_run"  # a twin's recipe trained on without early stopping: its log and results, as a record
-RERUN = "rerun"  # a diffusion model's recipe run again with its held-out loss logged at each evaluation (a
-# record: the first run of the bundled model logged accuracy only)
+LONGER_RUN = "longer_run"
+# In a diffusion model's directory: the training log and held-out results of its recipe run again with the
+# held-out loss logged at each evaluation (the bundled model's own run logged accuracy only)
+RERUN = "rerun"
 
 
 def read_json(path: Path) -> dict:

@@ -137,6 +137,8 @@ def log_likelihoods(model, prompt_ids, answers: list[list[int]], mc_samples: int
         model = model.model
     mask_id = model.config.mask_token_id if mask_id is None else mask_id
     causal, P = model.config.causal, len(prompt_ids)
+    if not answers or not all(answers) or (causal and not P):
+        raise ValueError("give at least one answer, none empty (and a causal model a prompt of a token or more)")
     rows, scored, truth, weights, owners = [], [], [], [], []  # per row: ids, positions scored, their tokens,
     for i, answer in enumerate(answers):                        # their weights, and the answer it scores
         ids, answer, L = list(prompt_ids) + list(answer), torch.tensor(list(answer)), len(answer)

@@ -59,6 +59,9 @@ def test_answers_scored_together_score_as_each_alone():
     twin = tiny_model(seed=12, causal=True)
     assert log_likelihoods(twin, prompt, answers) == pytest.approx(
         [causal_log_likelihood(twin, prompt, a) for a in answers], rel=1e-5)
+    for bad in ([], [[40], []]):
+        with pytest.raises(ValueError, match="none empty"):
+            log_likelihoods(diffusion, prompt, bad)
 
 
 def test_stratified_counts_cover_the_range_evenly():
