@@ -114,21 +114,10 @@ def log_likelihood(model, prompt_ids, answer_ids, mc_samples: int = 128, batch_s
 
 
 @torch.no_grad()
-def causal_log_likelihood(model, prompt_ids, answer_ids) -> float:
-    """An autoregressive model's exact log p(answer | prompt), nats."""
-    if hasattr(model, "model") and hasattr(model, "mask_id"):
-        model = model.model
-    x = torch.tensor([list(prompt_ids) + list(answer_ids)])
-    logp = F.log_softmax(model(x).logits[0, :-1, : model.config.vocab_size].float(), dim=-1)
-    start = len(prompt_ids)
-    return float(logp[start - 1 :].gather(-1, x[0, start:, None]).sum())
-
-
-@torch.no_grad()
 def log_likelihoods(model, prompt_ids, answers: list[list[int]], mc_samples: int = 16, seed: int = 0,
                     mask_id: int | None = None) -> list[float]:
     """log p(answer | prompt), nats, of each answer, all in one forward pass (rows padded on the right):
-    a causal model's exact value, as causal_log_likelihood; a mask predictor's bound estimate from the
+    an autoregressive model's exact value; a mask predictor's bound estimate from the
     draws log_likelihood(..., mc_samples, batch_size=mc_samples, seed) makes for that answer alone. The
     output head runs only where a token is scored (the causal model: the answer; the mask predictor: its
     masked tokens)."""

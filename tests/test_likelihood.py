@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from llada_demo.likelihood import causal_log_likelihood, log_likelihood, log_likelihoods, stratified_mask_counts
+from llada_demo.likelihood import log_likelihood, log_likelihoods, stratified_mask_counts
 from llada_demo.testing import TINY_IDS, tiny_model
 
 
@@ -56,9 +56,13 @@ def test_answers_scored_together_score_as_each_alone():
     alone = [log_likelihood(diffusion, prompt, a, mc_samples=6, batch_size=6, seed=3)[0] for a in answers]
     assert together == pytest.approx(alone, rel=1e-5)
     assert log_likelihoods(diffusion, prompt, answers, mc_samples=6, seed=4) != together  # the draws follow the seed
-    twin = tiny_model(seed=12, causal=True)
-    assert log_likelihoods(twin, prompt, answers) == pytest.approx(
-        [causal_log_likelihood(twin, prompt, a) for a in answers], rel=1e-5)
+    twin = tiny_model(seed=12, causal=True)  # exact: each token's log-probability given those before it
+    exact = []
+    for a in answers:
+        x = torch.tensor([prompt + a])
+        logp = F.log_softmax(twin(x).logits[0, :-1, : twin.config.vocab_size].float(), dim=-1)
+        exact.append(sum(float(logp[len(prompt) - 1 + j, t]) for j, t in enumerate(a)))
+    assert log_likelihoods(twin, prompt, answers) == pytest.approx(exact, rel=1e-5)
     for bad in ([], [[40], []]):
         with pytest.raises(ValueError, match="none empty"):
             log_likelihoods(diffusion, prompt, bad)

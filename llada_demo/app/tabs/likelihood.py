@@ -10,7 +10,7 @@ import gradio as gr
 import torch
 
 from ...card import INFO_FILE, LONGER_RUN, RERUN, at_their_best, held_out_verdict, learning_curve, overfitting, read_json
-from ...likelihood import bound_samples, causal_log_likelihood, estimate
+from ...likelihood import bound_samples, estimate, log_likelihoods
 from ...loading import BUNDLED_MODEL_DIR
 from ...prompts import prompt_ids
 from ...sampling.settings import finite_number, seed_number, whole_number
@@ -208,4 +208,4 @@ class LikelihoodTab:
             return None, None, None
         if twin_model.tokenizer.backend_tokenizer.to_str() != loaded.tokenizer.backend_tokenizer.to_str():
             return None, None, None  # not a twin after all: its numbers would be of other tokens
-        return [causal_log_likelihood(twin_model, context, a) for a in ids], twin, held_out_numbers(choice, twin)
+        return log_likelihoods(twin_model, context, ids), twin, held_out_numbers(choice, twin)
