@@ -128,6 +128,8 @@ def log_likelihoods(model, prompt_ids, answers: list[list[int]], mc_samples: int
     causal, P = model.config.causal, len(prompt_ids)
     if not answers or not all(answers) or (causal and not P):
         raise ValueError("give at least one answer, none empty (and a causal model a prompt of a token or more)")
+    if mc_samples < 1 and not causal:
+        raise ValueError("mc_samples must be at least 1 (a mask predictor's bound is their mean)")
     rows, scored, truth, weights, owners = [], [], [], [], []  # per row: ids, positions scored, their tokens,
     for i, answer in enumerate(answers):                        # their weights, and the answer it scores
         ids, answer, L = list(prompt_ids) + list(answer), torch.tensor(list(answer)), len(answer)
@@ -153,10 +155,12 @@ def log_likelihoods(model, prompt_ids, answers: list[list[int]], mc_samples: int
     for r, row in enumerate(rows):
         x[r, : len(row)], real[r, : len(row)] = row, True
     # right padding: a causal model's real positions never see it; the mask predictor's keys hide it
-    h = hidden_states(model, x, None if causal else real)  # (R, T, C)
+    device = next(model.parameters()).device
+    h = hidden_states(model, x.to(device), None if causal else real.to(device))  # (R, T, C)
     which = torch.cat([torch.full((len(s),), r) for r, s in enumerate(scored)])  # (N,) each scored token's row
-    logits = output_head(model, h[which, torch.cat(scored)])[:, : model.config.vocab_size]  # (N, V)
-    token_logp = F.log_softmax(logits.float(), dim=-1).gather(-1, torch.cat(truth)[:, None])[:, 0]  # (N,)
+    logits = output_head(model, h[which.to(device), torch.cat(scored).to(device)])[:, : model.config.vocab_size]
+    logp = F.log_softmax(logits.float(), dim=-1)  # (N, V)
+    token_logp = logp.gather(-1, torch.cat(truth).to(device)[:, None])[:, 0].cpu()  # (N,)
     per_row = torch.zeros(len(rows), dtype=torch.float64).index_add_(0, which, (token_logp * torch.cat(weights)).double())
     per_answer = torch.zeros(len(answers), dtype=torch.float64).index_add_(0, torch.tensor(owners), per_row)
     return (per_answer / (1 if causal else mc_samples)).tolist()

@@ -168,6 +168,8 @@ def candidates_of(pairs) -> list[str]:
 
 RANK_BATCH = 14  # candidates a forward pass, shortest first: the scoreboard took 87 s against 131 one at a
 # time (docs/performance.md)
+RANK_ROWS = 32  # and at most this many rows a pass (a diffusion model's candidate is `samples` rows): the
+# output head's log-probabilities are rows x length x vocabulary, 126,464 words for LLaDA-8B
 
 
 def rank_text(loaded: LoadedModel, a_ids, nl, b_ids) -> list[int]:
@@ -175,21 +177,18 @@ def rank_text(loaded: LoadedModel, a_ids, nl, b_ids) -> list[int]:
     return list(a_ids) + list(nl) + list(b_ids) + [loaded.eos_id]
 
 
-def rank_score(loaded: LoadedModel, a_ids, nl, b_ids, samples: int = RANK_SAMPLES) -> float:
-    """log p(A newline B <|endoftext|> | <|startoftext|>), nats: a twin's exact, a diffusion model's bound
-    (seed 0)."""
-    return log_likelihoods(loaded, [loaded.tokenizer.bos_token_id], [rank_text(loaded, a_ids, nl, b_ids)], samples)[0]
-
-
 def rank(loaded: LoadedModel, b: str, candidates: list[str], samples: int = RANK_SAMPLES,
          stop: Callable[[], bool] = lambda: False) -> int | None:
-    """The index of the candidate A the model finds likeliest before B (None if `stop()` came first)."""
+    """The index of the candidate A the model finds likeliest before B: log p(A newline B <|endoftext|> |
+    <|startoftext|>), a twin's exact, a diffusion model's bound (`samples` draws, seed 0). None if `stop()`
+    came first."""
     texts = [rank_text(loaded, *pair_ids(loaded.tokenizer, c, b)) for c in candidates]
     order, scores = sorted(range(len(texts)), key=lambda i: len(texts[i])), [0.0] * len(texts)
-    for start in range(0, len(order), RANK_BATCH):  # (similar lengths together: little padding)
+    per_pass = max(1, min(RANK_BATCH, RANK_ROWS // (1 if loaded.model.config.causal else max(1, samples))))
+    for start in range(0, len(order), per_pass):  # (similar lengths together: little padding)
         if stop():
             return None
-        some = order[start: start + RANK_BATCH]
+        some = order[start: start + per_pass]
         for i, score in zip(some, log_likelihoods(loaded, [loaded.tokenizer.bos_token_id], [texts[i] for i in some],
                                                   samples)):
             scores[i] = score

@@ -66,6 +66,8 @@ def test_answers_scored_together_score_as_each_alone():
     for bad in ([], [[40], []]):
         with pytest.raises(ValueError, match="none empty"):
             log_likelihoods(diffusion, prompt, bad)
+    with pytest.raises(ValueError, match="mc_samples must be at least 1"):
+        log_likelihoods(diffusion, prompt, answers, mc_samples=0)
 
 
 def test_stratified_counts_cover_the_range_evenly():

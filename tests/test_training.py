@@ -17,7 +17,7 @@ from llada_demo.corpus import HELDOUT_BOOKS, text_files_split
 from llada_demo.evaluate import distinct_n, evaluate_dir
 from llada_demo.model import LLaDAModelLM
 from llada_demo.tokenizer import CHAT_TEMPLATE, SPECIAL_TOKENS, train_tokenizer
-from llada_demo.likelihood import log_likelihood, mask_tokens
+from llada_demo.likelihood import log_likelihood, log_likelihoods, mask_tokens
 from llada_demo.card import at_their_best, learning_curve
 from llada_demo.train import (TrainConfig, diffusion_loss, encode_docs, model_config, next_token_loss, recitation_batch,
                               recitation_rows, sample_batch, train)
@@ -445,7 +445,9 @@ def test_ranking_picks_the_verse_before_with_either_kind_of_model():
     text = [tok.bos_token_id, *ids[0], *ids[1], *ids[2], twin.eos_id]
     logits = twin.model(torch.tensor([text[:-1]])).logits[0, :, : len(tok)].float()
     exact = F.log_softmax(logits, -1).gather(-1, torch.tensor(text[1:])[:, None]).sum().item()
-    assert reversal.rank_score(twin, *ids) == pytest.approx(exact, rel=1e-4)
+    ranked = reversal.rank_text(twin, *ids)  # what rank() scores: A newline B <|endoftext|>
+    assert ranked == text[1:]
+    assert log_likelihoods(twin, [tok.bos_token_id], [ranked])[0] == pytest.approx(exact, rel=1e-4)
     # the diffusion model's bound on the same text: it knows each verse from the same verse with its words
     # in reverse order
     diffusion = load_model(ASSETS / "llada-recite", device="cpu", dtype="float32")
@@ -453,5 +455,5 @@ def test_ranking_picks_the_verse_before_with_either_kind_of_model():
         assert reversal.rank(diffusion, b, [" ".join(a.split()[::-1]), a], samples=8) == 1, a
     scores = reversal.ranking_scores(diffusion, pairs[:2], samples=8)
     assert scores["rank_candidates"] == 3 and scores["rank_how"] == "likelihood bound, 8 draws"
-    assert reversal.rank_score(diffusion, *ids, samples=8) == pytest.approx(
+    assert log_likelihoods(diffusion, [tok.bos_token_id], [ranked], mc_samples=8)[0] == pytest.approx(
         log_likelihood(diffusion, [tok.bos_token_id], text[1:], mc_samples=8, batch_size=8, seed=0)[0])
