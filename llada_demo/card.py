@@ -251,6 +251,17 @@ def _model_and_training(info: dict, config: dict, causal: bool) -> list[str]:
     ]
 
 
+def _record_row(out: Path, folder: str, what: str, key: str, measure) -> list[str]:
+    """A card's table row for a run kept as a record beside the model (LONGER_RUN, RERUN): its length and
+    its held-out number `key` from its eval_results.json (`measure(results)` names it); none without one."""
+    results = read_json(out / folder / "eval_results.json")
+    if results.get(key) is None:
+        return []
+    run = read_json(out / folder / INFO_FILE)
+    return [f"| {what} ({run.get('steps', '?')} steps, {run.get('epochs') or 0:.1f} epochs; its log and results in "
+            f"`{folder}/`): {measure(results)} | {results[key]:.1f} |"]
+
+
 def _held_out(out: Path, ev: dict | None, info: dict, causal: bool) -> list[str]:
     """The held-out numbers of eval_results.json and the samples; or, without it, how to get them."""
     if not ev:
@@ -266,12 +277,8 @@ def _held_out(out: Path, ev: dict | None, info: dict, causal: bool) -> list[str]
             c = ev["compare"]
             lines.append(f"| `{c['model']}` on the same windows: ELBO perplexity bound ({c['elbo_samples']} "
                          f"draws of t per window) | {c['elbo_ppl']:.1f} |")
-        longer = read_json(out / LONGER_RUN / "eval_results.json")
-        if longer.get("ppl") is not None:
-            run = read_json(out / LONGER_RUN / INFO_FILE)
-            lines.append(f"| the same recipe trained on without early stopping ({run.get('steps', '?')} steps, "
-                         f"{run.get('epochs', 0):.1f} epochs; its log and results in `{LONGER_RUN}/`): perplexity "
-                         f"(exact) | {longer['ppl']:.1f} |")
+        lines += _record_row(out, LONGER_RUN, "the same recipe trained on without early stopping", "ppl",
+                             lambda r: "perplexity (exact)")
         meaning = ("The diffusion model's number is an upper bound on its perplexity; the twin's is exact. "
                    + (held_out_verdict(ev["compare"]["elbo_ppl"], ev["ppl"], bool(overfitting(info))) + " "
                       if ev.get("compare") else "")
@@ -280,12 +287,8 @@ def _held_out(out: Path, ev: dict | None, info: dict, causal: bool) -> list[str]
         lines += [f"| masked-token accuracy, t = {t} | {acc:.3f} |" for t, acc in ev["masked_accuracy"].items()]
         lines.append(f"| ELBO perplexity bound ({ev['elbo_samples']} draws of t per window) | "
                      f"{ev['elbo_ppl']:.1f} |")
-        rerun = read_json(out / RERUN / "eval_results.json")
-        if rerun.get("elbo_ppl") is not None:
-            run = read_json(out / RERUN / INFO_FILE)
-            lines.append(f"| the same recipe run again with the bound logged at each evaluation ({run.get('steps', '?')} "
-                         f"steps, {run.get('epochs', 0):.1f} epochs; its log and results in `{RERUN}/`): ELBO "
-                         f"perplexity bound ({rerun['elbo_samples']} draws) | {rerun['elbo_ppl']:.1f} |")
+        lines += _record_row(out, RERUN, "the same recipe run again with the bound logged at each evaluation",
+                             "elbo_ppl", lambda r: f"ELBO perplexity bound ({r.get('elbo_samples', '?')} draws)")
         meaning = ("Masked-token accuracy: share of masked tokens whose argmax prediction is right when each "
                    "token is masked with probability t. ELBO perplexity: exp of the Monte Carlo estimate of "
                    "LLaDA's bound E_t[(1/t) sum over masked tokens of -log p] / length, an upper bound on the "

@@ -182,19 +182,24 @@ class LikelihoodTab:
         if curve is None:
             return {self.curves: dict(runs=[], model=choice.label, note=f"{choice.label}: no training log ships "
                                       "with it here; the bundled model and its twin have theirs.")}
-        if curve["kind"] != "diffusion" or twin is None:
-            return {self.curves: dict(runs=[dict(label=choice.label, **curve)], model=choice.label, note=(
-                "No autoregressive twin of it ships here." if curve["kind"] == "diffusion" else
-                "Choose a diffusion model to see it beside its twin."))}
-        here, there = model_dir(choice), model_dir(twin)
+        diffusion = curve["kind"] == "diffusion"
+        there = model_dir(twin) if diffusion and twin else None
         roles = dict(diffusion=(choice.label, curve),
-                     rerun=(choice.label + ", its recipe run again (loss logged)", learning_curve(here / RERUN)),
-                     twin=(twin.label + ", kept (early stopping)", learning_curve(there)),
-                     longer=(twin.label + ", trained on without stopping", learning_curve(there / LONGER_RUN)))
+                     rerun=(choice.label + ", its recipe run again (loss logged)",
+                            learning_curve(model_dir(choice) / RERUN) if diffusion else None),
+                     twin=(twin and twin.label + ", kept (early stopping)", there and learning_curve(there)),
+                     longer=(twin and twin.label + ", trained on without stopping",
+                             there and learning_curve(there / LONGER_RUN)))
         runs = [dict(label=label, **c) for label, c in roles.values() if c]
         got = {role: c for role, (_, c) in roles.items()}
-        note = at_their_best(**got) if got["twin"] else "Its twin has no training log here."
-        return {self.curves: dict(runs=runs, model=choice.label, note=note)}
+        if not diffusion:
+            note = "Choose a diffusion model to see it beside its twin."
+        else:
+            note = at_their_best(**got) if got["twin"] else "No autoregressive twin of it with a training log ships here."
+            if not got["rerun"] and all(p["loss"] is None for p in curve["points"]):
+                note += (" Its training logged accuracy only: its loss is one point, the star of its final "
+                         "evaluation.")
+        return {self.curves: dict(runs=runs, model=choice.label, note=note.strip())}
 
     def twin_scores(self, choice, loaded, context, ids):
         """(exact log-likelihoods, twin, the cards' sentence) from the model's autoregressive twin, or Nones."""

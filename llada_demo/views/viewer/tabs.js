@@ -118,7 +118,8 @@
     /* v: {model, runs: [{label, kind, metric, loss_name, points: [{epochs, acc, loss}], kept_epochs,
      *     final: {epochs, loss, ppl, how} | null}], note} from the server */
     show(v) {
-      this.summary.textContent = v.runs.length ? `${v.model}${v.runs.length > 1 ? " and its twin" : ""}: held-out ` +
+      const twinned = v.runs.length && v.runs[0].kind === "diffusion" && v.runs.some((r) => r.kind === "autoregressive");
+      this.summary.textContent = v.runs.length ? `${v.model}${twinned ? " and its twin" : ""}: held-out ` +
         "loss (left) and accuracy (right) at each evaluation of training; a star: a run's final evaluation " +
         "(the diffusion model's bound with more draws of t)" : v.note;
       this.verdict.textContent = v.runs.length ? v.note : "";
