@@ -531,12 +531,19 @@ def test_the_likelihood_tab_streams_estimates_and_ranks_the_verse_first(app):
 
 
 def test_the_likelihood_tab_draws_both_kinds_training_curves_and_compares_them_at_their_best(app):
-    from llada_demo.card import learning_curve
+    from llada_demo.card import RERUN, learning_curve
 
     tab = app.tabs.likelihood
     v = tab.learning_curves(None)[tab.curves]
-    diffusion, kept, longer = v["runs"]  # the bundled model, its twin as shipped, the twin trained on
-    assert [r["kind"] for r in v["runs"]] == ["diffusion", "autoregressive", "autoregressive"]
+    # the bundled model, its recipe run again with the loss logged, its twin as shipped, the twin trained on
+    diffusion, rerun, kept, longer = v["runs"]
+    assert [r["kind"] for r in v["runs"]] == ["diffusion", "diffusion", "autoregressive", "autoregressive"]
+    assert rerun == dict(label=app.default.label + ", its recipe run again (loss logged)",
+                         **learning_curve(BUNDLED_MODEL_DIR / RERUN))
+    assert all(p["loss"] is None for p in diffusion["points"])  # the bundled run logged accuracy only
+    assert all(p["loss"] is not None for p in rerun["points"]) and len(rerun["points"]) > 10
+    assert rerun["points"][-1]["epochs"] == pytest.approx(diffusion["final"]["epochs"], abs=0.1)  # as long
+    assert "recipe run again with the bound logged" in v["note"] and "accuracy only" not in v["note"]
     info = json.loads((BUNDLED_MODEL_DIR.parent / "llada-kjv-ar" / "training_info.json").read_text())
     assert kept["kept_epochs"] == info["kept"]["epochs"] == kept["final"]["epochs"]  # it ships its best
     assert min(p["loss"] for p in kept["points"]) == info["kept"]["loss"]
@@ -548,6 +555,9 @@ def test_the_likelihood_tab_draws_both_kinds_training_curves_and_compares_them_a
     assert f"{d:.1f}" in v["note"] and f"{t:.1f}" in v["note"] and f"{longer['final']['ppl']:.1f}" in v["note"]
     card = (BUNDLED_MODEL_DIR.parent / "llada-kjv-ar" / "README.md").read_text()  # the twin's card tells both runs
     assert f"| {t:.1f} |" in card and "without early stopping" in card and f"| {longer['final']['ppl']:.1f} |" in card
+    card = (BUNDLED_MODEL_DIR / "README.md").read_text()  # the bundled model's card tells its rerun
+    assert "run again with the bound logged at each evaluation (6665 steps" in card
+    assert f"| {rerun['final']['ppl']:.1f} |" in card
     twin = app.twin_of(app.default)
     alone = tab.learning_curves(twin.label)[tab.curves]  # the twin chosen: its own curve, and what to do
     assert [r["kind"] for r in alone["runs"]] == ["autoregressive"] and "Choose a diffusion model" in alone["note"]
