@@ -334,11 +334,13 @@ def test_the_forward_process_tab_masks_more_as_the_slider_rises(page):
 
 def test_the_likelihood_tab_streams_and_ranks(page):
     page.get_by_role("tab", name="Likelihood").click()
-    # opening the tab draws the training curves: the model, its twin kept and trained on, in both panels
+    # opening the tab draws the training curves: the model, its recipe's rerun, its twin kept and trained on,
+    # in both panels, named in the legend in that order
     page.wait_for_function("/^Each at its best/.test(document.querySelector('#ld-curves-verdict').innerText)",
                            timeout=30_000)
-    assert page.locator("#ld-curves-chart .scatterlayer .trace").count() >= 6
-    assert page.locator("#ld-curves-chart .legendtext").count() == 3
+    assert page.locator("#ld-curves-chart .scatterlayer .trace").count() >= 8
+    legend = page.locator("#ld-curves-chart .legendtext").all_text_contents()  # (SVG: no innerText)
+    assert len(legend) == 4 and "recipe run again" in legend[1] and "trained on without stopping" in legend[3]
     page.get_by_label("Candidate answers (one per line)").fill(' the earth.\n <b>the sea</b>.')
     page.get_by_role("button", name="Score").click()
     page.wait_for_function("/^done/.test(document.querySelector('#ld-likelihood-status').innerText)",

@@ -126,16 +126,18 @@
       if (!window.Plotly) return;
       if (this.chart.querySelector(".ld-empty")) this.chart.textContent = "";
       if (!v.runs.length) { window.Plotly.purge(this.chart); return; }
-      const traces = [], used = {diffusion: 0, autoregressive: 0};
-      for (const r of v.runs) {
+      // the stars go last, the first run's (the chosen model's) on top: a rerun's final star can sit on it
+      const traces = [], stars = [], used = {diffusion: 0, autoregressive: 0};
+      for (const [i, r] of v.runs.entries()) {
         const colour = KIND_COLOURS[r.kind][used[r.kind]++ % KIND_COLOURS[r.kind].length];
         const name = plotlyText(r.label), group = name, x = r.points.map((p) => p.epochs);
         const logged = r.points.filter((p) => p.loss !== null);
         if (logged.length) traces.push({x: logged.map((p) => p.epochs), y: logged.map((p) => p.loss), name,
-          legendgroup: group, mode: "lines+markers", line: {color: colour}, marker: {size: 5},
+          legendgroup: group, legendrank: i + 1, mode: "lines+markers", line: {color: colour}, marker: {size: 5},
           hovertemplate: `${name}<br>%{x:.1f} epochs: ${plotlyText(r.loss_name)} %{y:.3f}<extra></extra>`});
-        if (r.final) traces.push({x: [r.final.epochs], y: [r.final.loss], name, legendgroup: group,
-          showlegend: !logged.length, mode: "markers", marker: {color: colour, size: 13, symbol: "star"},
+        if (r.final) stars.unshift({x: [r.final.epochs], y: [r.final.loss], name, legendgroup: group,
+          legendrank: i + 1, showlegend: !logged.length, mode: "markers",
+          marker: {color: colour, size: 13, symbol: "star"},
           hovertemplate: `${name}<br>final evaluation, ${r.final.epochs.toFixed(1)} epochs: ` +
                          `${r.final.loss.toFixed(3)} nats (perplexity ${r.final.ppl.toFixed(1)}, ` +
                          `${plotlyText(r.final.how)})<extra></extra>`});
@@ -144,7 +146,7 @@
           "solid" : "dot"}, marker: {size: 5},
           hovertemplate: `${name}<br>%{x:.1f} epochs: ${plotlyText(r.metric)} %{y:.1f}%<extra></extra>`});
       }
-      window.Plotly.react(this.chart, traces, styled("Held-out loss and accuracy over training", 380, {
+      const layout = styled("Held-out loss and accuracy over training", 380, {
         xaxis: axis({title: {text: "epochs over the training text"}, domain: [0, 0.45], rangemode: "tozero"}),
         yaxis: axis({title: {text: "loss per token (nats, lower is better)"}}),
         xaxis2: axis({title: {text: "epochs over the training text"}, domain: [0.55, 1], anchor: "y2",
@@ -156,7 +158,8 @@
         ].map((a) => Object.assign({xref: "paper", yref: "paper", y: 1.02, yanchor: "bottom", showarrow: false,
                                     font: {size: 11}}, a)),
         legend: {orientation: "h", y: -0.25}, margin: {l: 56, r: 8, t: 48, b: 36},
-      }), {responsive: true, displaylogo: false});
+      });
+      window.Plotly.react(this.chart, traces.concat(stars), layout, {responsive: true, displaylogo: false});
     }
   }
 
