@@ -99,10 +99,11 @@ def heatmap_rows(page):
 def answer_cells(page):
     """(masked, token id or None) of every answer cell, read from the page once the grid is drawn (a grid
     built anew, as when another branch is chosen, has blank cells until the next frame draws them)."""
-    page.wait_for_function("""() => [...document.querySelectorAll('#ld-grid .ld-cells .ld-cell[data-pos]')].every(c =>
-        c.classList.contains('ld-mask') || / · id \\d+ · /.test(c.title))""", timeout=10_000)
-    return page.evaluate("""() => [...document.querySelectorAll('#ld-grid .ld-cells .ld-cell[data-pos]')].map(c =>
-        [c.classList.contains('ld-mask'), c.classList.contains('ld-mask') ? null : Number(/ · id (\\d+) · /.exec(c.title)[1])])""")
+    return page.wait_for_function("""() => {
+        const read = [...document.querySelectorAll('#ld-grid .ld-cells .ld-cell[data-pos]')].map(c => {
+            const id = / · id (\\d+) · /.exec(c.title);
+            return c.classList.contains('ld-mask') ? [true, null] : id && [false, Number(id[1])]; });
+        return read.every(Boolean) && read; }""", timeout=10_000).json_value()
 
 
 def last_session(app):
