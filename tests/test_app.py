@@ -563,6 +563,22 @@ def test_the_likelihood_tab_draws_both_kinds_training_curves_and_compares_them_a
     assert [r["kind"] for r in alone["runs"]] == ["autoregressive"] and "Choose a diffusion model" in alone["note"]
 
 
+def test_the_curves_of_a_diffusion_model_whose_log_has_accuracy_only_say_so(cache, tmp_path):
+    from llada_demo.card import RERUN
+
+    # the bundled model as it shipped before its recipe's rerun, beside a twin: no loss logged, none rerun
+    shutil.copytree(BUNDLED_MODEL_DIR, tmp_path / "assets" / "llada-recite", ignore=shutil.ignore_patterns(RERUN))
+    shutil.copytree(BUNDLED_MODEL_DIR.parent / "llada-kjv-ar", tmp_path / "assets" / "llada-recite-ar")
+    choice, twin = shipped_choices(tmp_path / "assets")
+    app = make_app(cache, [bundled_choice(), choice, twin])
+    tab = app.tabs.likelihood
+    v = tab.learning_curves(choice.label)[tab.curves]
+    assert [r["kind"] for r in v["runs"]] == ["diffusion", "autoregressive", "autoregressive"]
+    assert v["note"].startswith("Each at its best") and "run again" not in v["note"]
+    assert v["note"].endswith("Its training logged accuracy only: its loss is one point, the star of its final "
+                              "evaluation.")
+
+
 def test_the_forward_tab_takes_an_example_or_the_last_answer(cache):
     app = make_app(cache, [bundled_choice()])  # a session of its own: no answer yet
     f = app.tabs.forward
