@@ -6,6 +6,7 @@ import importlib.util
 import os
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -29,6 +30,12 @@ class ModelChoice:
     @property
     def short(self) -> str:
         return self.name or self.label
+
+    @property
+    def directory(self) -> Path:
+        """Where a model we ship keeps its files (its card, its logs); for a hub model, its id as a path
+        (holding none of them)."""
+        return Path(self.source) if self.source else BUNDLED_MODEL_DIR
 
 
 EIGHT_B_DEFAULTS = SamplingSettings(gen_length=128, steps=128, block_length=32, temperature=0.0, cfg_scale=0.0,

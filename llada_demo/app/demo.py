@@ -11,7 +11,6 @@ from pathlib import Path
 
 import gradio as gr
 
-from ..loading import BUNDLED_MODEL_DIR
 from ..views import TokenText
 from .catalog import ModelCache, ModelChoice
 from .errors import ToastError, for_toast
@@ -84,7 +83,7 @@ class DemoApp:
     def twin_of(self, choice: ModelChoice) -> ModelChoice | None:
         """The autoregressive twin of a model we ship (its directory + "-ar", as assets/llada-kjv-ar is the
         bundled model's), when the app offers it."""
-        name = (Path(choice.source) if choice.source else BUNDLED_MODEL_DIR).name + "-ar"
+        name = choice.directory.name + "-ar"
         return next((c for c in self.choices.values() if c.source and Path(c.source).name == name), None)
 
     # ---- a tab's runs ---------------------------------------------------------------------------

@@ -4,14 +4,11 @@ training logs, the two models' held-out loss and accuracy over epochs, each at i
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import gradio as gr
 import torch
 
 from ...card import INFO_FILE, LONGER_RUN, RERUN, at_their_best, held_out_verdict, learning_curve, overfitting, read_json
 from ...likelihood import bound_samples, estimate, log_likelihoods
-from ...loading import BUNDLED_MODEL_DIR
 from ...prompts import prompt_ids
 from ...sampling.settings import finite_number, seed_number, whole_number
 from ..errors import page_handler, text_input, warn
@@ -60,16 +57,11 @@ def check_budget(prompt: int, answers: list[int], mc_samples: int, cfg_scale: fl
                       "score fewer or shorter answers") + (", or set the CFG scale to 0" if cfg_scale > 0 else "") + ".")
 
 
-def model_dir(choice) -> Path:
-    """Where a model we ship keeps its files (its card, its logs); a hub id for the others."""
-    return Path(choice.source) if choice.source else BUNDLED_MODEL_DIR
-
-
 def held_out_numbers(diffusion, twin) -> str | None:
     """A sentence with the two models' held-out perplexities from their cards (eval_results.json), or
     None when either card lacks them."""
     def results(choice, name="eval_results.json"):
-        return read_json(model_dir(choice) / name)
+        return read_json(choice.directory / name)
 
     d, t = results(diffusion), results(twin)
     if "elbo_ppl" not in d or "ppl" not in t:
@@ -178,15 +170,15 @@ class LikelihoodTab:
         instead."""
         app = self.app
         choice = app.choices.get(model or app.default.label, app.default)
-        curve, twin = learning_curve(model_dir(choice)), app.twin_of(choice)
+        curve, twin = learning_curve(choice.directory), app.twin_of(choice)
         if curve is None:
             return {self.curves: dict(runs=[], model=choice.label, note=f"{choice.label}: no training log ships "
                                       "with it here; the bundled model and its twin have theirs.")}
         diffusion = curve["kind"] == "diffusion"
-        there = model_dir(twin) if diffusion and twin else None
+        there = twin.directory if diffusion and twin else None
         roles = dict(diffusion=(choice.label, curve),
                      rerun=(choice.label + ", its recipe run again (loss logged)",
-                            learning_curve(model_dir(choice) / RERUN) if diffusion else None),
+                            learning_curve(choice.directory / RERUN) if diffusion else None),
                      twin=(twin and twin.label + ", kept (early stopping)", there and learning_curve(there)),
                      longer=(twin and twin.label + ", trained on without stopping",
                              there and learning_curve(there / LONGER_RUN)))

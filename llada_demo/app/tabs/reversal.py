@@ -14,7 +14,6 @@ from typing import Callable
 import gradio as gr
 
 from ...card import INFO_FILE, read_json
-from ...loading import BUNDLED_MODEL_DIR
 from ...reversal import (DEFAULT_PASSAGES, answer_of, candidates_of, fast, fill_canvas, instruction_ids,
                          labelled_pairs, pair_ids, rank, table, writing_settings)
 from ...sampling import SamplingSettings, denoise
@@ -111,7 +110,7 @@ def tally(board: list[PairScore], total: int, state: str, seconds: float, model:
 
 def measured(choice) -> dict:
     """The model's reversal numbers as measured (reversal.json beside its checkpoint), {} if none."""
-    return read_json((Path(choice.source) if choice.source else BUNDLED_MODEL_DIR) / "reversal.json")
+    return read_json(choice.directory / "reversal.json")
 
 
 class ReversalTab:
@@ -328,7 +327,7 @@ class ReversalTab:
     def learned_questions(choice) -> bool:
         """Whether the model was fine-tuned on the recitation list (its training_info.json names it), whose
         "instructions" passages it also learned as questions."""
-        return bool(read_json((Path(choice.source) if choice.source else BUNDLED_MODEL_DIR) / INFO_FILE).get("recite"))
+        return bool(read_json(choice.directory / INFO_FILE).get("recite"))
 
     @staticmethod
     def decoding_note(loaded) -> str:
